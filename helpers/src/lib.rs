@@ -1,0 +1,1 @@
+//! Shared bits of the test helper programs.

@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * fsnotify tracing with fentry/fexit or kprobes/kretprobes.
+ *
+ * An event is queued in the tracee's context (fsnotify_insert_event), taken
+ * off the queue in the tracer's context (fsnotify_remove_first_event) and
+ * always ends in fsnotify_destroy_event. The struct fsnotify_event pointer
+ * joins the three: `pending` maps it to what the tracee side saw, the
+ * dequeue emits one record, the destroy removes the entry and, for a
+ * fanotify permission event, emits the answer.
+ *
+ * Each hook has an fentry and a kprobe flavor sharing one body; user space
+ * loads one family (see src/backend/kernel/mod.rs).
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "kernel_event.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Filters, set by user space before load; 0 means "any". */
+const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY;
+const volatile __u32 tracee_pid = 0;
+const volatile __u32 tracer_pid = 0;
+const volatile __u64 tracer_group = 0;
+
+/* Counters user space reads through the mmapped .bss; see enum fsg_stat. */
+__u64 stats[FSG_STAT_MAX];
+
+/* Make the skeleton generator emit these types for user space. */
+struct fsg_event _fsg_event_type = {};
+enum fsg_type _fsg_type_type = 0;
+enum fsg_flags _fsg_flags_type = 0;
+enum fsg_stat _fsg_stat_type = 0;
+
+/* What inotify_handle_inode_event knew that fsnotify_insert_event does not. */
+struct inotify_stash {
+	__u64 group;
+	__u64 ino;
+	__u64 dir_ino;
+};
+
+/* What the tracee side recorded, until the event is destroyed. */
+struct pending {
+	__u64 queued_ns;
+	__u64 ino;
+	__u64 dir_ino;
+	struct fsg_proc tracee;
+	struct fsg_proc tracer; /* set when a permission event is delivered */
+	__u32 kind;
+	__u32 flags;
+	__u32 prio;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tid */
+	__type(value, struct inotify_stash);
+} inotify_stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64); /* struct fsnotify_event * */
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+/* kretprobe only: the group argument of fsnotify_remove_first_event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tid */
+	__type(value, __u64);
+} remove_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* user space may resize before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fsg_event);
+} scratch SEC(".maps");
+
+/* Components plus mount crossings a path walk takes at most. */
+#define PATH_STEPS_MAX 1024
+
+static __always_inline void count(enum fsg_stat stat)
+{
+	__sync_fetch_and_add(&stats[stat], 1);
+}
+
+static __always_inline void fill_proc(struct fsg_proc *p)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	p->ppid = BPF_CORE_READ(parent, tgid);
+	p->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+	BPF_CORE_READ_STR_INTO(&p->pcomm, parent, comm);
+}
+
+static __always_inline __u32 group_prio(struct fsnotify_group *group)
+{
+	if (bpf_core_field_exists(struct fsnotify_group___prio_enum, priority))
+		return BPF_CORE_READ((struct fsnotify_group___prio_enum *)group, priority);
+	return BPF_CORE_READ((struct fsnotify_group___prio_uint *)group, priority);
+}
+
+static __always_inline __u32 fanotify_type(struct fanotify_event *fe)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED(fe, type);
+}
+
+static __always_inline bool is_perm_type(__u32 type)
+{
+	return type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH_PERM);
+}
+
+/* Tracee side, inotify only: remember the inode numbers for the insert. */
+static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct inode *inode,
+					     struct inode *dir)
+{
+	struct inotify_stash s = {};
+	__u32 tid;
+
+	if (!(want_kinds & FSG_KIND_INOTIFY))
+		return 0;
+	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+		return 0;
+	s.group = (__u64)BPF_CORE_READ(mark, group);
+	if (tracer_group && s.group != tracer_group)
+		return 0;
+	if (inode)
+		s.ino = BPF_CORE_READ(inode, i_ino);
+	if (dir)
+		s.dir_ino = BPF_CORE_READ(dir, i_ino);
+	tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&inotify_stash, &tid, &s, BPF_ANY))
+		count(FSG_STAT_STASH_FULL);
+	return 0;
+}
+
+/* Tracee side: the event enters the group's queue. */
+static __always_inline int on_insert(struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inotify_stash *s = bpf_map_lookup_elem(&inotify_stash, &tid);
+	struct pending p = {};
+	__u64 key = (__u64)event;
+
+	p.kind = FSG_KIND_FANOTIFY;
+	if (s) {
+		/* The handler ran for this group in this thread: an inotify event. */
+		if (s->group == (__u64)group) {
+			p.kind = FSG_KIND_INOTIFY;
+			p.ino = s->ino;
+			p.dir_ino = s->dir_ino;
+			p.flags |= FSG_F_INODES;
+		}
+		bpf_map_delete_elem(&inotify_stash, &tid);
+	}
+	if (!(want_kinds & p.kind))
+		return 0;
+	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+		return 0;
+	if (tracer_group && (__u64)group != tracer_group)
+		return 0;
+	if (p.kind == FSG_KIND_FANOTIFY && is_perm_type(fanotify_type((struct fanotify_event *)event)))
+		p.flags |= FSG_F_PERM;
+	p.queued_ns = bpf_ktime_get_boot_ns();
+	p.prio = group_prio(group);
+	p.flags |= FSG_F_TRACEE | FSG_F_PRIO;
+	fill_proc(&p.tracee);
+	if (bpf_map_update_elem(&pending, &key, &p, BPF_ANY))
+		count(FSG_STAT_PENDING_FULL);
+	return 0;
+}
+
+/* State of one path walk, shared with the bpf_loop callback. */
+struct path_walk {
+	struct fsg_event *e;
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct mount *mnt_parent;
+	__u32 off;
+	bool done;
+};
+
+/*
+ * One step up: a component of the name, or a hop to the parent mount.
+ * Fields of *w are copied to locals first: inside BPF_CORE_READ they would
+ * become CO-RE relocations against a type the kernel does not have.
+ */
+static long path_step(__u64 index, struct path_walk *w)
+{
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct vfsmount *vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct fsg_event *e = w->e;
+	const unsigned char *name;
+	__u32 off = w->off;
+	long n;
+
+	if (dentry == mnt_root || dentry == parent) {
+		if (dentry != mnt_root || mnt == w->mnt_parent) {
+			w->done = true; /* the root, or a dentry of no mount */
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		mnt = w->mnt_parent;
+		w->mnt = mnt;
+		w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		return 0;
+	}
+	if (off >= FSG_PATH_MAX)
+		return 1; /* not done: truncated */
+	name = BPF_CORE_READ(dentry, d_name.name);
+	n = bpf_probe_read_kernel_str(&e->name[off & (FSG_PATH_MAX - 1)], FSG_NAME_MAX + 1, name);
+	if (n <= 0) {
+		w->done = true;
+		return 1;
+	}
+	w->off = off + n;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Writes the path's components into e->name, leaf first, each ending in NUL,
+ * walking up dentries and across mounts to the root. User space reverses them.
+ */
+static __always_inline void read_path(struct fsg_event *e, struct path *path)
+{
+	struct path_walk w = {};
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+
+	w.e = e;
+	w.dentry = BPF_CORE_READ(path, dentry);
+	w.mnt = mnt;
+	w.mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	e->flags |= FSG_F_PATH_COMPONENTS;
+	bpf_loop(PATH_STEPS_MAX, path_step, &w, 0);
+	if (!w.done)
+		e->flags |= FSG_F_NAME_TRUNCATED;
+	e->name_len = w.off;
+}
+
+static __always_inline void read_inotify(struct fsg_event *e, struct fsnotify_event *event)
+{
+	struct inotify_event_info *ie = (struct inotify_event_info *)event;
+	const char *name = (const char *)ie + bpf_core_field_offset(struct inotify_event_info, name);
+	int name_len = BPF_CORE_READ(ie, name_len);
+	long n;
+
+	e->i_mask = BPF_CORE_READ(ie, mask);
+	e->i_wd = BPF_CORE_READ(ie, wd);
+	e->i_cookie = BPF_CORE_READ(ie, sync_cookie);
+	e->name_len = 0;
+	if (name_len > 0) {
+		n = bpf_probe_read_kernel_str(e->name, FSG_NAME_MAX + 1, name);
+		if (n > 1)
+			e->name_len = n - 1;
+		if (name_len > FSG_NAME_MAX)
+			e->flags |= FSG_F_NAME_TRUNCATED;
+	}
+}
+
+static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_group *group,
+					  struct fsnotify_event *event)
+{
+	struct fanotify_event *fe = (struct fanotify_event *)event;
+	__u32 type = fanotify_type(fe);
+	struct pid *pid = BPF_CORE_READ(fe, pid);
+
+	e->fa_type = type;
+	e->fa_mask = BPF_CORE_READ(fe, mask);
+	if (pid)
+		e->fa_pid = BPF_CORE_READ(pid, numbers[0].nr);
+	e->fa_flags = BPF_CORE_READ(group, fanotify_data.flags);
+	e->fa_f_flags = BPF_CORE_READ(group, fanotify_data.f_flags);
+	e->name_len = 0;
+	if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH)) {
+		struct fanotify_path_event *pe = (struct fanotify_path_event *)event;
+		read_path(e, &pe->path);
+	} else if (is_perm_type(type)) {
+		struct fanotify_perm_event *pe = (struct fanotify_perm_event *)event;
+		e->flags |= FSG_F_PERM;
+		read_path(e, &pe->path);
+	}
+}
+
+static __always_inline void submit(struct fsg_event *e)
+{
+	__u64 size = offsetof(struct fsg_event, name) + e->name_len;
+
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count(FSG_STAT_RINGBUF_DROPS);
+}
+
+static __always_inline struct fsg_event *start_event(__u32 type, struct pending *p, __u64 key,
+						     struct fsnotify_group *group)
+{
+	__u32 zero = 0;
+	struct fsg_event *e = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!e)
+		return NULL;
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->group = (__u64)group;
+	e->event_ptr = key;
+	e->flags = 0;
+	e->i_ino = 0;
+	e->i_ino_dir = 0;
+	e->i_mask = 0;
+	e->i_wd = 0;
+	e->i_cookie = 0;
+	e->fa_type = 0;
+	e->fa_mask = 0;
+	e->fa_pid = 0;
+	e->fa_flags = 0;
+	e->fa_f_flags = 0;
+	e->fa_response = 0;
+	e->fa_state = 0;
+	e->prio = 0;
+	e->name_len = 0;
+	e->queued_ns = 0;
+	__builtin_memset(&e->tracee, 0, sizeof(e->tracee));
+	__builtin_memset(&e->tracer, 0, sizeof(e->tracer));
+	if (p) {
+		e->queued_ns = p->queued_ns;
+		e->tracee = p->tracee;
+		e->i_ino = p->ino;
+		e->i_ino_dir = p->dir_ino;
+		e->prio = p->prio;
+		e->flags = p->flags & (FSG_F_TRACEE | FSG_F_INODES | FSG_F_PRIO | FSG_F_PERM);
+	}
+	return e;
+}
+
+/* Tracer side: the event leaves the queue towards the reader. */
+static __always_inline int on_remove(struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	__u64 key = (__u64)event;
+	struct pending *p;
+	struct fsg_event *e;
+	__u32 kind;
+
+	if (!event)
+		return 0;
+	/* The group is being torn down: its queue is flushed, not read. */
+	if (BPF_CORE_READ(group, shutdown))
+		return 0;
+	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
+		return 0;
+	p = bpf_map_lookup_elem(&pending, &key);
+	if (p) {
+		kind = p->kind;
+	} else {
+		/* Untracked (filtered, or queued before we started) unless it is
+		 * the group's overflow event, which is never inserted as itself. */
+		if (event != BPF_CORE_READ(group, overflow_event))
+			return 0;
+		if (tracer_group && (__u64)group != tracer_group)
+			return 0;
+		/* inotify's overflow event is an inotify_event_info whose wd is -1. */
+		kind = BPF_CORE_READ((struct inotify_event_info *)event, wd) == -1 ? FSG_KIND_INOTIFY
+										    : FSG_KIND_FANOTIFY;
+		if (!(want_kinds & kind))
+			return 0;
+	}
+	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, p, key, group);
+	if (!e)
+		return 0;
+	if (!p) {
+		e->flags |= FSG_F_OVERFLOW | FSG_F_PRIO;
+		e->prio = group_prio(group);
+	}
+	fill_proc(&e->tracer);
+	e->flags |= FSG_F_TRACER;
+	if (kind == FSG_KIND_INOTIFY)
+		read_inotify(e, event);
+	else
+		read_fanotify(e, group, event);
+	submit(e);
+
+	if (p) {
+		if (p->flags & FSG_F_PERM) {
+			/* Keep it until the answer: the destroy hook reports it. */
+			p->tracer = e->tracer;
+			p->flags |= FSG_F_TRACER;
+		} else {
+			bpf_map_delete_elem(&pending, &key);
+		}
+	}
+	return 0;
+}
+
+/* Every event ends here: forget it, and report a permission event's answer. */
+static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	__u64 key = (__u64)event;
+	struct pending *p = bpf_map_lookup_elem(&pending, &key);
+	struct fanotify_perm_event *pe = (struct fanotify_perm_event *)event;
+	struct fsg_event *e;
+
+	if (!p)
+		return 0;
+	if ((p->flags & FSG_F_PERM) && !(tracer_pid && !(p->flags & FSG_F_TRACER))) {
+		e = start_event(FSG_TYPE_FA_RESP, p, key, group);
+		if (e) {
+			if (p->flags & FSG_F_TRACER) {
+				e->tracer = p->tracer;
+				e->flags |= FSG_F_TRACER;
+			}
+			read_fanotify(e, group, event);
+			e->fa_response = BPF_CORE_READ_BITFIELD_PROBED(pe, response);
+			e->fa_state = BPF_CORE_READ_BITFIELD_PROBED(pe, state);
+			submit(e);
+		}
+	}
+	bpf_map_delete_elem(&pending, &key);
+	return 0;
+}
+
+/* fentry/fexit family. User space retargets these where a kernel uses older names. */
+
+SEC("fentry/inotify_handle_inode_event")
+int BPF_PROG(fentry_inotify_handle, struct fsnotify_mark *mark, __u32 mask, struct inode *inode,
+	     struct inode *dir)
+{
+	return on_inotify_handle(mark, inode, dir);
+}
+
+SEC("fentry/fsnotify_insert_event")
+int BPF_PROG(fentry_insert, struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	return on_insert(group, event);
+}
+
+SEC("fexit/fsnotify_remove_first_event")
+int BPF_PROG(fexit_remove, struct fsnotify_group *group, struct fsnotify_event *ret)
+{
+	return on_remove(group, ret);
+}
+
+SEC("fentry/fsnotify_destroy_event")
+int BPF_PROG(fentry_destroy, struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	return on_destroy(group, event);
+}
+
+/* kprobe family: attached by name from user space. */
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_inotify_handle, struct fsnotify_mark *mark, __u32 mask, struct inode *inode,
+	       struct inode *dir)
+{
+	return on_inotify_handle(mark, inode, dir);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_insert, struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	return on_insert(group, event);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_remove, struct fsnotify_group *group)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 g = (__u64)group;
+
+	bpf_map_update_elem(&remove_args, &tid, &g, BPF_ANY);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(kretprobe_remove, struct fsnotify_event *ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *g = bpf_map_lookup_elem(&remove_args, &tid);
+	struct fsnotify_group *group;
+
+	if (!g)
+		return 0;
+	group = (struct fsnotify_group *)*g;
+	bpf_map_delete_elem(&remove_args, &tid);
+	return on_remove(group, ret);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_destroy, struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	return on_destroy(group, event);
+}

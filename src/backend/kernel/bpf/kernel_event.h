@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The record the fentry/kprobe programs send to user space, one per event
+ * the tracer dequeues and one per fanotify permission answer. build.rs turns
+ * this header (through the object's BTF) into Rust types: it is the only
+ * definition of this layout.
+ */
+#ifndef FSG_KERNEL_EVENT_H
+#define FSG_KERNEL_EVENT_H
+
+#include "proc_info.h"
+
+#define FSG_NAME_MAX 255
+#define FSG_PATH_MAX 4096
+/* A path of up to FSG_PATH_MAX bytes plus room for one more component. */
+#define FSG_NAME_BUF (FSG_PATH_MAX + FSG_NAME_MAX + 1)
+
+enum fsg_kind {
+	FSG_KIND_INOTIFY = 1,
+	FSG_KIND_FANOTIFY = 2,
+};
+
+enum fsg_type {
+	FSG_TYPE_INOTIFY = 1,
+	FSG_TYPE_FANOTIFY = 2,
+	FSG_TYPE_FA_RESP = 3,
+};
+
+enum fsg_flags {
+	FSG_F_TRACEE = 1 << 0,          /* tracee and queued_ns are valid */
+	FSG_F_TRACER = 1 << 1,          /* tracer is valid */
+	FSG_F_NAME_TRUNCATED = 1 << 2,  /* name holds less than the kernel had */
+	FSG_F_PATH_COMPONENTS = 1 << 3, /* name is path components, leaf first, each NUL-terminated */
+	FSG_F_INODES = 1 << 4,          /* i_ino and i_ino_dir are valid */
+	FSG_F_PERM = 1 << 5,            /* a fanotify permission event */
+	FSG_F_OVERFLOW = 1 << 6,        /* the group's queue-overflow event */
+	FSG_F_PRIO = 1 << 7,            /* prio is valid */
+};
+
+/* Indexes into the programs' stats[] counters. */
+enum fsg_stat {
+	FSG_STAT_RINGBUF_DROPS = 0, /* records lost: the ring buffer was full */
+	FSG_STAT_PENDING_FULL = 1,  /* queued events not tracked: the pending map was full */
+	FSG_STAT_STASH_FULL = 2,    /* inotify inode numbers lost: the stash map was full */
+	FSG_STAT_MAX = 4,
+};
+
+struct fsg_event {
+	__u64 timestamp_ns; /* CLOCK_BOOTTIME when the tracer dequeued it (or it was answered) */
+	__u64 queued_ns;    /* CLOCK_BOOTTIME when the tracee queued it */
+	__u64 group;        /* struct fsnotify_group address */
+	__u64 event_ptr;    /* struct fsnotify_event address */
+	__u64 i_ino;
+	__u64 i_ino_dir;
+	struct fsg_proc tracee;
+	struct fsg_proc tracer;
+	__u32 type;  /* enum fsg_type */
+	__u32 flags; /* enum fsg_flags */
+	__u32 prio;
+	__u32 i_mask;
+	__s32 i_wd;
+	__u32 i_cookie;
+	__u32 fa_type;
+	__u32 fa_mask;
+	__u32 fa_pid;
+	__u32 fa_flags;
+	__u32 fa_f_flags;
+	__u32 fa_response; /* the permission answer as the kernel stored it; 0: none */
+	__u32 fa_state;    /* the permission event's state (FAN_EVENT_*) */
+	__u32 name_len;    /* bytes used in name[] */
+	char name[FSG_NAME_BUF];
+};
+
+#endif /* FSG_KERNEL_EVENT_H */

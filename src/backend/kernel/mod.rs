@@ -1,0 +1,198 @@
+//! The fentry and kprobe backends: one BPF object (bpf/kernel.bpf.c) with
+//! both families of programs; only the chosen family is loaded.
+
+pub mod decode;
+
+#[allow(clippy::all, non_camel_case_types, dead_code)]
+pub(crate) mod skel {
+    include!(concat!(env!("OUT_DIR"), "/kernel.skel.rs"));
+}
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject, RingBuffer, RingBufferBuilder};
+
+use super::{Clock, Filters, Lost, Tracer};
+use crate::kallsyms::Kallsyms;
+use crate::model::Record;
+use skel::types::fsg_stat;
+use skel::{KernelSkel, KernelSkelBuilder};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Fentry,
+    Kprobe,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Fentry => "fentry",
+            Family::Kprobe => "kprobe",
+        }
+    }
+}
+
+/// The kernel functions hooked, under the first name this kernel has.
+struct Targets {
+    inotify_handle: &'static str,
+    insert: &'static str,
+    remove: &'static str,
+    destroy: &'static str,
+}
+
+fn first_present(k: &Kallsyms, names: &[&'static str]) -> Result<&'static str> {
+    names
+        .iter()
+        .copied()
+        .find(|n| k.has(n))
+        .ok_or_else(|| anyhow!("the kernel has none of {}", names.join(", ")))
+}
+
+impl Targets {
+    fn find(k: &Kallsyms) -> Result<Targets> {
+        Ok(Targets {
+            // Linux 5.11 renamed inotify's handler; the older one takes other arguments,
+            // so inode numbers are only known where the new one exists.
+            inotify_handle: first_present(k, &["inotify_handle_inode_event"])?,
+            // Linux 5.16 renamed fsnotify_add_event.
+            insert: first_present(k, &["fsnotify_insert_event", "fsnotify_add_event"])?,
+            remove: first_present(k, &["fsnotify_remove_first_event"])?,
+            destroy: first_present(k, &["fsnotify_destroy_event"])?,
+        })
+    }
+}
+
+pub struct KernelTracer {
+    family: Family,
+    skel: KernelSkel<'static>,
+    _links: Vec<Link>,
+    ring: RingBuffer<'static>,
+    records: Rc<RefCell<Vec<Record>>>,
+    undecodable: Rc<RefCell<u64>>,
+}
+
+impl KernelTracer {
+    pub fn open(family: Family, filters: &Filters) -> Result<KernelTracer> {
+        let kallsyms = Kallsyms::read().context("reading /proc/kallsyms")?;
+        let targets = Targets::find(&kallsyms)?;
+
+        // The skeleton borrows its object storage for as long as it lives:
+        // for the whole run.
+        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = KernelSkelBuilder::default().open(storage).context("opening the BPF object")?;
+        let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        rodata.want_kinds = filters.kinds();
+        rodata.tracee_pid = filters.tracee_pid.unwrap_or(0);
+        rodata.tracer_pid = filters.tracer_pid.unwrap_or(0);
+        rodata.tracer_group = filters.tracer_group.unwrap_or(0);
+
+        let fentry = family == Family::Fentry;
+        let p = &mut open.progs;
+        for prog in [&mut p.fentry_inotify_handle, &mut p.fentry_insert, &mut p.fexit_remove, &mut p.fentry_destroy] {
+            prog.set_autoload(fentry);
+        }
+        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
+            prog.set_autoload(!fentry);
+        }
+        if fentry {
+            p.fentry_inotify_handle.set_attach_target(0, Some(targets.inotify_handle.to_string()))?;
+            p.fentry_insert.set_attach_target(0, Some(targets.insert.to_string()))?;
+            p.fexit_remove.set_attach_target(0, Some(targets.remove.to_string()))?;
+            p.fentry_destroy.set_attach_target(0, Some(targets.destroy.to_string()))?;
+        }
+        let skel = open.load().map_err(|e| load_error(family, e))?;
+
+        // Attach the end of an event's life first, so nothing recorded by a
+        // later hook can miss its removal.
+        let mut links = Vec::new();
+        let p = &skel.progs;
+        let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
+        if fentry {
+            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle] {
+                links.push(prog.attach().map_err(attach_err)?);
+            }
+        } else {
+            links.push(p.kprobe_destroy.attach_kprobe(false, targets.destroy).map_err(attach_err)?);
+            links.push(p.kretprobe_remove.attach_kprobe(true, targets.remove).map_err(attach_err)?);
+            links.push(p.kprobe_remove.attach_kprobe(false, targets.remove).map_err(attach_err)?);
+            links.push(p.kprobe_insert.attach_kprobe(false, targets.insert).map_err(attach_err)?);
+            links.push(p.kprobe_inotify_handle.attach_kprobe(false, targets.inotify_handle).map_err(attach_err)?);
+        }
+
+        let records = Rc::new(RefCell::new(Vec::new()));
+        let undecodable = Rc::new(RefCell::new(0u64));
+        let clock = Clock::now();
+        let mut builder = RingBufferBuilder::new();
+        {
+            let records = records.clone();
+            let undecodable = undecodable.clone();
+            builder.add(&skel.maps.events, move |raw: &[u8]| {
+                match decode::decode(raw, clock) {
+                    Ok(r) => records.borrow_mut().push(r),
+                    Err(_) => *undecodable.borrow_mut() += 1,
+                }
+                0
+            })?;
+        }
+        let ring = builder.build()?;
+        Ok(KernelTracer { family, skel, _links: links, ring, records, undecodable })
+    }
+}
+
+fn load_error(family: Family, e: libbpf_rs::Error) -> anyhow::Error {
+    let hint = match (family, e.kind()) {
+        (Family::Fentry, libbpf_rs::ErrorKind::PermissionDenied) => {
+            "this kernel refuses fentry/fexit programs (no BPF trampolines, or lockdown)"
+        }
+        (Family::Fentry, _) => "fentry/fexit programs did not load (does the kernel have BPF trampolines?)",
+        (Family::Kprobe, libbpf_rs::ErrorKind::PermissionDenied) => {
+            "the verifier refused bpf_probe_read_kernel (kernel lockdown=confidentiality?)"
+        }
+        (Family::Kprobe, _) => "kprobe programs did not load",
+    };
+    anyhow!("{hint}: {e}{}", super::libbpf_tail())
+}
+
+fn attach_error(family: Family, e: libbpf_rs::Error) -> anyhow::Error {
+    let hint = match family {
+        Family::Fentry => "fentry/fexit programs loaded but did not attach",
+        Family::Kprobe => "kprobes did not attach (is the kernel built without CONFIG_KPROBES?)",
+    };
+    anyhow!("{hint}: {e}{}", super::libbpf_tail())
+}
+
+impl Tracer for KernelTracer {
+    fn name(&self) -> &'static str {
+        self.family.name()
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()> {
+        if let Err(e) = self.ring.poll(timeout) {
+            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                bail!("reading the ring buffer: {e}");
+            }
+        }
+        out.append(&mut self.records.borrow_mut());
+        Ok(())
+    }
+
+    fn lost(&self) -> Lost {
+        let bss = self.skel.maps.bss_data.as_deref();
+        let at = |s: fsg_stat| {
+            // SAFETY: the counters live in the mmapped .bss, which the kernel
+            // updates atomically; a volatile read sees the current value.
+            bss.map_or(0, |b| unsafe { std::ptr::read_volatile(&b.stats[s.0 as usize]) })
+        };
+        Lost {
+            ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
+            untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
+            undecodable: *self.undecodable.borrow(),
+        }
+    }
+}

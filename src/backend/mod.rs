@@ -1,0 +1,173 @@
+//! Kernel backends. Each one fills [`crate::model::Record`]s its own way;
+//! nothing past this module knows which one ran.
+//!
+//! - `fentry`: fentry/fexit on the fsnotify queue functions (trampolines).
+//! - `kprobe`: the same programs as kprobes/kretprobes.
+//! - `tracepoint`: syscall and allocator tracepoints only, for kernels that
+//!   allow neither (no CONFIG_KPROBES, lockdown=confidentiality).
+
+pub mod kernel;
+pub mod tracepoint;
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::model::Record;
+
+/// In-kernel filters; `None`/`true` mean "everything".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub inotify: bool,
+    pub fanotify: bool,
+    pub tracee_pid: Option<u32>,
+    pub tracer_pid: Option<u32>,
+    pub tracer_group: Option<u64>,
+}
+
+impl Filters {
+    /// The bitmask of `enum fsg_kind` values wanted.
+    pub fn kinds(&self) -> u32 {
+        (if self.inotify { 1 } else { 0 }) | (if self.fanotify { 2 } else { 0 })
+    }
+}
+
+/// Which backend to use (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// The best one this kernel allows: fentry, else kprobe, else tracepoint.
+    Auto,
+    /// fentry/fexit programs (needs BPF trampolines).
+    Fentry,
+    /// kprobes/kretprobes (needs CONFIG_KPROBES and bpf_probe_read_kernel).
+    Kprobe,
+    /// Tracepoints only (works on locked-down kernels without kprobes).
+    Tracepoint,
+}
+
+/// Records lost, by cause, since the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// The ring buffer was full when the kernel had a record to send.
+    pub ringbuf: u64,
+    /// Events the kernel side could not track (its maps were full).
+    pub untracked: u64,
+    /// Records user space could not decode or join.
+    pub undecodable: u64,
+}
+
+impl Lost {
+    pub fn total(&self) -> u64 {
+        self.ringbuf + self.untracked + self.undecodable
+    }
+}
+
+/// A running backend.
+pub trait Tracer {
+    /// `fentry`, `kprobe` or `tracepoint`.
+    fn name(&self) -> &'static str;
+    /// Waits up to `timeout` for kernel data and appends the records it completes.
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()>;
+    /// What was lost so far.
+    fn lost(&self) -> Lost;
+}
+
+/// Converts the kernel's CLOCK_BOOTTIME stamps to wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Wall-clock ns minus boot-time ns, measured once at start.
+    offset: i128,
+}
+
+fn clock_ns(id: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to write to; both clocks exist on Linux.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+impl Clock {
+    pub fn now() -> Clock {
+        Clock { offset: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME) }
+    }
+
+    /// A clock with a given offset, for tests and benchmarks.
+    pub fn with_offset(offset: i128) -> Clock {
+        Clock { offset }
+    }
+
+    pub fn to_epoch_ns(self, boot_ns: u64) -> u64 {
+        (boot_ns as i128 + self.offset).max(0) as u64
+    }
+}
+
+/// Opens the chosen backend; `auto` tries them best first and says on stderr
+/// which one runs and why the better ones did not.
+pub fn open(choice: Choice, filters: &Filters) -> Result<Box<dyn Tracer>> {
+    use kernel::Family;
+    match choice {
+        Choice::Fentry => Ok(Box::new(kernel::KernelTracer::open(Family::Fentry, filters)?)),
+        Choice::Kprobe => Ok(Box::new(kernel::KernelTracer::open(Family::Kprobe, filters)?)),
+        Choice::Tracepoint => Ok(Box::new(tracepoint::TracepointTracer::open(filters)?)),
+        Choice::Auto => {
+            let mut why = Vec::new();
+            for family in [Family::Fentry, Family::Kprobe] {
+                match kernel::KernelTracer::open(family, filters) {
+                    Ok(t) => {
+                        eprintln!("fsnotify-gadget: using the {} backend", t.name());
+                        return Ok(Box::new(t));
+                    }
+                    Err(e) => why.push(format!("{}: {:#}", family.name(), e)),
+                }
+            }
+            match tracepoint::TracepointTracer::open(filters) {
+                Ok(t) => {
+                    eprintln!(
+                        "fsnotify-gadget: using the tracepoint backend ({}); it cannot fill {}",
+                        why.join("; "),
+                        tracepoint::UNFILLED_FIELDS.join(", ")
+                    );
+                    Ok(Box::new(t))
+                }
+                Err(e) => {
+                    why.push(format!("tracepoint: {e:#}"));
+                    anyhow::bail!("no backend works on this kernel:\n  {}", why.join("\n  "))
+                }
+            }
+        }
+    }
+}
+
+/// libbpf's messages (verifier logs can run to megabytes) are kept out of the
+/// terminal unless `FSG_DEBUG=1`; the last lines are kept for error reports.
+static LIBBPF_TAIL: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+const LIBBPF_TAIL_LINES: usize = 6;
+
+fn on_libbpf_message(level: libbpf_rs::PrintLevel, msg: String) {
+    if std::env::var_os("FSG_DEBUG").is_some() {
+        eprint!("libbpf: {msg}");
+        return;
+    }
+    if level == libbpf_rs::PrintLevel::Debug {
+        return;
+    }
+    if let Ok(mut tail) = LIBBPF_TAIL.lock() {
+        tail.extend(msg.lines().map(str::to_string));
+        let excess = tail.len().saturating_sub(LIBBPF_TAIL_LINES);
+        tail.drain(..excess);
+    }
+}
+
+/// Routes libbpf's messages through [`on_libbpf_message`].
+pub fn quiet_libbpf() {
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, on_libbpf_message)));
+}
+
+/// The last libbpf lines since the previous call, for an error message.
+pub fn libbpf_tail() -> String {
+    let lines = LIBBPF_TAIL.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(" [libbpf: {}] (FSG_DEBUG=1 shows everything)", lines.join(" | "))
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel types fsnotify-gadget's BPF programs touch, and nothing else.
+ *
+ * Instead of a multi-megabyte vmlinux.h generated from one kernel, every
+ * struct here lists only the fields the programs read, and carries
+ * preserve_access_index: clang records each access as a CO-RE relocation and
+ * libbpf resolves the real offset against the running kernel's BTF at load
+ * time. Field order and missing fields therefore do not matter; names and
+ * kinds (int, enum, pointer, struct) do.
+ *
+ * To add a field: find its declaration on a kernel with BTF,
+ *   bpftool btf dump file /sys/kernel/btf/vmlinux format c | grep -n 'struct NAME {' -A60
+ * and copy that one field into the struct below. Where a field's name or type
+ * differs between kernel versions, declare a "flavor" (struct NAME___suffix)
+ * holding the variant and test it with bpf_core_field_exists(): see
+ * fsnotify_group___prio_* and fanotify_perm_event.
+ */
+#ifndef FSG_KERNEL_TYPES_H
+#define FSG_KERNEL_TYPES_H
+
+/* Stands in for vmlinux.h: bpf_tracing.h then names pt_regs fields as the kernel does. */
+#define __VMLINUX_H__
+
+typedef signed char __s8;
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+typedef int pid_t;
+typedef unsigned int uid_t;
+typedef unsigned int gid_t;
+typedef unsigned long size_t;
+typedef long ssize_t;
+typedef long long loff_t;
+enum { false = 0, true = 1 };
+
+#define NULL ((void *)0)
+
+/* BPF map types, flags and helper ids used by bpf_helpers.h. */
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+enum {
+	BPF_ANY = 0,
+	BPF_NOEXIST = 1,
+	BPF_EXIST = 2,
+};
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct list_head {
+	struct list_head *next;
+	struct list_head *prev;
+};
+
+/* x86-64 registers, as bpf_tracing.h's PT_REGS_* macros read them. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+};
+
+struct upid {
+	int nr;
+};
+
+struct pid {
+	struct upid numbers[1];
+};
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+	char comm[16];
+	struct nsproxy *nsproxy;
+	struct files_struct *files;
+};
+
+struct qstr {
+	union {
+		struct {
+			u32 hash;
+			u32 len;
+		};
+		u64 hash_len;
+	};
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct inode {
+	unsigned long i_ino;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct file {
+	const struct file_operations *f_op;
+	void *private_data;
+	unsigned int f_flags;
+};
+
+/* fsnotify core */
+
+struct fsnotify_event {
+	struct list_head list;
+};
+
+struct fanotify_group_private_data {
+	int flags;
+	int f_flags;
+};
+
+struct fsnotify_group {
+	const struct fsnotify_ops *ops;
+	struct fsnotify_event *overflow_event;
+	bool shutdown;
+	unsigned int q_len;
+	unsigned int max_events;
+	union {
+		void *private;
+		struct fanotify_group_private_data fanotify_data;
+	};
+};
+
+/* fsnotify_group.priority: unsigned int before Linux 6.10, an enum since. */
+enum fsnotify_group_prio {
+	FSNOTIFY_PRIO_NORMAL = 0,
+};
+struct fsnotify_group___prio_uint {
+	unsigned int priority;
+};
+struct fsnotify_group___prio_enum {
+	enum fsnotify_group_prio priority;
+};
+
+struct fsnotify_mark {
+	struct fsnotify_group *group;
+};
+
+/* inotify */
+
+struct inotify_inode_mark {
+	struct fsnotify_mark fsn_mark;
+	int wd;
+};
+
+struct inotify_event_info {
+	struct fsnotify_event fse;
+	u32 mask;
+	int wd;
+	u32 sync_cookie;
+	int name_len;
+	char name[];
+};
+
+/* fanotify */
+
+/* Values differ between kernels: read them with bpf_core_enum_value(). */
+enum fanotify_event_type {
+	FANOTIFY_EVENT_TYPE_FID,
+	FANOTIFY_EVENT_TYPE_FID_NAME,
+	FANOTIFY_EVENT_TYPE_PATH,
+	FANOTIFY_EVENT_TYPE_PATH_PERM,
+	FANOTIFY_EVENT_TYPE_OVERFLOW,
+};
+
+struct fanotify_event {
+	struct fsnotify_event fse;
+	u32 mask;
+	/* A 3-bit field since Linux 5.13 (an enum before). */
+	unsigned int type : 3;
+	unsigned int hash : 29;
+	struct pid *pid;
+};
+
+struct fanotify_path_event {
+	struct fanotify_event fae;
+	struct path path;
+};
+
+/*
+ * response: unsigned short before Linux 6.3, u32 since; both are read with
+ * BPF_CORE_READ_BITFIELD_PROBED, which uses the running kernel's size.
+ */
+struct fanotify_perm_event {
+	struct fanotify_event fae;
+	struct path path;
+	u32 response;
+	unsigned short state;
+	int fd;
+};
+
+#pragma clang attribute pop
+
+#endif /* FSG_KERNEL_TYPES_H */

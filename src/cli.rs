@@ -1,0 +1,173 @@
+//! The command line. Every flag's help is its documentation.
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+
+use crate::backend::{Choice, Filters};
+use crate::fields::{self, Field};
+use crate::output::Format;
+
+const ABOUT: &str = "Shows who watches which files through inotify and fanotify, who caused each event, \
+and what the watcher answered, live from the kernel with eBPF.";
+
+const LONG_ABOUT: &str = "\
+Shows who watches which files through inotify and fanotify, who caused each event, and what the \
+watcher answered, live from the kernel with eBPF.
+
+Each record joins the two processes an fsnotify event has: the TRACEE, whose file access queued \
+the event, and the TRACER, which read it from its inotify or fanotify file descriptor. fanotify \
+permission events also get an fa_resp record with the tracer's answer: allow, deny, or \
+interrupted when the tracee stopped waiting.
+
+Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF \
+(/sys/kernel/btf/vmlinux).
+
+Examples:
+  sudo fsnotify-gadget
+  sudo fsnotify-gadget --inotify-only --fields tracer_comm,tracee_comm,i_mask,name
+  sudo fsnotify-gadget --fanotify-only -o json --timeout 10
+  sudo fsnotify-gadget --tracer-pid \"$(pidof inotifywait)\"";
+
+#[derive(Parser)]
+#[command(name = "fsnotify-gadget", version, about = ABOUT, long_about = LONG_ABOUT, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    /// Show only inotify events.
+    #[arg(long, conflicts_with = "fanotify_only", help_heading = "Filters (applied in the kernel)")]
+    pub inotify_only: bool,
+
+    /// Show only fanotify events and permission answers.
+    #[arg(long, help_heading = "Filters (applied in the kernel)")]
+    pub fanotify_only: bool,
+
+    /// Show only events caused by this process (its pid, the thread group id).
+    #[arg(long, value_name = "PID", help_heading = "Filters (applied in the kernel)")]
+    pub tracee_pid: Option<u32>,
+
+    /// Show only events read by this process.
+    #[arg(long, value_name = "PID", help_heading = "Filters (applied in the kernel)")]
+    pub tracer_pid: Option<u32>,
+
+    /// Show only events of this fsnotify group: the hex address shown in the
+    /// FSNOTIFY_GROUP field, with or without 0x.
+    #[arg(long, value_name = "ADDR", value_parser = parse_group, help_heading = "Filters (applied in the kernel)")]
+    pub tracer_group: Option<u64>,
+
+    /// Comma-separated fields to show (see FIELDS below); `tracer_comm` and
+    /// `tracer.comm` are the same field.
+    #[arg(long, value_name = "LIST", value_parser = parse_fields, help_heading = "Output")]
+    pub fields: Option<FieldList>,
+
+    /// Output format: aligned columns, or one JSON object per line.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "columns", help_heading = "Output")]
+    pub output: Format,
+
+    /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Kernel hooks to use; auto picks the best the kernel allows and says
+    /// which on stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Choice,
+}
+
+/// The fields `--fields` selected.
+#[derive(Clone)]
+pub struct FieldList(pub Vec<&'static Field>);
+
+fn parse_fields(s: &str) -> Result<FieldList, String> {
+    fields::parse_list(s).map(FieldList)
+}
+
+/// Parses an fsnotify_group address: hex, `0x` optional.
+pub fn parse_group(s: &str) -> Result<u64, String> {
+    let hex = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    match u64::from_str_radix(hex, 16) {
+        Ok(0) => Err("the address must not be 0".to_string()),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("'{s}' is not a hex address like 0xffff8881234abcd0")),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+impl TraceArgs {
+    pub fn filters(&self) -> Filters {
+        Filters {
+            inotify: !self.fanotify_only,
+            fanotify: !self.inotify_only,
+            tracee_pid: self.tracee_pid,
+            tracer_pid: self.tracer_pid,
+            tracer_group: self.tracer_group,
+        }
+    }
+
+    pub fn selected_fields(&self) -> Vec<&'static Field> {
+        match (&self.fields, self.output) {
+            (Some(list), _) => list.0.clone(),
+            (None, Format::Columns) => fields::DEFAULT_COLUMNS.iter().map(|n| fields::find(n).expect("default field")).collect(),
+            (None, Format::Json) => fields::all().collect(),
+        }
+    }
+}
+
+/// The FIELDS section of `--help`.
+fn fields_help() -> String {
+    let mut s = String::from("FIELDS (for --fields; JSON nests tracer.* and tracee.*):\n");
+    for f in fields::all() {
+        s.push_str(&format!("  {:<18} {}\n", f.name, f.help));
+    }
+    s.push_str(&format!("\nDefault columns: {}\nJSON shows every field unless --fields limits them.\n", fields::DEFAULT_COLUMNS.join(",")));
+    s.push_str(
+        "\nBACKENDS:\n  fentry      every field\n  kprobe      every field\n  tracepoint  all but ",
+    );
+    s.push_str(&crate::backend::tracepoint::UNFILLED_FIELDS.join(", "));
+    s.push_str(" (null in JSON, blank in columns)\n");
+    s
+}
+
+/// Parses the process arguments; exits with status 2 and one clear line on bad input.
+pub fn parse() -> Cli {
+    let cmd = Cli::command().after_help(fields_help());
+    let matches = cmd.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_addresses_parse_with_or_without_prefix() {
+        assert_eq!(parse_group("0xffff888012345678"), Ok(0xffff_8880_1234_5678));
+        assert_eq!(parse_group("ffff888012345678"), Ok(0xffff_8880_1234_5678));
+        assert!(parse_group("xyz").is_err());
+        assert!(parse_group("0").is_err());
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_follow_flags() {
+        let cli = Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--tracee-pid", "7", "--tracer-group", "ff00"]).unwrap();
+        let f = cli.trace.filters();
+        assert_eq!((f.inotify, f.fanotify, f.tracee_pid, f.tracer_group), (true, false, Some(7), Some(0xff00)));
+        assert!(Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--fanotify-only"]).is_err());
+        assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracee-pid", "abc"]).is_err());
+        assert!(Cli::try_parse_from(["fsnotify-gadget", "--fields", "tracer_comm,nope"]).is_err());
+        assert!(Cli::try_parse_from(["fsnotify-gadget", "--timeout", "-1"]).is_err());
+    }
+}

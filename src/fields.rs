@@ -1,0 +1,187 @@
+//! The catalogue of record fields: their names, help text and values.
+//!
+//! A field has one canonical name, `tracer.comm`; `--fields` also accepts
+//! `tracer_comm`, in any case. Column headers are the upper-case form with
+//! `_` (`TRACER_COMM`); JSON nests dotted names (`{"tracer":{"comm":…}}`).
+
+use crate::masks;
+use crate::model::{Proc, Record};
+
+/// A field's value for one record, before formatting.
+#[derive(Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    U64(u64),
+    I64(i64),
+    /// An address, printed as `0x…` in both outputs.
+    Hex(u64),
+    /// Nanoseconds since the epoch: a number in JSON, a time of day in columns.
+    Time(u64),
+    Str(String),
+    Static(&'static str),
+    /// Untrusted bytes (names, comms): escaped by each output.
+    Bytes(&'a [u8]),
+}
+
+pub struct Field {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// Column width; the last column is never padded.
+    pub width: usize,
+    pub get: fn(&Record) -> Value<'_>,
+}
+
+fn opt_u<T: Into<u64>>(v: Option<T>) -> Value<'static> {
+    v.map_or(Value::Null, |v| Value::U64(v.into()))
+}
+
+macro_rules! proc_fields {
+    ($side:ident, $label:literal) => {
+        [
+            Field { name: concat!(stringify!($side), ".pid"), help: concat!("pid (thread group id) of the ", $label), width: 8,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p: &Proc| Value::U64(p.pid.into())) },
+            Field { name: concat!(stringify!($side), ".tid"), help: concat!("thread id of the ", $label), width: 8,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.tid.into())) },
+            Field { name: concat!(stringify!($side), ".ppid"), help: concat!("parent pid of the ", $label), width: 8,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.ppid.into())) },
+            Field { name: concat!(stringify!($side), ".comm"), help: concat!("command name of the ", $label), width: 16,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.comm)) },
+            Field { name: concat!(stringify!($side), ".pcomm"), help: concat!("command name of the ", $label, "'s parent"), width: 16,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.pcomm)) },
+            Field { name: concat!(stringify!($side), ".uid"), help: concat!("user id of the ", $label), width: 6,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.uid.into())) },
+            Field { name: concat!(stringify!($side), ".gid"), help: concat!("group id of the ", $label), width: 6,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.gid.into())) },
+            Field { name: concat!(stringify!($side), ".user"), help: concat!("user name of the ", $label), width: 10,
+                get: |r| r.$side.as_ref().and_then(|p| p.user.as_deref()).map_or(Value::Null, |u| Value::Bytes(u.as_bytes())) },
+            Field { name: concat!(stringify!($side), ".group"), help: concat!("group name of the ", $label), width: 10,
+                get: |r| r.$side.as_ref().and_then(|p| p.group.as_deref()).map_or(Value::Null, |g| Value::Bytes(g.as_bytes())) },
+            Field { name: concat!(stringify!($side), ".mntns_id"), help: concat!("mount namespace id of the ", $label), width: 11,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.mntns_id)) },
+        ]
+    };
+}
+
+static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer, "tracer (the process reading the event)");
+static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee, "tracee (the process whose file access caused the event)");
+
+static EVENT_FIELDS: &[Field] = &[
+    Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,
+        get: |r| Value::Time(r.timestamp_ns) },
+    Field { name: "type", help: "inotify, fanotify, or fa_resp (the answer to a fanotify permission event)", width: 8,
+        get: |r| Value::Static(r.event_type.as_str()) },
+    Field { name: "prio", help: "priority of the tracer's group: 0 notification, 1 content, 2 pre-content", width: 4,
+        get: |r| opt_u(r.prio) },
+    Field { name: "fsnotify_group", help: "address of the event's struct fsnotify_group (what --tracer-group takes)", width: 18,
+        get: |r| r.fsnotify_group.map_or(Value::Null, Value::Hex) },
+    Field { name: "latency_ns", help: "nanoseconds from queueing to dequeue (fa_resp: to the answer)", width: 10,
+        get: |r| opt_u(r.latency_ns) },
+    Field { name: "i_wd", help: "inotify watch descriptor", width: 4,
+        get: |r| r.i_wd.map_or(Value::Null, |v| Value::I64(v.into())) },
+    Field { name: "i_mask", help: "inotify event mask, by name", width: 34,
+        get: |r| r.i_mask.map_or(Value::Null, |m| Value::Str(masks::inotify_mask(m))) },
+    Field { name: "i_mask_raw", help: "inotify event mask, as a number", width: 10,
+        get: |r| opt_u(r.i_mask) },
+    Field { name: "i_cookie", help: "inotify cookie tying IN_MOVED_FROM to IN_MOVED_TO", width: 8,
+        get: |r| opt_u(r.i_cookie) },
+    Field { name: "i_ino", help: "inode number of the file the inotify event is about", width: 10,
+        get: |r| opt_u(r.i_ino) },
+    Field { name: "i_ino_dir", help: "inode number of the watched directory (events on its children)", width: 10,
+        get: |r| opt_u(r.i_ino_dir) },
+    Field { name: "fa_type", help: "the kernel's fanotify event type (FANOTIFY_EVENT_TYPE_*)", width: 30,
+        get: |r| r.fa_type.map_or(Value::Null, |t| Value::Str(masks::fanotify_event_type(t))) },
+    Field { name: "fa_mask", help: "fanotify event mask, by name", width: 26,
+        get: |r| r.fa_mask.map_or(Value::Null, |m| Value::Str(masks::fanotify_mask(m))) },
+    Field { name: "fa_mask_raw", help: "fanotify event mask, as a number", width: 10,
+        get: |r| opt_u(r.fa_mask) },
+    Field { name: "fa_pid", help: "pid the fanotify event reports (the tracee's)", width: 8,
+        get: |r| opt_u(r.fa_pid) },
+    Field { name: "fa_flags", help: "the fanotify group's fanotify_init flags", width: 8,
+        get: |r| opt_u(r.fa_flags) },
+    Field { name: "fa_f_flags", help: "the fanotify group's event_f_flags (open flags of event fds)", width: 10,
+        get: |r| opt_u(r.fa_f_flags) },
+    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na", width: 11,
+        get: |r| Value::Static(r.fa_response.as_str()) },
+    Field { name: "name", help: "inotify: the name in the watched directory; fanotify: the full path", width: 0,
+        get: |r| Value::Bytes(&r.name) },
+    Field { name: "name_truncated", help: "true when the kernel had a longer name than the record carries", width: 5,
+        get: |r| Value::Static(if r.name_truncated { "true" } else { "false" }) },
+];
+
+/// Every field, in the order `--help` and JSON list them.
+pub fn all() -> impl Iterator<Item = &'static Field> {
+    EVENT_FIELDS[..2].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[2..].iter())
+}
+
+/// What a table shows without `--fields`.
+pub const DEFAULT_COLUMNS: &[&str] = &[
+    "timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "i_mask", "fa_mask",
+    "fa_response", "name",
+];
+
+/// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.
+pub fn find(name: &str) -> Option<&'static Field> {
+    let wanted = name.trim().to_ascii_lowercase();
+    all().find(|f| f.name == wanted || f.name.replacen('.', "_", 1) == wanted)
+}
+
+/// Parses a `--fields` list (comma separated, `=` allowed before it).
+pub fn parse_list(list: &str) -> Result<Vec<&'static Field>, String> {
+    let mut out = Vec::new();
+    for name in list.split(',').filter(|n| !n.trim().is_empty()) {
+        match find(name) {
+            Some(f) => out.push(f),
+            None => return Err(format!("unknown field '{}': `fsnotify-gadget --help` lists them", name.trim())),
+        }
+    }
+    if out.is_empty() {
+        return Err("--fields needs at least one field name".to_string());
+    }
+    Ok(out)
+}
+
+/// The column header of a field: `tracer.comm` -> `TRACER_COMM`.
+pub fn header(field: &Field) -> String {
+    field.name.replace('.', "_").to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_find_a_field() {
+        assert_eq!(find("tracer_comm").unwrap().name, "tracer.comm");
+        assert_eq!(find("tracer.comm").unwrap().name, "tracer.comm");
+        assert_eq!(find("TRACEE_MNTNS_ID").unwrap().name, "tracee.mntns_id");
+        assert_eq!(find("i_mask").unwrap().name, "i_mask");
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn the_seeds_field_list_parses() {
+        let f = parse_list("tracer_comm,tracee_comm,i_mask,name").unwrap();
+        let names: Vec<_> = f.iter().map(|f| f.name).collect();
+        assert_eq!(names, ["tracer.comm", "tracee.comm", "i_mask", "name"]);
+        assert!(parse_list("tracer_comm,bogus").unwrap_err().contains("bogus"));
+        assert!(parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn headers_are_upper_case_with_underscores() {
+        assert_eq!(header(find("tracer.comm").unwrap()), "TRACER_COMM");
+        assert_eq!(header(find("fa_f_flags").unwrap()), "FA_F_FLAGS");
+    }
+
+    #[test]
+    fn default_columns_exist_and_names_are_unique() {
+        for c in DEFAULT_COLUMNS {
+            assert!(find(c).is_some(), "{c}");
+        }
+        let mut names: Vec<_> = all().map(|f| f.name).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+}

@@ -1,0 +1,17 @@
+//! fsnotify-gadget: inotify and fanotify, made visible with eBPF.
+//!
+//! - [`model`]: the one record type every backend fills.
+//! - [`backend`]: the kernel side (fentry, kprobe, tracepoint).
+//! - [`masks`], [`fields`], [`output`]: decoding and formatting, pure.
+//! - [`trace`]: the loop that ties them together.
+
+pub mod backend;
+pub mod cli;
+pub mod fields;
+pub mod kallsyms;
+pub mod masks;
+pub mod model;
+pub mod names;
+pub mod output;
+pub mod privileges;
+pub mod trace;

@@ -1,0 +1,188 @@
+//! The one event model. Every backend fills a [`Record`]; filtering, output
+//! and enrichment only ever see this type, never which backend produced it.
+//!
+//! Fields a backend cannot know are `None`: JSON prints them as `null`,
+//! columns leave them blank.
+
+/// What kind of record this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// An inotify event read by its tracer.
+    Inotify,
+    /// A fanotify event read by its tracer.
+    Fanotify,
+    /// The answer to a fanotify permission event.
+    FaResp,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Inotify => "inotify",
+            EventType::Fanotify => "fanotify",
+            EventType::FaResp => "fa_resp",
+        }
+    }
+}
+
+/// The answer to a fanotify permission event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaResponse {
+    /// Not a permission event, or not answered yet.
+    Na,
+    Allow,
+    Deny,
+    /// The permission event ended without an answer (the tracee was killed
+    /// while it waited, or the request was cancelled).
+    Interrupted,
+}
+
+impl FaResponse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaResponse::Na => "na",
+            FaResponse::Allow => "allow",
+            FaResponse::Deny => "deny",
+            FaResponse::Interrupted => "interrupted",
+        }
+    }
+
+    /// Decodes the `response` value a fanotify permission event holds
+    /// (`FAN_ALLOW`, `FAN_DENY`, possibly with `FAN_AUDIT`/`FAN_INFO` bits),
+    /// or 0 when it ended unanswered.
+    pub fn from_kernel(response: u32) -> FaResponse {
+        const FAN_ALLOW: u32 = 0x01;
+        const FAN_DENY: u32 = 0x02;
+        match response & 0x03 {
+            0 => FaResponse::Interrupted,
+            FAN_ALLOW => FaResponse::Allow,
+            FAN_DENY => FaResponse::Deny,
+            _ => FaResponse::Deny, // the kernel treats anything but ALLOW as a denial
+        }
+    }
+}
+
+/// One side of an event: the process that caused it (tracee) or the one that
+/// read it (tracer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    /// Raw bytes: a comm is whatever the process set, not necessarily UTF-8.
+    pub comm: Vec<u8>,
+    pub pcomm: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Filled by enrichment from `uid`; `None` when the name is unknown.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub mntns_id: u64,
+}
+
+/// One inotify/fanotify record, joined from its tracee and tracer halves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Wall-clock time of the dequeue (or of the answer, for `fa_resp`), ns since the epoch.
+    pub timestamp_ns: u64,
+    pub event_type: EventType,
+    pub tracer: Option<Proc>,
+    pub tracee: Option<Proc>,
+    /// The group's priority (0 notification, 1 content, 2 pre-content).
+    pub prio: Option<u32>,
+    /// Address of the event's `struct fsnotify_group`.
+    pub fsnotify_group: Option<u64>,
+    /// Nanoseconds from queueing to dequeue (or to the answer).
+    pub latency_ns: Option<u64>,
+    pub i_wd: Option<i32>,
+    pub i_mask: Option<u32>,
+    pub i_cookie: Option<u32>,
+    pub i_ino: Option<u64>,
+    pub i_ino_dir: Option<u64>,
+    pub fa_type: Option<u32>,
+    pub fa_mask: Option<u64>,
+    pub fa_pid: Option<u32>,
+    pub fa_flags: Option<u32>,
+    pub fa_f_flags: Option<u32>,
+    pub fa_response: FaResponse,
+    /// inotify: the name within the watched directory; fanotify: the path. Raw bytes.
+    pub name: Vec<u8>,
+    /// The kernel had more of the name than the record carries.
+    pub name_truncated: bool,
+}
+
+impl Record {
+    /// An empty record of the given type, for backends to fill.
+    pub fn new(event_type: EventType, timestamp_ns: u64) -> Record {
+        Record {
+            timestamp_ns,
+            event_type,
+            tracer: None,
+            tracee: None,
+            prio: None,
+            fsnotify_group: None,
+            latency_ns: None,
+            i_wd: None,
+            i_mask: None,
+            i_cookie: None,
+            i_ino: None,
+            i_ino_dir: None,
+            fa_type: None,
+            fa_mask: None,
+            fa_pid: None,
+            fa_flags: None,
+            fa_f_flags: None,
+            fa_response: FaResponse::Na,
+            name: Vec::new(),
+            name_truncated: false,
+        }
+    }
+}
+
+/// Bytes up to the first NUL: how the kernel's fixed-size strings end.
+pub fn c_bytes(raw: &[u8]) -> Vec<u8> {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    raw[..end].to_vec()
+}
+
+/// Rebuilds a path from components stored leaf first, each ending in NUL.
+/// No component means the root.
+pub fn path_from_components(raw: &[u8]) -> Vec<u8> {
+    let mut components: Vec<&[u8]> = raw.split(|&b| b == 0).filter(|c| !c.is_empty()).collect();
+    components.reverse();
+    let mut path = Vec::with_capacity(raw.len() + 1);
+    if components.is_empty() {
+        path.push(b'/');
+    }
+    for c in components {
+        path.push(b'/');
+        path.extend_from_slice(c);
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_components_are_reversed_and_joined() {
+        assert_eq!(path_from_components(b"file\0dir\0tmp\0"), b"/tmp/dir/file");
+        assert_eq!(path_from_components(b""), b"/");
+        assert_eq!(path_from_components(b"etc\0"), b"/etc");
+    }
+
+    #[test]
+    fn c_bytes_stops_at_nul() {
+        assert_eq!(c_bytes(b"touch\0\0\0junk"), b"touch");
+        assert_eq!(c_bytes(b"sixteen-bytes-xx"), b"sixteen-bytes-xx");
+    }
+
+    #[test]
+    fn fanotify_responses_decode() {
+        assert_eq!(FaResponse::from_kernel(1), FaResponse::Allow);
+        assert_eq!(FaResponse::from_kernel(2), FaResponse::Deny);
+        assert_eq!(FaResponse::from_kernel(0x11), FaResponse::Allow);
+        assert_eq!(FaResponse::from_kernel(0), FaResponse::Interrupted);
+    }
+}

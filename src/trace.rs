@@ -1,0 +1,113 @@
+//! The tracing loop: poll the backend, enrich, print, report losses.
+
+use std::io::{self, BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::backend::{self, Lost, Tracer};
+use crate::cli::TraceArgs;
+use crate::model::Record;
+use crate::names::Names;
+use crate::output::Writer;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+}
+
+/// Fills the fields that come from user space rather than the kernel.
+pub fn enrich(names: &mut Names, r: &mut Record) {
+    for p in [r.tracer.as_mut(), r.tracee.as_mut()].into_iter().flatten() {
+        names.enrich(p);
+    }
+}
+
+fn describe(lost: &Lost) -> String {
+    let mut parts = Vec::new();
+    if lost.ringbuf > 0 {
+        parts.push(format!("{} (ring buffer full)", lost.ringbuf));
+    }
+    if lost.untracked > 0 {
+        parts.push(format!("{} (kernel maps full)", lost.untracked));
+    }
+    if lost.undecodable > 0 {
+        parts.push(format!("{} (could not be decoded or joined)", lost.undecodable));
+    }
+    parts.join(", ")
+}
+
+/// What to do with an output error: a closed pipe (`| head`) ends quietly.
+fn stopped_by_reader(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+pub fn run(args: &TraceArgs) -> Result<()> {
+    crate::privileges::check()?;
+    backend::quiet_libbpf();
+    let mut tracer: Box<dyn Tracer> = backend::open(args.backend, &args.filters())?;
+    install_signal_handlers();
+    eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
+
+    let mut writer = Writer::new(args.output, args.selected_fields());
+    let mut names = Names::default();
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    let mut batch = Vec::new();
+    let mut reported = Lost::default();
+    let mut printed = 0u64;
+
+    loop {
+        let stopping = STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d);
+        let wait = if stopping { Duration::ZERO } else { Duration::from_millis(100) };
+        tracer.poll(wait, &mut batch)?;
+        for mut r in batch.drain(..) {
+            enrich(&mut names, &mut r);
+            if let Err(e) = writer.write(&r, &mut out) {
+                if stopped_by_reader(&e) {
+                    return Ok(());
+                }
+                return Err(e.into());
+            }
+            printed += 1;
+        }
+        if let Err(e) = out.flush() {
+            if stopped_by_reader(&e) {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+        let lost = tracer.lost();
+        if lost != reported {
+            let new = Lost {
+                ringbuf: lost.ringbuf - reported.ringbuf,
+                untracked: lost.untracked - reported.untracked,
+                undecodable: lost.undecodable - reported.undecodable,
+            };
+            eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(&new));
+            reported = lost;
+        }
+        if stopping {
+            break;
+        }
+    }
+    let lost = tracer.lost();
+    if lost.total() == 0 {
+        eprintln!("fsnotify-gadget: {printed} records, none lost");
+    } else {
+        eprintln!("fsnotify-gadget: {printed} records; lost {}: {}", lost.total(), describe(&lost));
+    }
+    Ok(())
+}
