@@ -31,6 +31,12 @@ pub struct Field {
     pub get: fn(&Record) -> Value<'_>,
 }
 
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
 fn opt_u<T: Into<u64>>(v: Option<T>) -> Value<'static> {
     v.map_or(Value::Null, |v| Value::U64(v.into()))
 }

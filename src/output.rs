@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("TRACER_COMM      TRACEE_COMM      I_MASK"));
         assert_eq!(lines[1].find("touch"), lines[0].find("TRACEE_COMM"));
-        assert!(lines[1].ends_with("IN_OPEN|FS_EVENT_ON_CHILD           ABCDE"));
+        assert!(lines[1].ends_with("IN_OPEN|FS_EVENT_ON_CHILD          ABCDE"));
         assert!(lines[2].ends_with("two\\nlines\\x1b[2J"));
         assert!(!text.contains('\x1b'));
     }
