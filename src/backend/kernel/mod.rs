@@ -41,6 +41,7 @@ impl Family {
 /// The kernel functions hooked, under the first name this kernel has.
 struct Targets {
     inotify_handle: &'static str,
+    fanotify_handle: &'static str,
     insert: &'static str,
     remove: &'static str,
     destroy: &'static str,
@@ -60,6 +61,7 @@ impl Targets {
             // Linux 5.11 renamed inotify's handler; the older one takes other arguments,
             // so inode numbers are only known where the new one exists.
             inotify_handle: first_present(k, &["inotify_handle_inode_event"])?,
+            fanotify_handle: first_present(k, &["fanotify_handle_event"])?,
             // Linux 5.16 renamed fsnotify_add_event.
             insert: first_present(k, &["fsnotify_insert_event", "fsnotify_add_event"])?,
             remove: first_present(k, &["fsnotify_remove_first_event"])?,
@@ -94,14 +96,15 @@ impl KernelTracer {
 
         let fentry = family == Family::Fentry;
         let p = &mut open.progs;
-        for prog in [&mut p.fentry_inotify_handle, &mut p.fentry_insert, &mut p.fexit_remove, &mut p.fentry_destroy] {
+        for prog in [&mut p.fentry_inotify_handle, &mut p.fentry_fanotify_handle, &mut p.fentry_insert, &mut p.fexit_remove, &mut p.fentry_destroy] {
             prog.set_autoload(fentry);
         }
-        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
+        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_fanotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
             prog.set_autoload(!fentry);
         }
         if fentry {
             p.fentry_inotify_handle.set_attach_target(0, Some(targets.inotify_handle.to_string()))?;
+            p.fentry_fanotify_handle.set_attach_target(0, Some(targets.fanotify_handle.to_string()))?;
             p.fentry_insert.set_attach_target(0, Some(targets.insert.to_string()))?;
             p.fexit_remove.set_attach_target(0, Some(targets.remove.to_string()))?;
             p.fentry_destroy.set_attach_target(0, Some(targets.destroy.to_string()))?;
@@ -114,7 +117,7 @@ impl KernelTracer {
         let p = &skel.progs;
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
-            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle] {
+            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle, &p.fentry_fanotify_handle] {
                 links.push(prog.attach().map_err(attach_err)?);
             }
         } else {
@@ -123,6 +126,7 @@ impl KernelTracer {
             links.push(p.kprobe_remove.attach_kprobe(false, targets.remove).map_err(attach_err)?);
             links.push(p.kprobe_insert.attach_kprobe(false, targets.insert).map_err(attach_err)?);
             links.push(p.kprobe_inotify_handle.attach_kprobe(false, targets.inotify_handle).map_err(attach_err)?);
+            links.push(p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle).map_err(attach_err)?);
         }
 
         let records = Rc::new(RefCell::new(Vec::new()));

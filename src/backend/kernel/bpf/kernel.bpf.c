@@ -35,11 +35,24 @@ enum fsg_type _fsg_type_type = 0;
 enum fsg_flags _fsg_flags_type = 0;
 enum fsg_stat _fsg_stat_type = 0;
 
-/* What inotify_handle_inode_event knew that fsnotify_insert_event does not. */
-struct inotify_stash {
+/*
+ * What a group's handler (inotify_handle_inode_event, fanotify_handle_event)
+ * knew that fsnotify_insert_event, called from it, does not.
+ */
+struct handler_stash {
 	__u64 group;
-	__u64 ino;
-	__u64 dir_ino;
+	__u64 ino;           /* inotify */
+	__u64 dir_ino;       /* inotify */
+	struct path *path;   /* fanotify: the object, when the hook passed a path */
+	__u32 kind;
+	__u32 _pad;
+};
+
+/* A path walked when the event was queued: fanotify FID events carry none. */
+struct queued_path {
+	__u32 len;
+	__u32 flags;
+	char name[FSG_NAME_BUF];
 };
 
 /* What the tracee side recorded, until the event is destroyed. */
@@ -59,8 +72,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32); /* tid */
-	__type(value, struct inotify_stash);
-} inotify_stash SEC(".maps");
+	__type(value, struct handler_stash);
+} handler_stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64); /* struct fsnotify_event * */
+	__type(value, struct queued_path);
+} queued_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct queued_path);
+} path_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -132,69 +160,9 @@ static __always_inline bool is_perm_type(__u32 type)
 	return type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH_PERM);
 }
 
-/* Tracee side, inotify only: remember the inode numbers for the insert. */
-static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct inode *inode,
-					     struct inode *dir)
-{
-	struct inotify_stash s = {};
-	__u32 tid;
-
-	if (!(want_kinds & FSG_KIND_INOTIFY))
-		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
-		return 0;
-	s.group = (__u64)BPF_CORE_READ(mark, group);
-	if (tracer_group && s.group != tracer_group)
-		return 0;
-	if (inode)
-		s.ino = BPF_CORE_READ(inode, i_ino);
-	if (dir)
-		s.dir_ino = BPF_CORE_READ(dir, i_ino);
-	tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&inotify_stash, &tid, &s, BPF_ANY))
-		count(FSG_STAT_STASH_FULL);
-	return 0;
-}
-
-/* Tracee side: the event enters the group's queue. */
-static __always_inline int on_insert(struct fsnotify_group *group, struct fsnotify_event *event)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inotify_stash *s = bpf_map_lookup_elem(&inotify_stash, &tid);
-	struct pending p = {};
-	__u64 key = (__u64)event;
-
-	p.kind = FSG_KIND_FANOTIFY;
-	if (s) {
-		/* The handler ran for this group in this thread: an inotify event. */
-		if (s->group == (__u64)group) {
-			p.kind = FSG_KIND_INOTIFY;
-			p.ino = s->ino;
-			p.dir_ino = s->dir_ino;
-			p.flags |= FSG_F_INODES;
-		}
-		bpf_map_delete_elem(&inotify_stash, &tid);
-	}
-	if (!(want_kinds & p.kind))
-		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
-		return 0;
-	if (tracer_group && (__u64)group != tracer_group)
-		return 0;
-	if (p.kind == FSG_KIND_FANOTIFY && is_perm_type(fanotify_type((struct fanotify_event *)event)))
-		p.flags |= FSG_F_PERM;
-	p.queued_ns = bpf_ktime_get_boot_ns();
-	p.prio = group_prio(group);
-	p.flags |= FSG_F_TRACEE | FSG_F_PRIO;
-	fill_proc(&p.tracee);
-	if (bpf_map_update_elem(&pending, &key, &p, BPF_ANY))
-		count(FSG_STAT_PENDING_FULL);
-	return 0;
-}
-
 /* State of one path walk, shared with the bpf_loop callback. */
 struct path_walk {
-	struct fsg_event *e;
+	char *buf; /* FSG_NAME_BUF bytes */
 	struct dentry *dentry;
 	struct mount *mnt;
 	struct mount *mnt_parent;
@@ -214,7 +182,7 @@ static long path_step(__u64 index, struct path_walk *w)
 	struct vfsmount *vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct fsg_event *e = w->e;
+	char *buf = w->buf;
 	const unsigned char *name;
 	__u32 off = w->off;
 	long n;
@@ -233,7 +201,7 @@ static long path_step(__u64 index, struct path_walk *w)
 	if (off >= FSG_PATH_MAX)
 		return 1; /* not done: truncated */
 	name = BPF_CORE_READ(dentry, d_name.name);
-	n = bpf_probe_read_kernel_str(&e->name[off & (FSG_PATH_MAX - 1)], FSG_NAME_MAX + 1, name);
+	n = bpf_probe_read_kernel_str(&buf[off & (FSG_PATH_MAX - 1)], FSG_NAME_MAX + 1, name);
 	if (n <= 0) {
 		w->done = true;
 		return 1;
@@ -244,24 +212,134 @@ static long path_step(__u64 index, struct path_walk *w)
 }
 
 /*
- * Writes the path's components into e->name, leaf first, each ending in NUL,
- * walking up dentries and across mounts to the root. User space reverses them.
+ * Writes the path's components into buf (FSG_NAME_BUF bytes), leaf first,
+ * each ending in NUL, walking up dentries and across mounts to the root; user
+ * space reverses them. Returns the bytes used; sets FSG_F_NAME_TRUNCATED in
+ * *flags when the path did not fit.
  */
-static __always_inline void read_path(struct fsg_event *e, struct path *path)
+static __always_inline __u32 read_path(char *buf, struct path *path, __u32 *flags)
 {
 	struct path_walk w = {};
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
 
-	w.e = e;
+	w.buf = buf;
 	w.dentry = BPF_CORE_READ(path, dentry);
 	w.mnt = mnt;
 	w.mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-	e->flags |= FSG_F_PATH_COMPONENTS;
+	*flags |= FSG_F_PATH_COMPONENTS;
 	bpf_loop(PATH_STEPS_MAX, path_step, &w, 0);
 	if (!w.done)
-		e->flags |= FSG_F_NAME_TRUNCATED;
-	e->name_len = w.off;
+		*flags |= FSG_F_NAME_TRUNCATED;
+	return w.off;
+}
+
+/* Tracee side, inotify: remember the inode numbers for the insert. */
+static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct inode *inode,
+					     struct inode *dir)
+{
+	struct handler_stash s = { .kind = FSG_KIND_INOTIFY };
+	__u32 tid;
+
+	if (!(want_kinds & FSG_KIND_INOTIFY))
+		return 0;
+	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+		return 0;
+	s.group = (__u64)BPF_CORE_READ(mark, group);
+	if (tracer_group && s.group != tracer_group)
+		return 0;
+	if (inode)
+		s.ino = BPF_CORE_READ(inode, i_ino);
+	if (dir)
+		s.dir_ino = BPF_CORE_READ(dir, i_ino);
+	tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&handler_stash, &tid, &s, BPF_ANY))
+		count(FSG_STAT_STASH_FULL);
+	return 0;
+}
+
+/* fsnotify's data_type for a struct path (FSNOTIFY_EVENT_PATH). */
+#define FSNOTIFY_EVENT_PATH 1
+
+/* Tracee side, fanotify: remember the object's path for FID events. */
+static __always_inline int on_fanotify_handle(struct fsnotify_group *group, const void *data,
+					      int data_type)
+{
+	struct handler_stash s = { .kind = FSG_KIND_FANOTIFY };
+	__u32 tid;
+
+	if (!(want_kinds & FSG_KIND_FANOTIFY))
+		return 0;
+	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+		return 0;
+	if (tracer_group && (__u64)group != tracer_group)
+		return 0;
+	s.group = (__u64)group;
+	if (data_type == FSNOTIFY_EVENT_PATH)
+		s.path = (struct path *)data;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&handler_stash, &tid, &s, BPF_ANY))
+		count(FSG_STAT_STASH_FULL);
+	return 0;
+}
+
+/* Tracee side: the event enters the group's queue. */
+static __always_inline int on_insert(struct fsnotify_group *group, struct fsnotify_event *event)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct handler_stash *s = bpf_map_lookup_elem(&handler_stash, &tid);
+	struct path *fid_path = NULL;
+	struct pending p = {};
+	__u64 key = (__u64)event;
+
+	/* Only inotify and fanotify queue events; without a stash (filtered
+	 * handler, full map) an event is taken to be fanotify's. */
+	p.kind = FSG_KIND_FANOTIFY;
+	if (s) {
+		if (s->group == (__u64)group) {
+			p.kind = s->kind;
+			p.ino = s->ino;
+			p.dir_ino = s->dir_ino;
+			fid_path = s->path;
+			if (p.kind == FSG_KIND_INOTIFY)
+				p.flags |= FSG_F_INODES;
+		}
+		bpf_map_delete_elem(&handler_stash, &tid);
+	}
+	if (!(want_kinds & p.kind))
+		return 0;
+	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+		return 0;
+	if (tracer_group && (__u64)group != tracer_group)
+		return 0;
+	if (p.kind == FSG_KIND_FANOTIFY) {
+		__u32 type = fanotify_type((struct fanotify_event *)event);
+
+		if (is_perm_type(type))
+			p.flags |= FSG_F_PERM;
+		/* FID events hold a file handle, not a path: walk it now, while the
+		 * handler's path is alive. */
+		if (fid_path &&
+		    (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_FID) ||
+		     type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_FID_NAME))) {
+			__u32 zero = 0;
+			struct queued_path *qp = bpf_map_lookup_elem(&path_scratch, &zero);
+
+			if (qp) {
+				qp->flags = 0;
+				qp->len = read_path(qp->name, fid_path, &qp->flags);
+				if (bpf_map_update_elem(&queued_paths, &key, qp, BPF_ANY))
+					count(FSG_STAT_PENDING_FULL);
+			}
+		}
+	}
+	p.queued_ns = bpf_ktime_get_boot_ns();
+	p.prio = group_prio(group);
+	p.flags |= FSG_F_TRACEE | FSG_F_PRIO;
+	fill_proc(&p.tracee);
+	if (bpf_map_update_elem(&pending, &key, &p, BPF_ANY))
+		count(FSG_STAT_PENDING_FULL);
+	return 0;
 }
 
 static __always_inline void read_inotify(struct fsg_event *e, struct fsnotify_event *event)
@@ -300,11 +378,22 @@ static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_g
 	e->name_len = 0;
 	if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH)) {
 		struct fanotify_path_event *pe = (struct fanotify_path_event *)event;
-		read_path(e, &pe->path);
+		e->name_len = read_path(e->name, &pe->path, &e->flags);
 	} else if (is_perm_type(type)) {
 		struct fanotify_perm_event *pe = (struct fanotify_perm_event *)event;
 		e->flags |= FSG_F_PERM;
-		read_path(e, &pe->path);
+		e->name_len = read_path(e->name, &pe->path, &e->flags);
+	} else {
+		__u64 key = (__u64)event;
+		struct queued_path *qp = bpf_map_lookup_elem(&queued_paths, &key);
+		if (qp) {
+			__u32 len = qp->len;
+			if (len > sizeof(e->name))
+				len = sizeof(e->name);
+			bpf_probe_read_kernel(e->name, len, qp->name);
+			e->name_len = len;
+			e->flags |= qp->flags;
+		}
 	}
 }
 
@@ -425,6 +514,7 @@ static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnot
 	struct fanotify_perm_event *pe = (struct fanotify_perm_event *)event;
 	struct fsg_event *e;
 
+	bpf_map_delete_elem(&queued_paths, &key);
 	if (!p)
 		return 0;
 	if ((p->flags & FSG_F_PERM) && !(tracer_pid && !(p->flags & FSG_F_TRACER))) {
@@ -453,6 +543,13 @@ int BPF_PROG(fentry_inotify_handle, struct fsnotify_mark *mark, __u32 mask, stru
 	return on_inotify_handle(mark, inode, dir);
 }
 
+SEC("fentry/fanotify_handle_event")
+int BPF_PROG(fentry_fanotify_handle, struct fsnotify_group *group, __u32 mask, const void *data,
+	     int data_type)
+{
+	return on_fanotify_handle(group, data, data_type);
+}
+
 SEC("fentry/fsnotify_insert_event")
 int BPF_PROG(fentry_insert, struct fsnotify_group *group, struct fsnotify_event *event)
 {
@@ -478,6 +575,13 @@ int BPF_KPROBE(kprobe_inotify_handle, struct fsnotify_mark *mark, __u32 mask, st
 	       struct inode *dir)
 {
 	return on_inotify_handle(mark, inode, dir);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_fanotify_handle, struct fsnotify_group *group, __u32 mask, const void *data,
+	       int data_type)
+{
+	return on_fanotify_handle(group, data, data_type);
 }
 
 SEC("kprobe")

@@ -1,0 +1,193 @@
+//! Shared pieces of the end-to-end tests: run fsnotify-gadget, collect its
+//! JSON records, start and stop client programs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The fsnotify-gadget binary: $FSG_BIN inside the VM, else the one cargo built.
+pub fn gadget_bin() -> PathBuf {
+    std::env::var_os("FSG_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fsnotify-gadget")))
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root: it loads BPF programs");
+}
+
+/// A running fsnotify-gadget with JSON output.
+pub struct Gadget {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+    stdout: thread::JoinHandle<String>,
+}
+
+impl Gadget {
+    /// Starts it with `-o json` and `args`, and waits until it is tracing.
+    pub fn start(args: &[&str]) -> Gadget {
+        let mut child = Command::new(gadget_bin())
+            .args(["-o", "json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fsnotify-gadget");
+        let mut out = child.stdout.take().unwrap();
+        let stdout = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[gadget] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut g = Gadget { child, stderr: rx, stderr_seen: Vec::new(), stdout };
+        g.wait_stderr("tracing with", Duration::from_secs(60));
+        g
+    }
+
+    /// Waits for a stderr line containing `needle`; panics with what was seen.
+    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr_seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("fsnotify-gadget did not print {needle:?}; stderr so far: {:#?}", self.stderr_seen),
+            }
+        }
+    }
+
+    /// Stops it with SIGINT and returns its records and its stderr.
+    pub fn stop(mut self) -> (Vec<Value>, Vec<String>) {
+        // SAFETY: kill with a pid we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait for fsnotify-gadget");
+        let out = self.stdout.join().unwrap();
+        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
+            self.stderr_seen.push(l);
+        }
+        assert!(status.success(), "fsnotify-gadget exited with {status}; stderr: {:#?}", self.stderr_seen);
+        let records = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+            .collect();
+        (records, self.stderr_seen)
+    }
+}
+
+/// A client program started for a test, killed when dropped.
+pub struct Client {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Client {
+    pub fn start(cmd: &str, args: &[&str]) -> Client {
+        let child = Command::new(cmd)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {cmd}: {e}"));
+        Client { child, name: cmd.to_string() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGINT, then wait.
+    pub fn stop(mut self) {
+        // SAFETY: kill with a pid we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `pid` has an fd whose link contains `what` (`inotify`, `fanotify`).
+pub fn wait_for_notify_fd(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for e in dir.flatten() {
+                if std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains(what)) {
+                    // The fd exists; give the client a moment to add its watches.
+                    thread::sleep(Duration::from_millis(700));
+                    return;
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("process {pid} never opened an {what} fd");
+}
+
+/// Runs a command to completion and returns its pid.
+pub fn run(cmd: &str, args: &[&str]) -> u32 {
+    let mut c = Command::new(cmd).args(args).spawn().unwrap_or_else(|e| panic!("run {cmd}: {e}"));
+    let pid = c.id();
+    let st = c.wait().unwrap();
+    assert!(st.success(), "{cmd} {args:?} failed: {st}");
+    pid
+}
+
+/// A fresh, empty directory for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    let d = Path::new("/tmp").join(format!("fsg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn ino(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().ino()
+}
+
+/// The inode number of this process's mount namespace.
+pub fn my_mntns() -> u64 {
+    let link = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let s = link.to_string_lossy();
+    s.trim_start_matches("mnt:[").trim_end_matches(']').parse().unwrap()
+}
+
+pub fn s<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+/// Records whose field `path` equals `want`.
+pub fn with<'a>(records: &'a [Value], path: &str, want: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| s(r, path).as_str() == Some(want)).collect()
+}
+
+/// A mask value (`IN_OPEN|FS_EVENT_ON_CHILD`) contains this bit name.
+pub fn has_bit(mask: &Value, bit: &str) -> bool {
+    mask.as_str().is_some_and(|m| m.split('|').any(|b| b == bit))
+}

@@ -1,0 +1,307 @@
+//! End-to-end tests of the fentry and kprobe backends. They need a kernel
+//! with kprobes and trampolines, so they are ignored on the host and run
+//! inside QEMU on Debian's kernels by `cargo xtask vm-test` (with --ignored).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Declares one test per backend for a test body taking the backend name.
+macro_rules! each_backend {
+    ($body:ident: $($name:ident => $backend:literal),+) => {
+        $(
+            #[test]
+            #[ignore = "runs inside the VM: cargo xtask vm-test"]
+            fn $name() {
+                require_root();
+                $body($backend);
+            }
+        )+
+    };
+}
+
+/// Proves the harness turns red when a guest test fails.
+#[test]
+#[ignore = "runs inside the VM: cargo xtask vm-test"]
+fn harness_fails_on_purpose() {
+    assert_ne!(std::env::var("FSG_FAIL_ON_PURPOSE").as_deref(), Ok("1"), "failing on purpose, as asked");
+}
+
+fn settle() {
+    sleep(Duration::from_millis(800));
+}
+
+/// The foundation's first proof: inotifywait reads, touch writes.
+fn inotifywait_and_touch(backend: &str) {
+    let dir = test_dir("first");
+    let g = Gadget::start(&["--backend", backend]);
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    run("touch", &[dir.join("new-file").to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    let watcher = w.pid();
+    w.stop();
+    assert!(stderr.iter().any(|l| l.contains(&format!("{backend} backend"))), "{stderr:?}");
+    let mine = with(&records, "name", "new-file");
+    assert!(!mine.is_empty(), "no record for new-file in {records:#?}");
+    for r in &mine {
+        assert_eq!(r["type"], "inotify");
+        assert_eq!(s(r, "tracer.comm"), "inotifywait");
+        assert_eq!(s(r, "tracee.comm"), "touch");
+        assert_eq!(s(r, "tracer.pid"), watcher);
+    }
+}
+each_backend!(inotifywait_and_touch: inotifywait_and_touch_fentry => "fentry", inotifywait_and_touch_kprobe => "kprobe");
+
+/// The seed's example: inotifywatch on a directory, touch on an existing file.
+fn seed_inotify_example(backend: &str) {
+    let dir = test_dir("seed");
+    let file = dir.join("ABCDE");
+    std::fs::write(&file, b"x").unwrap();
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let w = Client::start("inotifywatch", &[dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let touch_pid = run("touch", &[file.to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    let watcher = w.pid();
+    w.stop();
+
+    let mine = with(&records, "name", "ABCDE");
+    for bit in ["IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"] {
+        let r = mine
+            .iter()
+            .find(|r| has_bit(&r["i_mask"], bit))
+            .unwrap_or_else(|| panic!("no {bit} record for ABCDE in {records:#?}"));
+        assert!(has_bit(&r["i_mask"], "FS_EVENT_ON_CHILD"), "{r}");
+        assert_eq!(r["type"], "inotify");
+        assert_eq!(s(r, "tracer.comm"), "inotifywatch");
+        assert_eq!(s(r, "tracer.pid"), watcher);
+        assert_eq!(s(r, "tracee.comm"), "touch");
+        assert_eq!(s(r, "tracee.pid"), touch_pid);
+        assert_eq!(s(r, "tracee.tid"), touch_pid);
+        assert_eq!(s(r, "tracee.ppid"), std::process::id());
+        assert_eq!(s(r, "tracee.uid"), 0);
+        assert_eq!(s(r, "tracee.gid"), 0);
+        assert_eq!(s(r, "tracee.user"), "root");
+        assert_eq!(s(r, "tracee.mntns_id"), my_mntns());
+        assert_eq!(s(r, "tracer.mntns_id"), my_mntns());
+        assert_eq!(r["i_ino"], ino(&file));
+        assert_eq!(r["i_ino_dir"], ino(&dir));
+        assert_eq!(r["prio"], 0);
+        assert!(r["i_wd"].as_i64().unwrap() >= 1);
+        assert!(r["fsnotify_group"].as_str().unwrap().starts_with("0xffff"), "{r}");
+        assert!(r["latency_ns"].as_u64().is_some());
+        assert!(r["fa_mask"].is_null());
+        assert_eq!(r["fa_response"], "na");
+    }
+}
+each_backend!(seed_inotify_example: seed_inotify_example_fentry => "fentry", seed_inotify_example_kprobe => "kprobe");
+
+/// A rename gives IN_MOVED_FROM and IN_MOVED_TO sharing one cookie.
+fn rename_shares_a_cookie(backend: &str) {
+    let dir = test_dir("rename");
+    std::fs::write(dir.join("before"), b"x").unwrap();
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    run("mv", &[dir.join("before").to_str().unwrap(), dir.join("after").to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    w.stop();
+    let from = with(&records, "name", "before").into_iter().find(|r| has_bit(&r["i_mask"], "IN_MOVED_FROM"));
+    let to = with(&records, "name", "after").into_iter().find(|r| has_bit(&r["i_mask"], "IN_MOVED_TO"));
+    let (from, to) = (from.expect("IN_MOVED_FROM record"), to.expect("IN_MOVED_TO record"));
+    assert_ne!(from["i_cookie"], 0);
+    assert_eq!(from["i_cookie"], to["i_cookie"]);
+    assert_eq!(s(from, "tracee.comm"), "mv");
+}
+each_backend!(rename_shares_a_cookie: rename_shares_a_cookie_fentry => "fentry", rename_shares_a_cookie_kprobe => "kprobe");
+
+/// Starts a process that waits for `gate` to exist, then runs `touch path`.
+fn gated_touch(gate: &Path, path: &Path) -> std::process::Child {
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done; exec touch {}", gate.display(), path.display());
+    Command::new("sh").args(["-c", &script]).spawn().unwrap()
+}
+
+/// Two tracers, two tracees, at once: each filter keeps exactly its share.
+fn filters_select(backend: &str) {
+    let a = test_dir("filter-a");
+    let b = test_dir("filter-b");
+    let wa = Client::start("inotifywait", &["-m", a.to_str().unwrap()]);
+    let wb = Client::start("inotifywait", &["-m", b.to_str().unwrap()]);
+    wait_for_notify_fd(wa.pid(), "inotify");
+    wait_for_notify_fd(wb.pid(), "inotify");
+    let gate = a.join("..").join(format!("fsg-gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let mut ta = gated_touch(&gate, &a.join("from-a"));
+    let mut tb = gated_touch(&gate, &b.join("from-b"));
+
+    let by_tracer = Gadget::start(&["--backend", backend, "--tracer-pid", &wa.pid().to_string()]);
+    let by_tracee = Gadget::start(&["--backend", backend, "--tracee-pid", &tb.id().to_string()]);
+    let fan_only = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    let ino_only = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    std::fs::write(&gate, b"").unwrap();
+    ta.wait().unwrap();
+    tb.wait().unwrap();
+    settle();
+    let (r_tracer, _) = by_tracer.stop();
+    let (r_tracee, _) = by_tracee.stop();
+    let (r_fan, _) = fan_only.stop();
+    let (r_ino, _) = ino_only.stop();
+    let _ = std::fs::remove_file(&gate);
+
+    assert!(!with(&r_tracer, "name", "from-a").is_empty(), "{r_tracer:#?}");
+    assert!(r_tracer.iter().all(|r| s(r, "tracer.pid") == wa.pid()), "{r_tracer:#?}");
+    assert!(with(&r_tracer, "name", "from-b").is_empty());
+
+    assert!(!with(&r_tracee, "name", "from-b").is_empty(), "{r_tracee:#?}");
+    assert!(r_tracee.iter().all(|r| s(r, "tracee.pid") == tb.id()), "{r_tracee:#?}");
+
+    assert!(r_fan.iter().all(|r| r["type"] != "inotify"), "{r_fan:#?}");
+    assert!(!with(&r_ino, "name", "from-a").is_empty() && !with(&r_ino, "name", "from-b").is_empty());
+    assert!(r_ino.iter().all(|r| r["type"] == "inotify"));
+}
+each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe");
+
+/// --tracer-group with an address the tool printed keeps exactly that group.
+fn tracer_group_selects_one_group(backend: &str) {
+    let dir = test_dir("group");
+    let w1 = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    let w2 = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w1.pid(), "inotify");
+    wait_for_notify_fd(w2.pid(), "inotify");
+
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    run("touch", &[dir.join("one").to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    let of_w1 = records.iter().find(|r| s(r, "tracer.pid") == w1.pid()).expect("a record read by the first watcher");
+    let group = of_w1["fsnotify_group"].as_str().unwrap().to_string();
+    let other = records.iter().find(|r| s(r, "tracer.pid") == w2.pid()).expect("a record read by the second watcher");
+    assert_ne!(other["fsnotify_group"].as_str().unwrap(), group);
+
+    let g = Gadget::start(&["--backend", backend, "--tracer-group", &group]);
+    run("touch", &[dir.join("two").to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    assert!(!with(&records, "name", "two").is_empty(), "{records:#?}");
+    for r in &records {
+        assert_eq!(r["fsnotify_group"], group.as_str());
+        assert_eq!(s(r, "tracer.pid"), w1.pid());
+    }
+}
+each_backend!(tracer_group_selects_one_group: tracer_group_fentry => "fentry", tracer_group_kprobe => "kprobe");
+
+/// Permission events: one allowed, one denied, each with its answer.
+fn fanotify_permission_answers(backend: &str) {
+    let dir = test_dir("perm");
+    for f in ["ok", "no"] {
+        std::fs::write(dir.join(f), b"x").unwrap();
+    }
+    let ready = dir.join("../fsg-perm-ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    let helper = Client::start(
+        "fsg-fanotify-perm",
+        &["--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap()],
+    );
+    for _ in 0..200 {
+        if ready.exists() {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    assert!(ready.exists(), "fsg-fanotify-perm never got ready");
+    let ok = Command::new("cat").arg(dir.join("ok")).output().unwrap();
+    let no = Command::new("cat").arg(dir.join("no")).output().unwrap();
+    assert!(ok.status.success());
+    assert!(!no.status.success(), "the denied open succeeded");
+    assert!(String::from_utf8_lossy(&no.stderr).contains("not permitted"), "{:?}", no);
+    settle();
+    let (records, _) = g.stop();
+    let helper_pid = helper.pid();
+    helper.stop();
+
+    for (file, answer) in [("ok", "allow"), ("no", "deny")] {
+        let path = dir.join(file);
+        let path = path.to_str().unwrap();
+        let reqs: Vec<&Value> = with(&records, "name", path).into_iter().filter(|r| r["type"] == "fanotify").collect();
+        let resps: Vec<&Value> = with(&records, "name", path).into_iter().filter(|r| r["type"] == "fa_resp").collect();
+        assert_eq!(reqs.len(), 1, "one permission request for {path}: {records:#?}");
+        assert_eq!(resps.len(), 1, "one answer for {path}: {records:#?}");
+        for r in [reqs[0], resps[0]] {
+            assert_eq!(r["prio"], 1);
+            assert!(has_bit(&r["fa_mask"], "FAN_OPEN_PERM"), "{r}");
+            assert_eq!(s(r, "tracee.comm"), "cat");
+            assert_eq!(s(r, "tracer.pid"), helper_pid);
+            assert_eq!(r["fa_type"], "FANOTIFY_EVENT_TYPE_PATH_PERM");
+            assert_eq!(r["fa_pid"], s(r, "tracee.pid").clone());
+        }
+        assert_eq!(reqs[0]["fa_response"], "na");
+        assert_eq!(resps[0]["fa_response"], answer);
+    }
+}
+each_backend!(fanotify_permission_answers: fanotify_permission_fentry => "fentry", fanotify_permission_kprobe => "kprobe");
+
+/// A tracee killed while its permission request waits: `interrupted`.
+fn fanotify_permission_interrupted(backend: &str) {
+    let dir = test_dir("perm-int");
+    std::fs::write(dir.join("held"), b"x").unwrap();
+    let ready = dir.join("../fsg-perm-int-ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    let helper = Client::start("fsg-fanotify-perm", &["--dir", dir.to_str().unwrap(), "--deny", "none", "--ready", ready.to_str().unwrap()]);
+    for _ in 0..200 {
+        if ready.exists() {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signals to a child we own.
+    unsafe { libc::kill(helper.pid() as i32, libc::SIGSTOP) };
+    let mut tracee = Command::new("cat").arg(dir.join("held")).spawn().unwrap();
+    sleep(Duration::from_millis(500));
+    tracee.kill().unwrap();
+    tracee.wait().unwrap();
+    unsafe { libc::kill(helper.pid() as i32, libc::SIGCONT) };
+    settle();
+    let (records, _) = g.stop();
+    helper.stop();
+    let path = dir.join("held");
+    let resp = with(&records, "name", path.to_str().unwrap())
+        .into_iter()
+        .find(|r| r["type"] == "fa_resp")
+        .unwrap_or_else(|| panic!("no fa_resp for the killed tracee: {records:#?}"));
+    assert_eq!(resp["fa_response"], "interrupted");
+    assert_eq!(s(resp, "tracee.pid"), tracee.id());
+}
+each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe");
+
+/// The names of this project's BPF programs that are loaded right now.
+fn our_programs() -> Vec<String> {
+    const OURS: &[&str] = &["fentry_inotify_", "fentry_fanotify", "kprobe_fanotify", "fentry_insert", "fexit_remove", "fentry_destroy", "kprobe_inotify_", "kprobe_insert", "kprobe_remove", "kretprobe_remov", "kprobe_destroy"];
+    libbpf_rs::query::ProgInfoIter::default()
+        .map(|p| p.name.to_string_lossy().into_owned())
+        .filter(|n| OURS.iter().any(|o| n.starts_with(o)))
+        .collect()
+}
+
+/// Nothing stays loaded or attached after the tool exits.
+fn nothing_left_behind(backend: &str) {
+    assert!(our_programs().is_empty(), "programs loaded before the test: {:?}", our_programs());
+    let g = Gadget::start(&["--backend", backend]);
+    let during = our_programs();
+    assert!(during.len() >= 4, "the running tool's programs are visible: {during:?}");
+    g.stop();
+    sleep(Duration::from_millis(300));
+    assert!(our_programs().is_empty(), "left behind: {:?}", our_programs());
+}
+each_backend!(nothing_left_behind: nothing_left_behind_fentry => "fentry", nothing_left_behind_kprobe => "kprobe");
