@@ -1,0 +1,50 @@
+#!/bin/busybox sh
+# PID 1 of fsnotify-gadget's test VM (xtask/src/initramfs.rs puts it at /init).
+# Runs the VM test binary, prints its exit code between markers that xtask/src/report.rs reads,
+# and powers off. Settings come from the kernel command line (xtask/src/qemu.rs):
+#   fsg.fail_on_purpose=1  set FSG_FAIL_ON_PURPOSE=1 for the tests
+#   fsg.filter=NAME        libtest filter for the test binary
+#   fsg.shell=1            an interactive shell instead of the tests
+
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin
+mount -t proc proc /proc
+read -r uptime idle < /proc/uptime
+echo "FSG-VM: init started at uptime $uptime s"
+
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+# Needed by some tests only, and not every kernel has each: failures are not fatal.
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+mode=test
+filter=
+set -f # the command line's words are not file name patterns
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+    fsg.fail_on_purpose=1) export FSG_FAIL_ON_PURPOSE=1 ;;
+    fsg.filter=*) filter="${arg#fsg.filter=}" ;;
+    fsg.shell=1) mode=shell ;;
+    esac
+done
+set +f
+
+export FSG_BIN=/usr/bin/fsnotify-gadget FSG_IN_VM=1 HOME=/root RUST_BACKTRACE=1
+hostname fsg-vm
+cd /tmp
+
+if [ "$mode" = shell ]; then
+    echo "FSG-VM: shell; the test binary is /opt/fsg/vm_e2e; leave with 'exit' to power off"
+    setsid cttyhack sh -l
+else
+    set --
+    [ -n "$filter" ] && set -- "$filter"
+    echo "FSG-VM: tests begin"
+    /opt/fsg/vm_e2e --ignored --test-threads=1 --color never "$@"
+    code=$?
+    echo "FSG-VM: tests end, exit code $code"
+fi
+poweroff -f

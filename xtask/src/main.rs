@@ -1,0 +1,300 @@
+//! Project tasks, run as `cargo xtask TASK`:
+//! - `test`: the whole test suite (host tests, the VM harness self-test, the VM tests);
+//! - `vm-test`: tests/vm_e2e.rs inside QEMU, on Debian's 6.1 and 6.12 kernels;
+//! - `vm-shell`: the same VM with a shell, for debugging.
+
+mod cargo;
+mod cpio;
+mod initramfs;
+mod kernels;
+mod qemu;
+mod report;
+mod vm;
+
+use anyhow::{bail, Result};
+use cargo::Workspace;
+use kernels::Spec;
+use qemu::GuestArgs;
+use report::summary_line;
+use std::process::ExitCode;
+use std::time::Instant;
+use vm::Job;
+
+const USAGE: &str = "\
+usage: cargo xtask TASK [OPTIONS]
+
+tasks:
+  test      the whole test suite: cargo test --workspace --release, the VM harness
+            self-test, then vm-test; ends with 'N passed, M failed'
+            --no-vm           host tests only
+            --keep            keep the VM image directory
+  vm-test   run tests/vm_e2e.rs inside QEMU on Debian's 6.1 and 6.12 cloud kernels
+            --kernel SPEC     boot this kernel instead of the defaults (repeatable):
+                              a vmlinuz path or a Debian package name
+            --filter NAME     run only the guest tests whose name contains NAME
+            --fail-on-purpose set FSG_FAIL_ON_PURPOSE=1 in the guest (the harness must go red)
+            --keep            keep the VM image directory (target/vm-test/initramfs-*)
+  vm-shell  boot the VM image with an interactive shell (default kernel: 6.12)
+            --kernel SPEC, --keep as above
+
+environment:
+  FSG_VM_CACHE    where downloaded kernels are kept (default: <workspace>/.vm-cache)
+  FSG_VM_TIMEOUT  seconds one boot may take before QEMU is killed (default: 600)
+";
+
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    kernels: Vec<Spec>,
+    filter: Option<String>,
+    fail_on_purpose: bool,
+    keep: bool,
+    no_vm: bool,
+}
+
+/// Parses `TASK [OPTIONS]`, accepting for each task only the options it uses.
+fn parse_args(args: &[String]) -> Result<(String, Options)> {
+    let Some(task) = args.first() else {
+        bail!("no task given")
+    };
+    let allowed: &[&str] = match task.as_str() {
+        "test" => &["--no-vm", "--keep"],
+        "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--keep"],
+        "vm-shell" => &["--kernel", "--keep"],
+        "help" | "--help" | "-h" => &[],
+        _ => bail!("unknown task {task:?}"),
+    };
+    let mut options = Options::default();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if !allowed.contains(&flag) {
+            bail!("{task} does not take {arg:?}");
+        }
+        let mut value = || match inline.clone().or_else(|| rest.next().cloned()) {
+            Some(value) => Ok(value),
+            None => bail!("{flag} needs a value"),
+        };
+        match flag {
+            "--kernel" => options.kernels.push(Spec::parse(&value()?)),
+            "--filter" => {
+                let filter = value()?;
+                qemu::check_filter(&filter)?;
+                options.filter = Some(filter);
+            }
+            "--fail-on-purpose" => options.fail_on_purpose = true,
+            "--keep" => options.keep = true,
+            "--no-vm" => options.no_vm = true,
+            _ => unreachable!("every allowed flag is handled"),
+        }
+    }
+    Ok((task.clone(), options))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, options) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("xtask: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task.as_str() {
+        "test" => test(&options),
+        "vm-test" => vm_test(&options),
+        "vm-shell" => vm_shell(&options).map(|()| true),
+        _ => {
+            print!("{USAGE}");
+            Ok(true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn vm_test(options: &Options) -> Result<bool> {
+    let start = Instant::now();
+    let ws = Workspace::locate()?;
+    let prepared = vm::prepare(&ws, &options.kernels, options.keep)?;
+    let args = GuestArgs {
+        fail_on_purpose: options.fail_on_purpose,
+        filter: options.filter.clone(),
+        shell: false,
+    };
+    let jobs: Vec<Job> = prepared
+        .kernels
+        .iter()
+        .map(|kernel| Job {
+            name: kernel.label.clone(),
+            kernel: kernel.clone(),
+            args: args.clone(),
+        })
+        .collect();
+    let reports = vm::run(&prepared, &jobs)?;
+    let (passed, failed) = vm::print_reports(&prepared, &jobs, &reports);
+    println!(
+        "vm-test: {} kernel(s) in {:.1} s",
+        jobs.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("vm-test: {}", summary_line(passed, failed));
+    Ok(failed == 0)
+}
+
+/// The guest test that must fail when FSG_FAIL_ON_PURPOSE=1 is set.
+const SELF_TEST: &str = "harness_fails_on_purpose";
+
+fn test(options: &Options) -> Result<bool> {
+    let start = Instant::now();
+    let ws = Workspace::locate()?;
+    println!("xtask test: host tests (cargo test --workspace --release)");
+    let (host, host_ok) = ws.run_host_tests()?;
+    let host_failed = if host_ok {
+        host.failed
+    } else {
+        host.failed.max(1)
+    };
+    let mut lines = vec![format!(
+        "host tests: {}",
+        summary_line(host.passed, host_failed)
+    )];
+    let (mut passed, mut failed) = (host.passed, host_failed);
+    if !options.no_vm {
+        match vm_suite(&ws, options.keep) {
+            Ok((self_test_ok, vm_passed, vm_failed)) => {
+                lines.push(format!(
+                    "VM harness self-test: {}",
+                    if self_test_ok {
+                        "ok, the harness went red on purpose"
+                    } else {
+                        "FAILED"
+                    }
+                ));
+                lines.push(format!("VM tests: {}", summary_line(vm_passed, vm_failed)));
+                passed += vm_passed + u32::from(self_test_ok);
+                failed += vm_failed + u32::from(!self_test_ok);
+            }
+            Err(e) => {
+                eprintln!("xtask: error: {e:#}");
+                lines.push("VM tests: could not run (error above)".to_string());
+                failed += 1;
+            }
+        }
+    }
+    println!();
+    for line in lines {
+        println!("xtask test: {line}");
+    }
+    println!("xtask test: {:.1} s", start.elapsed().as_secs_f64());
+    println!("{}", summary_line(passed, failed));
+    Ok(failed == 0)
+}
+
+/// The harness self-test on the 6.12 kernel and vm-test on the default kernels, booted side
+/// by side from one image. Returns (self-test ok, VM tests passed, VM tests failed).
+fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
+    let prepared = vm::prepare(ws, &[], keep)?;
+    let self_test_spec = Spec::Package(kernels::SELF_TEST_PACKAGE.to_string());
+    let Some(self_test_kernel) = prepared.kernels.iter().find(|k| k.spec == self_test_spec) else {
+        bail!("the default kernels lack {}", kernels::SELF_TEST_PACKAGE);
+    };
+    let mut jobs = vec![Job {
+        name: format!("{}-self-test", self_test_kernel.label),
+        kernel: self_test_kernel.clone(),
+        args: GuestArgs {
+            fail_on_purpose: true,
+            filter: Some(SELF_TEST.to_string()),
+            shell: false,
+        },
+    }];
+    for kernel in &prepared.kernels {
+        let args = GuestArgs::default();
+        jobs.push(Job {
+            name: kernel.label.clone(),
+            kernel: kernel.clone(),
+            args,
+        });
+    }
+    let reports = vm::run(&prepared, &jobs)?;
+
+    let self_test = &reports[0];
+    let reported = self_test
+        .failed_tests
+        .iter()
+        .any(|t| t == SELF_TEST || t.ends_with(&format!("::{SELF_TEST}")));
+    let self_test_ok = !self_test.ok() && reported;
+    println!("{} (must fail): {}", jobs[0].name, self_test.describe());
+    if self_test_ok {
+        println!(
+            "{}: ok: with FSG_FAIL_ON_PURPOSE=1 the harness went red and named {SELF_TEST}",
+            jobs[0].name
+        );
+    } else {
+        println!(
+            "{}: HARNESS SELF-TEST FAILED: with FSG_FAIL_ON_PURPOSE=1 the run should fail and \
+             report {SELF_TEST} as failed (does tests/vm_e2e.rs have it?); log: {}",
+            jobs[0].name,
+            qemu::log_path(&prepared.log_dir, &jobs[0].name).display()
+        );
+    }
+    let (passed, failed) = vm::print_reports(&prepared, &jobs[1..], &reports[1..]);
+    println!("vm-test: {}", summary_line(passed, failed));
+    Ok((self_test_ok, passed, failed))
+}
+
+fn vm_shell(options: &Options) -> Result<()> {
+    let specs = match options.kernels.first() {
+        Some(spec) => vec![spec.clone()],
+        None => vec![Spec::Package(kernels::SELF_TEST_PACKAGE.to_string())],
+    };
+    let ws = Workspace::locate()?;
+    let prepared = vm::prepare(&ws, &specs, options.keep)?;
+    qemu::shell(&prepared.kernels[0].vmlinuz, &prepared.initrd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Result<(String, Options)> {
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        parse_args(&args)
+    }
+
+    #[test]
+    fn parses_vm_test_options() {
+        let (task, options) = parse(
+            "vm-test --kernel /tmp/vmlinuz --kernel=linux-image-6.12-cloud-amd64 --filter x --keep",
+        )
+        .unwrap();
+        assert_eq!(task, "vm-test");
+        assert_eq!(
+            options.kernels,
+            [
+                Spec::Path("/tmp/vmlinuz".into()),
+                Spec::Package("linux-image-6.12-cloud-amd64".into())
+            ]
+        );
+        assert_eq!(options.filter.as_deref(), Some("x"));
+        assert!(options.keep && !options.fail_on_purpose);
+    }
+
+    #[test]
+    fn rejects_options_a_task_does_not_take() {
+        assert!(parse("test --no-vm").is_ok_and(|(_, o)| o.no_vm));
+        assert!(parse("test --kernel x").is_err());
+        assert!(parse("vm-test --no-vm").is_err());
+        assert!(parse("vm-test --filter").is_err());
+        assert!(parse("frobnicate").is_err());
+        assert!(parse("").is_err());
+    }
+}
