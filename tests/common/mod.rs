@@ -83,7 +83,8 @@ impl Gadget {
         // SAFETY: kill with a pid we own.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().expect("wait for fsnotify-gadget");
-        let out = self.stdout.join().unwrap();
+        let stdout = std::mem::replace(&mut self.stdout, thread::spawn(String::new));
+        let out = stdout.join().unwrap();
         while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
             self.stderr_seen.push(l);
         }
@@ -92,7 +93,15 @@ impl Gadget {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
             .collect();
-        (records, self.stderr_seen)
+        (records, std::mem::take(&mut self.stderr_seen))
+    }
+}
+
+impl Drop for Gadget {
+    /// A test that panics before `stop` must not leave the tool running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

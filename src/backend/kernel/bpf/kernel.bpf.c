@@ -543,11 +543,19 @@ int BPF_PROG(fentry_inotify_handle, struct fsnotify_mark *mark, __u32 mask, stru
 	return on_inotify_handle(mark, inode, dir);
 }
 
+/*
+ * fentry may only dereference struct pointer arguments, and `data` is a
+ * `const void *`: read the raw arguments instead.
+ */
 SEC("fentry/fanotify_handle_event")
-int BPF_PROG(fentry_fanotify_handle, struct fsnotify_group *group, __u32 mask, const void *data,
-	     int data_type)
+int fentry_fanotify_handle(__u64 *ctx)
 {
-	return on_fanotify_handle(group, data, data_type);
+	__u64 group = 0, data = 0, data_type = 0;
+
+	bpf_get_func_arg(ctx, 0, &group);
+	bpf_get_func_arg(ctx, 2, &data);
+	bpf_get_func_arg(ctx, 3, &data_type);
+	return on_fanotify_handle((struct fsnotify_group *)group, (const void *)data, (int)data_type);
 }
 
 SEC("fentry/fsnotify_insert_event")
