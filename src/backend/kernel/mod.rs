@@ -99,9 +99,13 @@ impl KernelTracer {
         for prog in [&mut p.fentry_inotify_handle, &mut p.fentry_fanotify_handle, &mut p.fentry_insert, &mut p.fexit_remove, &mut p.fentry_destroy] {
             prog.set_autoload(fentry);
         }
-        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_fanotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
+        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
             prog.set_autoload(!fentry);
         }
+        // Loaded in both modes: before Linux 6.5, trampolines take at most six
+        // arguments and fanotify_handle_event has eight, so the fentry mode
+        // may need this one kprobe.
+        p.kprobe_fanotify_handle.set_autoload(true);
         if fentry {
             p.fentry_inotify_handle.set_attach_target(0, Some(targets.inotify_handle.to_string()))?;
             p.fentry_fanotify_handle.set_attach_target(0, Some(targets.fanotify_handle.to_string()))?;
@@ -117,8 +121,19 @@ impl KernelTracer {
         let p = &skel.progs;
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
-            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle, &p.fentry_fanotify_handle] {
+            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle] {
                 links.push(prog.attach().map_err(attach_err)?);
+            }
+            match p.fentry_fanotify_handle.attach() {
+                Ok(link) => links.push(link),
+                Err(fentry_err) => match p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle) {
+                    Ok(link) => links.push(link),
+                    Err(kprobe_err) => eprintln!(
+                        "fsnotify-gadget: warning: fanotify events reported by file handle (FID) will have no path: \
+                         {} takes neither an fentry ({fentry_err}) nor a kprobe ({kprobe_err})",
+                        targets.fanotify_handle
+                    ),
+                },
             }
         } else {
             links.push(p.kprobe_destroy.attach_kprobe(false, targets.destroy).map_err(attach_err)?);
