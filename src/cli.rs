@@ -1,6 +1,6 @@
 //! The command line. Every flag's help is its documentation.
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
@@ -29,9 +29,20 @@ Examples:
 
 #[derive(Parser)]
 #[command(name = "fsnotify-gadget", version, about = ABOUT, long_about = LONG_ABOUT, max_term_width = 100)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub trace: TraceArgs,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List every inotify and fanotify instance on the machine (idle ones
+    /// too): who holds it, its fsnotify_group address, its watches.
+    List(crate::list::ListArgs),
 }
 
 #[derive(Args)]

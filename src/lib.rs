@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod fields;
 pub mod kallsyms;
+pub mod list;
 pub mod masks;
 pub mod model;
 pub mod names;

@@ -2,7 +2,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = fsnotify_gadget::cli::parse();
-    match fsnotify_gadget::trace::run(&cli.trace) {
+    let result = match &cli.command {
+        Some(fsnotify_gadget::cli::Command::List(args)) => fsnotify_gadget::list::run(args),
+        None => fsnotify_gadget::trace::run(&cli.trace),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fsnotify-gadget: error: {e:#}");

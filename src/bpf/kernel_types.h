@@ -244,4 +244,25 @@ struct fanotify_perm_event {
 
 #pragma clang attribute pop
 
+/* Appended for the tracepoint backend (src/backend/tracepoint). */
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct seq_file;
+
+/* The context of iter/task_file programs. */
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	u64 session_id;
+	u64 seq_num;
+};
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	u32 fd;
+	struct file *file;
+};
+
+#pragma clang attribute pop
+
 #endif /* FSG_KERNEL_TYPES_H */

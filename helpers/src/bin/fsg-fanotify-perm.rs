@@ -1,22 +1,48 @@
-//! fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE]
+//! `fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE]`
 //!
-//! A fanotify permission client with exact, known answers: it watches the
-//! files in DIR for FAN_OPEN_PERM, denies opening the file named NAME and
-//! allows everything else. It prints `PID PATH allow|deny` per event, creates
-//! FILE once its mark is in place, and exits after N events or on SIGTERM.
+//! A fanotify permission client with an exact, scriptable behavior: marks DIR
+//! with FAN_OPEN_PERM|FAN_EVENT_ON_CHILD in a FAN_CLASS_CONTENT group, creates
+//! the --ready file once the mark is in place, then answers every event:
+//! FAN_DENY when the file's name is NAME, else FAN_ALLOW, printing one line
+//! `PID PATH allow|deny` per event. Exits after N events (--count) or on SIGTERM.
 
 use std::ffi::CString;
 use std::io::Write;
 use std::process::exit;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
 
 fn usage() -> ! {
     eprintln!("usage: fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE]");
-    exit(2);
+    exit(2)
 }
 
-fn fail(what: &str) -> ! {
+fn die(what: &str) -> ! {
     eprintln!("fsg-fanotify-perm: {what}: {}", std::io::Error::last_os_error());
-    exit(1);
+    exit(1)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Metadata {
+    event_len: u32,
+    vers: u8,
+    reserved: u8,
+    metadata_len: u16,
+    mask: u64,
+    fd: i32,
+    pid: i32,
+}
+
+#[repr(C)]
+struct Response {
+    fd: i32,
+    response: u32,
 }
 
 fn main() {
@@ -26,73 +52,86 @@ fn main() {
     let mut ready = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage());
+        let mut val = || args.next().unwrap_or_else(|| usage());
         match a.as_str() {
-            "--dir" => dir = Some(value()),
-            "--deny" => deny = Some(value()),
-            "--count" => count = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--ready" => ready = Some(value()),
+            "--dir" => dir = Some(val()),
+            "--deny" => deny = Some(val()),
+            "--count" => count = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--ready" => ready = Some(val()),
             _ => usage(),
         }
     }
     let (Some(dir), Some(deny)) = (dir, deny) else { usage() };
 
-    // SAFETY: plain syscalls with valid arguments; buffers outlive the calls.
+    // SAFETY: plain syscalls with valid arguments; the handler only stores an atomic.
     unsafe {
-        let fd = libc::fanotify_init(libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC, libc::O_RDONLY as u32);
-        if fd < 0 {
-            fail("fanotify_init");
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_term as *const () as usize;
+        // No SA_RESTART: a SIGTERM interrupts the blocking read.
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+    }
+    // SAFETY: fanotify_init has no pointer arguments.
+    let fan = unsafe { libc::fanotify_init(libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC, libc::O_RDONLY as u32) };
+    if fan < 0 {
+        die("fanotify_init");
+    }
+    let cdir = CString::new(dir.clone()).unwrap_or_else(|_| usage());
+    // SAFETY: cdir is a valid C string.
+    let r = unsafe {
+        libc::fanotify_mark(fan, libc::FAN_MARK_ADD, libc::FAN_OPEN_PERM | libc::FAN_EVENT_ON_CHILD, libc::AT_FDCWD, cdir.as_ptr())
+    };
+    if r < 0 {
+        die("fanotify_mark");
+    }
+    if let Some(ready) = &ready {
+        if let Err(e) = std::fs::write(ready, b"") {
+            eprintln!("fsg-fanotify-perm: creating {ready}: {e}");
+            exit(1);
         }
-        let cdir = CString::new(dir.clone()).unwrap();
-        let mask = libc::FAN_OPEN_PERM | libc::FAN_EVENT_ON_CHILD;
-        if libc::fanotify_mark(fd, libc::FAN_MARK_ADD, mask, libc::AT_FDCWD, cdir.as_ptr()) < 0 {
-            fail("fanotify_mark");
-        }
-        if let Some(r) = &ready {
-            std::fs::write(r, b"").unwrap_or_else(|e| {
-                eprintln!("fsg-fanotify-perm: cannot create {r}: {e}");
-                exit(1)
-            });
-        }
-        let mut seen = 0u64;
-        let mut buf = vec![0u8; 8192];
-        let meta_len = std::mem::size_of::<libc::fanotify_event_metadata>();
-        let stdout = std::io::stdout();
-        loop {
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            if n < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                fail("read");
+    }
+
+    let mut handled = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    let stdout = std::io::stdout();
+    while !STOP.load(Ordering::SeqCst) && count.is_none_or(|c| handled < c) {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::read(fan, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
             }
-            let mut off = 0usize;
-            while off + meta_len <= n as usize {
-                let m: libc::fanotify_event_metadata = std::ptr::read_unaligned(buf.as_ptr().add(off).cast());
-                if (m.event_len as usize) < meta_len {
-                    break;
-                }
-                off += m.event_len as usize;
-                if m.fd < 0 {
-                    continue;
-                }
-                let path = std::fs::read_link(format!("/proc/self/fd/{}", m.fd)).unwrap_or_default();
-                let denied = path.file_name().is_some_and(|f| f.to_string_lossy() == deny);
-                let answer = if denied { libc::FAN_DENY } else { libc::FAN_ALLOW };
-                if m.mask & (libc::FAN_OPEN_PERM | libc::FAN_ACCESS_PERM | libc::FAN_OPEN_EXEC_PERM) != 0 {
-                    let resp = libc::fanotify_response { fd: m.fd, response: answer };
-                    let size = std::mem::size_of::<libc::fanotify_response>();
-                    if libc::write(fd, (&resp as *const libc::fanotify_response).cast(), size) != size as isize {
-                        fail("write response");
-                    }
-                }
-                libc::close(m.fd);
-                let _ = writeln!(stdout.lock(), "{} {} {}", m.pid, path.display(), if denied { "deny" } else { "allow" });
-                seen += 1;
-                if count.is_some_and(|c| seen >= c) {
-                    exit(0);
-                }
+            die("read");
+        }
+        let n = n as usize;
+        let mut off = 0;
+        while off + std::mem::size_of::<Metadata>() <= n {
+            // SAFETY: the bytes are within buf; read_unaligned copes with alignment.
+            let md: Metadata = unsafe { std::ptr::read_unaligned(buf[off..].as_ptr().cast()) };
+            if md.event_len < std::mem::size_of::<Metadata>() as u32 {
+                break;
             }
+            off += md.event_len as usize;
+            if md.fd < 0 {
+                continue;
+            }
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", md.fd))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "?".to_string());
+            let name = path.rsplit('/').next().unwrap_or("");
+            let denied = name == deny;
+            let resp = Response { fd: md.fd, response: if denied { libc::FAN_DENY } else { libc::FAN_ALLOW } };
+            // SAFETY: resp is a valid fanotify_response.
+            let w = unsafe { libc::write(fan, (&resp as *const Response).cast(), std::mem::size_of::<Response>()) };
+            if w < 0 {
+                die("write");
+            }
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "{} {} {}", md.pid, path, if denied { "deny" } else { "allow" });
+            let _ = out.flush();
+            // SAFETY: the event fd is ours to close.
+            unsafe { libc::close(md.fd) };
+            handled += 1;
         }
     }
 }
