@@ -27,9 +27,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
-use super::{Clock, Filters, Lost, Tracer};
+use super::{proc_of, Clock, Filters, Lost, Tracer};
 use crate::kallsyms::{Kallsyms, Range};
-use crate::model::{c_bytes, Proc, Record};
+use crate::model::Record;
 use join::{FdInfo, JoinFilters, Joiner, Raw, ReadChunk, KIND_FANOTIFY, KIND_INOTIFY};
 use skel::types::{fsgt_event, fsgt_fd_key, fsgt_fd_val, fsgt_flags, fsgt_iter_rec, fsgt_rec, fsgt_stat};
 use skel::{TracepointSkel, TracepointSkelBuilder};
@@ -88,6 +88,68 @@ pub struct TracepointTracer {
     undecodable: Rc<RefCell<u64>>,
     joiner: Joiner,
     filters: Filters,
+    mounts: Mounts,
+}
+
+/// Mount points by filesystem id, to open FID-reporting groups' file handles.
+#[derive(Default)]
+struct Mounts {
+    by_fsid: std::collections::HashMap<u64, std::fs::File>,
+    scanned_at: Option<std::time::Instant>,
+}
+
+impl Mounts {
+    fn fsid_of(path: &std::ffi::CStr) -> Option<u64> {
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: path is a C string, st a valid statfs buffer.
+        if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        // SAFETY: fsid_t is two ints; the kernel reports the same 8 bytes in FID records.
+        Some(unsafe { std::mem::transmute::<libc::fsid_t, u64>(st.f_fsid) })
+    }
+
+    /// A directory on the filesystem `fsid`; mountinfo is rescanned at most once a second.
+    fn get(&mut self, fsid: u64) -> Option<&std::fs::File> {
+        let stale = self.scanned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(1));
+        if !self.by_fsid.contains_key(&fsid) && stale {
+            self.scanned_at = Some(std::time::Instant::now());
+            let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            for line in text.lines() {
+                let Some(mp) = line.split(' ').nth(4) else { continue };
+                let mp = mp.replace("\\040", " ");
+                let Ok(c) = std::ffi::CString::new(mp.clone()) else { continue };
+                if let Some(id) = Self::fsid_of(&c) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = self.by_fsid.entry(id) {
+                        if let Ok(f) = std::fs::File::open(&mp) {
+                            e.insert(f);
+                        }
+                    }
+                }
+            }
+        }
+        self.by_fsid.get(&fsid)
+    }
+
+    /// The path of a file handle, through open_by_handle_at (needs CAP_DAC_READ_SEARCH).
+    fn path_of(&mut self, fsid: u64, handle_type: i32, handle: &[u8]) -> Option<Vec<u8>> {
+        use std::os::fd::AsRawFd;
+        let mount = self.get(fsid)?.as_raw_fd();
+        let mut fh = Vec::with_capacity(8 + handle.len());
+        fh.extend_from_slice(&(handle.len() as u32).to_ne_bytes());
+        fh.extend_from_slice(&handle_type.to_ne_bytes());
+        fh.extend_from_slice(handle);
+        // SAFETY: fh is a struct file_handle of the declared size.
+        let fd = unsafe { libc::syscall(libc::SYS_open_by_handle_at, mount, fh.as_mut_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd as i32) };
+        let bytes = link?.into_os_string().into_encoded_bytes();
+        bytes.starts_with(b"/").then_some(bytes)
+    }
 }
 
 fn hull(ranges: &[(Range, u32)]) -> (u64, u64) {
@@ -165,7 +227,17 @@ impl TracepointTracer {
         }
         let ring = builder.build()?;
         let joiner = Joiner::new(JoinFilters { tracee_pid: filters.tracee_pid, tracer_group: filters.tracer_group });
-        let mut t = TracepointTracer { skel, _links: links, iter_link, ring, msgs, undecodable, joiner, filters: filters.clone() };
+        let mut t = TracepointTracer {
+            skel,
+            _links: links,
+            iter_link,
+            ring,
+            msgs,
+            undecodable,
+            joiner,
+            filters: filters.clone(),
+            mounts: Mounts::default(),
+        };
         t.scan_proc(None);
         t.run_iter();
         Ok(t)
@@ -244,10 +316,8 @@ impl TracepointTracer {
     fn handle(&mut self, msg: Msg, out: &mut Vec<Record>) {
         match msg {
             Msg::Raw(raw) => {
-                if std::env::var_os("FSG_DEBUG_JOIN").is_some() {
-                    if let Raw::Read(c) = &raw { eprintln!("read pid={} fd={} len={}", c.tracer.pid, c.fd, c.data.len()); } else { eprintln!("{raw:?}"); }
-                }
-                let mut resolve = |pid: u32, ev: &userbuf::FanotifyEvent| resolve_path(pid, ev);
+                let mounts = &mut self.mounts;
+                let mut resolve = |pid: u32, ev: &userbuf::FanotifyEvent| resolve_path(pid, ev, mounts);
                 self.joiner.push(raw, &mut resolve, out);
             }
             Msg::NewFd { pid, fd, kind } => {
@@ -311,9 +381,22 @@ pub fn parse_fanotify_fdinfo(text: &str) -> Option<(u32, u32)> {
     Some((flags?, event_flags?))
 }
 
-/// A fanotify event's path: the event fd as the tracer holds it, if it still
-/// does; else, for name-reporting groups, the name in the info record.
-fn resolve_path(tracer_pid: u32, ev: &userbuf::FanotifyEvent) -> Option<Vec<u8>> {
+/// A fanotify event's path: for FID-reporting groups, the file handle opened
+/// with open_by_handle_at (plus the info record's name); else the event fd
+/// as the tracer holds it, if it still does (if not, join.rs waits for the
+/// tracer's own readlink of /proc/self/fd/N).
+fn resolve_path(tracer_pid: u32, ev: &userbuf::FanotifyEvent, mounts: &mut Mounts) -> Option<Vec<u8>> {
+    if let Some((fsid, htype, handle)) = &ev.fid {
+        if let Some(mut p) = mounts.path_of(*fsid, *htype, handle) {
+            if let Some(name) = &ev.info_name {
+                if name.as_slice() != b"." {
+                    p.push(b'/');
+                    p.extend_from_slice(name);
+                }
+            }
+            return Some(p);
+        }
+    }
     if ev.fd < 0 {
         return None;
     }
@@ -339,10 +422,6 @@ pub enum DecodeError {
 
 const HEADER_LEN: usize = size_of::<fsgt_event>();
 
-fn i8_bytes(s: &[i8]) -> Vec<u8> {
-    c_bytes(&s.iter().map(|&c| c as u8).collect::<Vec<u8>>())
-}
-
 /// Decodes one ring-buffer record. Pure: any bytes are handled.
 fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
     if raw.len() < HEADER_LEN {
@@ -353,18 +432,7 @@ fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
     unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), (&mut ev as *mut fsgt_event).cast::<u8>(), HEADER_LEN) };
     let data = &raw[HEADER_LEN..];
     let p = &ev.proc;
-    let proc_ = Proc {
-        pid: p.pid,
-        tid: p.tid,
-        ppid: p.ppid,
-        comm: i8_bytes(&p.comm),
-        pcomm: i8_bytes(&p.pcomm),
-        uid: p.uid,
-        gid: p.gid,
-        user: None,
-        group: None,
-        mntns_id: p.mntns_id,
-    };
+    let proc_ = proc_of!(p);
     let ts = clock.to_epoch_ns(ev.ts);
     let len = (ev.len as usize).min(data.len());
     let has = |f: fsgt_flags| ev.flags & f.0 != 0;

@@ -1,0 +1,379 @@
+//! End-to-end tests of the tracepoint backend on this host (issue 4): real
+//! inotify/fanotify clients, the built binary, exact expectations.
+//! Needs root; fails (never passes silently) without it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("host_tracepoint tests need root (BPF, /proc/kallsyms addresses): run `sudo cargo test`");
+    }
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let base = std::env::temp_dir().join(format!("fsg-tp-{tag}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    base
+}
+
+/// The helper built by `cargo test --workspace` next to this test's target dir.
+fn helper(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(p.exists(), "{} not built: run `cargo test --workspace` (it builds the fsg-test-helpers bins)", p.display());
+    p
+}
+
+struct Gadget {
+    child: Child,
+    out: mpsc::Receiver<String>,
+}
+
+/// Starts fsnotify-gadget with the tracepoint backend, JSON output, and waits
+/// for its "tracing with" line.
+fn gadget(args: &[&str], timeout_s: u32) -> Gadget {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fsnotify-gadget"))
+        .args(["--backend", "tracepoint", "-o", "json", "--timeout", &timeout_s.to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fsnotify-gadget");
+    let stderr = child.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[gadget] {line}");
+            if line.contains("tracing with") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (tx, out) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(30)).expect("fsnotify-gadget did not start tracing");
+    Gadget { child, out }
+}
+
+impl Gadget {
+    /// Waits for the --timeout exit and returns every record.
+    fn records(mut self) -> Vec<Value> {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "fsnotify-gadget failed: {status}");
+        self.out.iter().map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}"))).collect()
+    }
+}
+
+fn spawn(cmd: &str, args: &[&str]) -> Child {
+    Command::new(cmd).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd}: {e}"))
+}
+
+/// A background client, killed when dropped (also when a test panics).
+struct Bg(Child);
+
+impl Bg {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        // SAFETY: the pid is our child's, not yet reaped.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+/// inotifywait -m on dir, returned once it says its watches are established.
+fn inotifywait(dir: &Path) -> Bg {
+    let mut c = spawn("inotifywait", &["-m", "-q", dir.to_str().unwrap()]);
+    // -q hides "Watches established": give it a moment to set them up instead.
+    let mut out = c.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = out.read_to_end(&mut sink);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    Bg(c)
+}
+
+fn stop(c: Bg) {
+    drop(c);
+}
+
+fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn pid_of(v: &Value, side: &str) -> Option<u64> {
+    v[side]["pid"].as_u64()
+}
+
+/// 1. inotifywatch + touch on an existing file.
+#[test]
+fn inotifywatch_and_touch() {
+    require_root();
+    let dir = tempdir("t1");
+    let file = dir.join("existing");
+    std::fs::write(&file, b"x").unwrap();
+    let g = gadget(&["--inotify-only"], 4);
+    let watch = Bg(spawn("inotifywatch", &["-t", "3", dir.to_str().unwrap()]));
+    std::thread::sleep(Duration::from_millis(700));
+    let touch = Command::new("touch").arg(&file).spawn().unwrap();
+    let touch_pid = touch.id() as u64;
+    let watch_pid = watch.id() as u64;
+    let _ = touch.wait_with_output();
+    let recs: Vec<Value> = g.records().into_iter().filter(|r| pid_of(r, "tracer") == Some(watch_pid)).collect();
+    drop(watch);
+    let masks: Vec<&str> = recs.iter().filter(|r| pid_of(r, "tracee") == Some(touch_pid)).map(|r| s(&r["i_mask"])).collect();
+    for r in &recs {
+        assert_eq!(s(&r["type"]), "inotify");
+        assert_eq!(s(&r["tracer"]["comm"]), "inotifywatch", "{r}");
+        assert_eq!(s(&r["tracee"]["comm"]), "touch", "{r}");
+        assert_eq!(s(&r["name"]), "existing", "{r}");
+        assert!(r["fsnotify_group"].is_string(), "{r}");
+        assert!(r["latency_ns"].is_u64(), "{r}");
+    }
+    assert_eq!(masks, vec!["IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"], "records: {recs:?}");
+}
+
+/// 2. Many tracees, one tracer, many events per read: each record names its tracee.
+#[test]
+fn many_tracees_one_tracer() {
+    require_root();
+    let dir = tempdir("t2");
+    let g = gadget(&["--inotify-only"], 8);
+    let w = inotifywait(&dir);
+    let wpid = w.id() as u64;
+    let mut loops = Vec::new();
+    for k in 0..8 {
+        // The shell itself writes (no child process): the tracee is the shell.
+        let script = format!("for i in $(seq 1 60); do echo $i > {}/t{k}-$i; done", dir.display());
+        loops.push((k, Command::new("sh").arg("-c").arg(script).spawn().unwrap()));
+    }
+    let mut pids = std::collections::HashMap::new();
+    for (k, c) in loops {
+        pids.insert(k, c.id() as u64);
+        let _ = c.wait_with_output();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let recs = g.records();
+    stop(w);
+    let mine: Vec<&Value> = recs.iter().filter(|r| pid_of(r, "tracer") == Some(wpid)).collect();
+    let mut per_tracee = std::collections::HashMap::new();
+    for r in &mine {
+        let name = s(&r["name"]);
+        let k: u64 = name.trim_start_matches('t').split('-').next().unwrap().parse().unwrap_or_else(|_| panic!("name {name}"));
+        assert_eq!(pid_of(r, "tracee"), Some(pids[&k]), "record for {name} names the wrong tracee: {r}");
+        *per_tracee.entry(k).or_insert(0) += 1;
+    }
+    // echo > new file: IN_CREATE, IN_OPEN, IN_MODIFY, IN_CLOSE_WRITE for each of 60 files.
+    for k in 0..8 {
+        assert_eq!(per_tracee.get(&k).copied().unwrap_or(0), 60 * 4, "tracee {k}: {:?}", per_tracee);
+    }
+}
+
+/// 3. Two tracers on one directory: each record goes to the tracer that read it.
+#[test]
+fn two_tracers_same_directory() {
+    require_root();
+    let dir = tempdir("t3");
+    let g = gadget(&["--inotify-only"], 4);
+    let a = inotifywait(&dir);
+    let b = inotifywait(&dir);
+    let (apid, bpid) = (a.id() as u64, b.id() as u64);
+    let out = run("sh", &["-c", &format!("echo 1 > {0}/shared; touch {0}/shared", dir.display())]);
+    assert!(out.status.success());
+    let recs = g.records();
+    stop(a);
+    stop(b);
+    let of = |pid| recs.iter().filter(|r| pid_of(r, "tracer") == Some(pid) && s(&r["name"]) == "shared").collect::<Vec<_>>();
+    let (ra, rb) = (of(apid), of(bpid));
+    // echo >: CREATE OPEN MODIFY CLOSE_WRITE; touch: OPEN ATTRIB CLOSE_WRITE.
+    assert_eq!(ra.len(), 7, "{ra:?}");
+    assert_eq!(rb.len(), 7, "{rb:?}");
+    let group = |v: &Vec<&Value>| v.iter().map(|r| s(&r["fsnotify_group"]).to_string()).collect::<std::collections::HashSet<_>>();
+    let (ga, gb) = (group(&ra), group(&rb));
+    assert_eq!(ga.len(), 1);
+    assert_eq!(gb.len(), 1);
+    assert_ne!(ga, gb, "the two tracers have their own groups");
+    let masks = |v: &Vec<&Value>| v.iter().map(|r| s(&r["i_mask"]).to_string()).collect::<Vec<_>>();
+    assert_eq!(masks(&ra), masks(&rb));
+}
+
+/// 4. fanotify: fatrace, and permission events answered by fsg-fanotify-perm.
+#[test]
+fn fanotify_fatrace_and_permission_answers() {
+    require_root();
+    let dir = tempdir("t4");
+    let target = dir.join("read-me");
+    std::fs::write(&target, b"data").unwrap();
+    let g = gadget(&["--fanotify-only"], 6);
+    // fatrace -c: the filesystem of its cwd; its output goes to a pipe (no feedback).
+    let fat = Bg(Command::new("fatrace").arg("-c").current_dir(&dir).stdout(Stdio::null()).spawn().unwrap());
+    let fat_pid = fat.id() as u64;
+    std::thread::sleep(Duration::from_millis(700));
+    let cat = Command::new("cat").arg(&target).stdout(Stdio::null()).spawn().unwrap();
+    let cat_pid = cat.id() as u64;
+    let _ = cat.wait_with_output();
+
+    let pdir = tempdir("t4perm");
+    std::fs::write(pdir.join("ok"), b"fine").unwrap();
+    std::fs::write(pdir.join("bad"), b"secret").unwrap();
+    let ready = pdir.with_extension("ready");
+    let perm = Command::new(helper("fsg-fanotify-perm"))
+        .args(["--dir", pdir.to_str().unwrap(), "--deny", "bad", "--count", "2", "--ready", ready.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let perm_pid = perm.id() as u64;
+    let t0 = Instant::now();
+    while !ready.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "helper not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = Command::new("cat").arg(pdir.join("ok")).output().unwrap();
+    let bad_child = Command::new("cat").arg(pdir.join("bad")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let bad_pid = bad_child.id() as u64;
+    let bad = bad_child.wait_with_output().unwrap();
+    let ok_out = perm.wait_with_output().unwrap();
+    assert!(ok.status.success());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Operation not permitted"), "{bad:?}");
+    let helper_lines = String::from_utf8_lossy(&ok_out.stdout).to_string();
+    assert!(helper_lines.contains("/bad deny"), "{helper_lines}");
+
+    let recs = g.records();
+    stop(fat);
+    let tpath = target.to_str().unwrap();
+    let fat_recs: Vec<&Value> = recs.iter().filter(|r| pid_of(r, "tracer") == Some(fat_pid) && pid_of(r, "tracee") == Some(cat_pid)).collect();
+    assert!(!fat_recs.is_empty(), "no fatrace record for cat");
+    for r in &fat_recs {
+        assert_eq!(s(&r["type"]), "fanotify");
+        assert_eq!(s(&r["tracer"]["comm"]), "fatrace");
+        assert_eq!(r["fa_pid"].as_u64(), Some(cat_pid));
+    }
+    // Before its exec the child still has the test thread's comm: look at the file read.
+    let read: Vec<&&Value> = fat_recs.iter().filter(|r| s(&r["name"]) == tpath).collect();
+    assert!(read.iter().any(|r| s(&r["fa_mask"]).contains("FAN_OPEN")), "{fat_recs:?}");
+    for r in read {
+        assert_eq!(s(&r["tracee"]["comm"]), "cat", "{r}");
+    }
+
+    let resp: Vec<&Value> = recs.iter().filter(|r| s(&r["type"]) == "fa_resp" && pid_of(r, "tracer") == Some(perm_pid)).collect();
+    assert_eq!(resp.len(), 2, "{resp:?}");
+    let okp = pdir.join("ok");
+    let badp = pdir.join("bad");
+    let allow = resp.iter().find(|r| s(&r["fa_response"]) == "allow").expect("an allow answer");
+    let deny = resp.iter().find(|r| s(&r["fa_response"]) == "deny").expect("a deny answer");
+    assert_eq!(s(&allow["name"]), okp.to_str().unwrap());
+    assert_eq!(s(&deny["name"]), badp.to_str().unwrap());
+    assert_eq!(pid_of(deny, "tracee"), Some(bad_pid));
+    assert_eq!(s(&deny["tracee"]["comm"]), "cat");
+    assert_eq!(s(&deny["tracer"]["comm"]), "fsg-fanotify-pe");
+    assert!(s(&deny["fa_mask"]).contains("FAN_OPEN_PERM"));
+    let perm_events: Vec<&Value> = recs.iter().filter(|r| s(&r["type"]) == "fanotify" && pid_of(r, "tracer") == Some(perm_pid)).collect();
+    assert_eq!(perm_events.len(), 2, "{perm_events:?}");
+}
+
+/// 5. Every filter flag.
+#[test]
+fn filters() {
+    require_root();
+    let dir = tempdir("t5");
+    let a = inotifywait(&dir);
+    let b = inotifywait(&dir);
+    let (apid, bpid) = (a.id() as u64, b.id() as u64);
+    let fat = Bg(Command::new("fatrace").arg("-c").current_dir(&dir).stdout(Stdio::null()).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(700));
+    let work = |tag: &str| {
+        let c = Command::new("sh").arg("-c").arg(format!("echo x > {}/{tag}", dir.display())).spawn().unwrap();
+        let pid = c.id() as u64;
+        let _ = c.wait_with_output();
+        pid
+    };
+    let check = |args: &[&str], tag: &str, pred: &dyn Fn(&Value) -> bool| -> (Vec<Value>, u64) {
+        let g = gadget(args, 3);
+        let pid = work(tag);
+        let recs = g.records();
+        for r in &recs {
+            assert!(pred(r), "{args:?} let through {r}");
+        }
+        (recs, pid)
+    };
+    let (recs, _) = check(&["--inotify-only"], "f-ino", &|r| s(&r["type"]) == "inotify");
+    assert!(recs.iter().any(|r| s(&r["name"]) == "f-ino"));
+    let (recs, _) = check(&["--fanotify-only"], "f-fan", &|r| s(&r["type"]) != "inotify");
+    assert!(recs.iter().any(|r| s(&r["name"]).ends_with("/f-fan")), "{recs:?}");
+    let tpid = std::process::id().to_string();
+    let (recs, _) = check(&["--tracer-pid", &apid.to_string()], "f-tracer", &|r| pid_of(r, "tracer") == Some(apid));
+    assert!(recs.iter().any(|r| s(&r["name"]) == "f-tracer"));
+    // The group of tracer b, learned from a record.
+    let (recs, _) = check(&["--tracer-pid", &bpid.to_string(), "--inotify-only"], "f-learn", &|_| true);
+    let group = recs.iter().find_map(|r| r["fsnotify_group"].as_str().map(str::to_string)).expect("a group");
+    let (recs, _) = check(&["--tracer-group", &group], "f-group", &|r| r["fsnotify_group"].as_str() == Some(group.as_str()));
+    assert!(recs.iter().any(|r| s(&r["name"]) == "f-group" && pid_of(r, "tracer") == Some(bpid)), "{recs:?}");
+    assert!(!recs.iter().any(|r| pid_of(r, "tracer") == Some(apid)));
+    // --tracee-pid: a shell started before the gadget, told to write after it started.
+    let gate = dir.join("gate");
+    let sh = Command::new("sh")
+        .arg("-c")
+        .arg(format!("while [ ! -e {0} ]; do sleep 0.05; done; echo y > {1}/f-tracee", gate.display(), dir.display()))
+        .spawn()
+        .unwrap();
+    let shpid = sh.id() as u64;
+    let g = gadget(&["--tracee-pid", &shpid.to_string()], 3);
+    std::fs::write(&gate, b"").unwrap();
+    let _ = sh.wait_with_output();
+    work("f-other");
+    let recs = g.records();
+    assert!(recs.iter().any(|r| s(&r["name"]) == "f-tracee"), "{recs:?}");
+    for r in &recs {
+        assert_eq!(pid_of(r, "tracee"), Some(shpid), "{r}");
+    }
+    let _ = tpid;
+    stop(a);
+    stop(b);
+    stop(fat);
+}
+
+/// 6. A tracer whose inotify fd existed before the gadget started.
+#[test]
+fn tracer_started_before_the_gadget() {
+    require_root();
+    let dir = tempdir("t6");
+    let w = inotifywait(&dir);
+    let wpid = w.id() as u64;
+    std::thread::sleep(Duration::from_millis(300));
+    let g = gadget(&["--inotify-only"], 3);
+    let out = run("touch", &[dir.join("late").to_str().unwrap()]);
+    assert!(out.status.success());
+    let recs = g.records();
+    stop(w);
+    let mine: Vec<&Value> = recs.iter().filter(|r| pid_of(r, "tracer") == Some(wpid)).collect();
+    let masks: Vec<&str> = mine.iter().map(|r| s(&r["i_mask"])).collect();
+    assert_eq!(masks, vec!["IN_CREATE", "IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"], "{mine:?}");
+    for r in mine {
+        assert_eq!(s(&r["tracee"]["comm"]), "touch");
+        assert_eq!(s(&r["tracer"]["comm"]), "inotifywait");
+        assert!(r["fsnotify_group"].is_string());
+    }
+}
