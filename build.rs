@@ -20,7 +20,8 @@ fn bpf_sources(dir: &Path, found: &mut Vec<PathBuf>) {
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let shared_headers = Path::new("src/bpf");
-    println!("cargo:rerun-if-changed=src/bpf");
+    // All of src: a new module's bpf/ folder must trigger a rebuild too.
+    println!("cargo:rerun-if-changed=src");
 
     let mut sources = Vec::new();
     bpf_sources(Path::new("src"), &mut sources);
@@ -29,7 +30,6 @@ fn main() {
         let file = src.file_name().unwrap().to_string_lossy();
         let name = file.trim_end_matches(".bpf.c");
         let dir = src.parent().unwrap();
-        println!("cargo:rerun-if-changed={}", dir.display());
         libbpf_cargo::SkeletonBuilder::new()
             .source(&src)
             .clang_args([

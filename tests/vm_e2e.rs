@@ -456,3 +456,29 @@ fn seed_session_in_columns(backend: &str) {
     }
 }
 each_backend!(seed_session_in_columns: seed_session_in_columns_fentry => "fentry", seed_session_in_columns_kprobe => "kprobe");
+
+/// The group address `list` prints selects that tracer's records.
+fn list_address_selects_the_tracer(backend: &str) {
+    let dir = test_dir("list-group");
+    let w1 = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    let w2 = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w1.pid(), "inotify");
+    wait_for_notify_fd(w2.pid(), "inotify");
+    let out = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &w2.pid().to_string()]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let instance = rows.iter().find(|r| r["row"] == "instance").unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(instance["pid"], w2.pid());
+    let group = instance["fsnotify_group"].as_str().unwrap().to_string();
+
+    let g = Gadget::start(&["--backend", backend, "--tracer-group", &group]);
+    run("touch", &[dir.join("listed").to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    assert!(!with(&records, "name", "listed").is_empty(), "{records:#?}");
+    for r in &records {
+        assert_eq!(r["fsnotify_group"], group.as_str());
+        assert_eq!(s(r, "tracer.pid"), w2.pid());
+    }
+}
+each_backend!(list_address_selects_the_tracer: list_address_fentry => "fentry", list_address_kprobe => "kprobe");

@@ -15,6 +15,34 @@ use anyhow::Result;
 
 use crate::model::Record;
 
+/// The bytes of a C string from a skeleton's `char[]` (generated as `[i8]`), up to its NUL.
+pub fn c_chars(s: &[i8]) -> Vec<u8> {
+    let bytes: Vec<u8> = s.iter().map(|&c| c as u8).collect();
+    crate::model::c_bytes(&bytes)
+}
+
+/// Converts a `struct fsg_proc` (src/bpf/proc_info.h) to a [`crate::model::Proc`].
+/// Each backend's skeleton generates its own copy of the type, so this is a
+/// macro over the field names rather than a function over one type.
+macro_rules! proc_of {
+    ($p:expr) => {{
+        let p = $p;
+        $crate::model::Proc {
+            pid: p.pid,
+            tid: p.tid,
+            ppid: p.ppid,
+            comm: $crate::backend::c_chars(&p.comm),
+            pcomm: $crate::backend::c_chars(&p.pcomm),
+            uid: p.uid,
+            gid: p.gid,
+            user: None,
+            group: None,
+            mntns_id: p.mntns_id,
+        }
+    }};
+}
+pub(crate) use proc_of;
+
 /// In-kernel filters; `None`/`true` mean "everything".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {

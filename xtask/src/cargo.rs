@@ -97,8 +97,17 @@ impl Workspace {
     }
 
     /// `cargo test --workspace --release`, its output passed through; the summed libtest
-    /// results and whether cargo succeeded.
+    /// results and whether cargo succeeded. The workspace's binaries are built first:
+    /// host tests run the test helpers, which `cargo test` alone does not build.
     pub fn run_host_tests(&self) -> Result<(Totals, bool)> {
+        let built = self
+            .cargo()
+            .args(["build", "--workspace", "--release", "--bins"])
+            .status()
+            .context("cannot run cargo build")?;
+        if !built.success() {
+            return Ok((Totals::default(), false));
+        }
         let mut child = self
             .cargo()
             .args(["test", "--workspace", "--release"])

@@ -3,9 +3,9 @@
 
 use std::mem::{offset_of, size_of};
 
-use super::skel::types::{fsg_event, fsg_flags, fsg_proc, fsg_type};
-use crate::backend::Clock;
-use crate::model::{c_bytes, path_from_components, EventType, FaResponse, Proc, Record};
+use super::skel::types::{fsg_event, fsg_flags, fsg_type};
+use crate::backend::{proc_of, Clock};
+use crate::model::{c_bytes, path_from_components, EventType, FaResponse, Record};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum DecodeError {
@@ -19,26 +19,6 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Short(n) => write!(f, "record of {n} bytes is shorter than its header"),
             DecodeError::BadType(t) => write!(f, "unknown record type {t}"),
         }
-    }
-}
-
-fn i8_bytes(s: &[i8]) -> Vec<u8> {
-    let bytes: Vec<u8> = s.iter().map(|&c| c as u8).collect();
-    c_bytes(&bytes)
-}
-
-fn proc_of(p: &fsg_proc) -> Proc {
-    Proc {
-        pid: p.pid,
-        tid: p.tid,
-        ppid: p.ppid,
-        comm: i8_bytes(&p.comm),
-        pcomm: i8_bytes(&p.pcomm),
-        uid: p.uid,
-        gid: p.gid,
-        user: None,
-        group: None,
-        mntns_id: p.mntns_id,
     }
 }
 
@@ -65,10 +45,10 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
     let mut r = Record::new(event_type, clock.to_epoch_ns(ev.timestamp_ns));
     r.fsnotify_group = Some(ev.group);
     if has(fsg_flags::FSG_F_TRACER) {
-        r.tracer = Some(proc_of(&ev.tracer));
+        r.tracer = Some(proc_of!(&ev.tracer));
     }
     if has(fsg_flags::FSG_F_TRACEE) {
-        r.tracee = Some(proc_of(&ev.tracee));
+        r.tracee = Some(proc_of!(&ev.tracee));
         r.latency_ns = Some(ev.timestamp_ns.saturating_sub(ev.queued_ns));
     }
     if has(fsg_flags::FSG_F_PRIO) {
