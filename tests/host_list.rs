@@ -9,21 +9,19 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::{require_root, Client};
+
 static LOCK: Mutex<()> = Mutex::new(());
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "these tests need root: run `sudo cargo test` (list reads every process's fdinfo and loads a BPF iterator)");
 }
 
 struct Output {
@@ -73,24 +71,8 @@ fn group(row: &Value) -> u64 {
     u64::from_str_radix(&s[2..], 16).unwrap()
 }
 
-/// A child process, killed and reaped when dropped.
-struct Proc(Child);
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `inotifywait -m ARGS`, once it has said its watches are established.
-fn inotifywait(args: &[&str]) -> Proc {
+fn inotifywait(args: &[&str]) -> Client {
     let mut child = Command::new("inotifywait")
         .arg("-m")
         .args(args)
@@ -109,7 +91,7 @@ fn inotifywait(args: &[&str]) -> Proc {
     }
     // Keep draining its stderr so it never blocks.
     std::thread::spawn(move || for _ in lines {});
-    Proc(child)
+    Client::from_child(child)
 }
 
 /// The fds of `pid` whose link is `anon_inode:<what>`.
@@ -125,10 +107,7 @@ fn notify_fds(pid: u32, link: &str) -> Vec<u32> {
 }
 
 fn test_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fsg-list-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d.canonicalize().unwrap()
+    common::test_dir(&format!("list-{name}"))
 }
 
 fn s(p: &Path) -> &str {
@@ -220,7 +199,7 @@ fn fatrace_appears_with_its_init_flags() {
     let dir = test_dir("fatrace");
     let out = dir.join("out");
     let child = Command::new("fatrace").args(["-o", s(&out)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start fatrace");
-    let fa = Proc(child);
+    let fa = Client::from_child(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let fd = loop {
         let fds = notify_fds(fa.pid(), "anon_inode:[fanotify]");
@@ -318,7 +297,7 @@ fn two_instances_and_an_inherited_fd_are_counted_once() {
             Ok(())
         })
     };
-    let child = Proc(cmd.spawn().unwrap());
+    let child = Client::from_child(cmd.spawn().unwrap());
     let me = std::process::id();
     let ours = notify_fds(me, "anon_inode:inotify");
     assert_eq!(ours, {
@@ -407,7 +386,7 @@ fn deleted_directory_and_exiting_processes() {
     drop(hold);
 
     // Processes that come and go while the listing runs.
-    let churn = Proc(
+    let churn = Client::from_child(
         Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -477,7 +456,7 @@ fn watch_in_another_mount_namespace_resolves_through_the_holder() {
         .spawn()
         .expect("start unshare (util-linux)");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let w = Proc(child);
+    let w = Client::from_child(child);
     assert!(lines.any(|l| l.is_ok_and(|l| l.contains("Watches established"))), "the watcher did not start");
     let pid = w.pid().to_string();
     let all = list_json(&["--pid", &pid, "--watches"]);

@@ -10,18 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!("host_tracepoint tests need root (BPF, /proc/kallsyms addresses): run `sudo cargo test`");
-    }
-}
+mod common;
+use common::require_root;
 
 fn tempdir(tag: &str) -> PathBuf {
-    let base = std::env::temp_dir().join(format!("fsg-tp-{tag}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
-    let _ = std::fs::remove_dir_all(&base);
-    std::fs::create_dir_all(&base).unwrap();
-    base
+    common::test_dir(&format!("tp-{tag}"))
 }
 
 /// The helper built by `cargo test --workspace` next to this test's target dir.

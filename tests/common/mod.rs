@@ -122,6 +122,11 @@ impl Client {
         Client { child, name: cmd.to_string() }
     }
 
+    /// Takes charge of a process started some other way.
+    pub fn from_child(child: Child) -> Client {
+        Client { child, name: String::new() }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -168,12 +173,13 @@ pub fn run(cmd: &str, args: &[&str]) -> u32 {
     pid
 }
 
-/// A fresh, empty directory for one test.
+/// A fresh, empty directory for one test, as its canonical path (records
+/// carry canonical paths).
 pub fn test_dir(name: &str) -> PathBuf {
-    let d = Path::new("/tmp").join(format!("fsg-{name}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("fsg-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    d.canonicalize().unwrap()
 }
 
 pub fn ino(p: &Path) -> u64 {
