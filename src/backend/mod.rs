@@ -100,6 +100,49 @@ pub trait Tracer {
     fn lost(&self) -> Lost;
 }
 
+/// A BPF ring buffer whose records are decoded as they arrive and queued
+/// until the next [`DecodedRing::poll`]; records that do not decode are counted.
+pub(crate) struct DecodedRing<T> {
+    ring: libbpf_rs::RingBuffer<'static>,
+    queue: std::rc::Rc<std::cell::RefCell<Vec<T>>>,
+    undecodable: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<T: 'static> DecodedRing<T> {
+    pub fn new<E>(map: &dyn libbpf_rs::MapCore, decode: impl Fn(&[u8]) -> Result<T, E> + 'static) -> Result<Self> {
+        let queue = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let undecodable = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let mut builder = libbpf_rs::RingBufferBuilder::new();
+        {
+            let queue = queue.clone();
+            let undecodable = undecodable.clone();
+            builder.add(map, move |raw: &[u8]| {
+                match decode(raw) {
+                    Ok(v) => queue.borrow_mut().push(v),
+                    Err(_) => undecodable.set(undecodable.get() + 1),
+                }
+                0
+            })?;
+        }
+        Ok(DecodedRing { ring: builder.build()?, queue, undecodable })
+    }
+
+    /// Waits up to `timeout` for records and returns those decoded so far.
+    pub fn poll(&self, timeout: Duration) -> Result<Vec<T>> {
+        if let Err(e) = self.ring.poll(timeout) {
+            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                anyhow::bail!("reading the ring buffer: {e}");
+            }
+        }
+        Ok(std::mem::take(&mut *self.queue.borrow_mut()))
+    }
+
+    /// Records that could not be decoded, since the start.
+    pub fn undecodable(&self) -> u64 {
+        self.undecodable.get()
+    }
+}
+
 /// Converts the kernel's CLOCK_BOOTTIME stamps to wall-clock time.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

@@ -8,16 +8,14 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/kernel.skel.rs"));
 }
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::rc::Rc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Link, OpenObject};
 
-use super::{Clock, Filters, Lost, Tracer};
+use super::{Clock, DecodedRing, Filters, Lost, Tracer};
 use crate::kallsyms::Kallsyms;
 use crate::model::Record;
 use skel::types::fsg_stat;
@@ -74,9 +72,7 @@ pub struct KernelTracer {
     family: Family,
     skel: KernelSkel<'static>,
     _links: Vec<Link>,
-    ring: RingBuffer<'static>,
-    records: Rc<RefCell<Vec<Record>>>,
-    undecodable: Rc<RefCell<u64>>,
+    ring: DecodedRing<Record>,
 }
 
 impl KernelTracer {
@@ -144,23 +140,9 @@ impl KernelTracer {
             links.push(p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle).map_err(attach_err)?);
         }
 
-        let records = Rc::new(RefCell::new(Vec::new()));
-        let undecodable = Rc::new(RefCell::new(0u64));
         let clock = Clock::now();
-        let mut builder = RingBufferBuilder::new();
-        {
-            let records = records.clone();
-            let undecodable = undecodable.clone();
-            builder.add(&skel.maps.events, move |raw: &[u8]| {
-                match decode::decode(raw, clock) {
-                    Ok(r) => records.borrow_mut().push(r),
-                    Err(_) => *undecodable.borrow_mut() += 1,
-                }
-                0
-            })?;
-        }
-        let ring = builder.build()?;
-        Ok(KernelTracer { family, skel, _links: links, ring, records, undecodable })
+        let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode::decode(raw, clock))?;
+        Ok(KernelTracer { family, skel, _links: links, ring })
     }
 }
 
@@ -192,12 +174,7 @@ impl Tracer for KernelTracer {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()> {
-        if let Err(e) = self.ring.poll(timeout) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                bail!("reading the ring buffer: {e}");
-            }
-        }
-        out.append(&mut self.records.borrow_mut());
+        out.extend(self.ring.poll(timeout)?);
         Ok(())
     }
 
@@ -211,7 +188,7 @@ impl Tracer for KernelTracer {
         Lost {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
-            undecodable: *self.undecodable.borrow(),
+            undecodable: self.ring.undecodable(),
         }
     }
 }

@@ -17,17 +17,15 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/tracepoint.skel.rs"));
 }
 
-use std::cell::RefCell;
 use std::io::Read;
 use std::mem::{size_of, MaybeUninit};
-use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject};
 
-use super::{proc_of, Clock, Filters, Lost, Tracer};
+use super::{proc_of, Clock, DecodedRing, Filters, Lost, Tracer};
 use crate::kallsyms::{Kallsyms, Range};
 use crate::model::Record;
 use join::{FdInfo, JoinFilters, Joiner, Raw, ReadChunk, KIND_FANOTIFY, KIND_INOTIFY};
@@ -83,11 +81,8 @@ pub struct TracepointTracer {
     skel: TracepointSkel<'static>,
     _links: Vec<Link>,
     iter_link: Link,
-    ring: RingBuffer<'static>,
-    msgs: Rc<RefCell<Vec<Msg>>>,
-    undecodable: Rc<RefCell<u64>>,
+    ring: DecodedRing<Msg>,
     joiner: Joiner,
-    filters: Filters,
     mounts: Mounts,
 }
 
@@ -210,32 +205,15 @@ impl TracepointTracer {
             }
         }
 
-        let msgs = Rc::new(RefCell::new(Vec::new()));
-        let undecodable = Rc::new(RefCell::new(0u64));
         let clock = Clock::now();
-        let mut builder = RingBufferBuilder::new();
-        {
-            let msgs = msgs.clone();
-            let undecodable = undecodable.clone();
-            builder.add(&skel.maps.events, move |raw: &[u8]| {
-                match decode(raw, clock) {
-                    Ok(m) => msgs.borrow_mut().push(m),
-                    Err(_) => *undecodable.borrow_mut() += 1,
-                }
-                0
-            })?;
-        }
-        let ring = builder.build()?;
+        let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode(raw, clock))?;
         let joiner = Joiner::new(JoinFilters { tracee_pid: filters.tracee_pid, tracer_group: filters.tracer_group });
         let mut t = TracepointTracer {
             skel,
             _links: links,
             iter_link,
             ring,
-            msgs,
-            undecodable,
             joiner,
-            filters: filters.clone(),
             mounts: Mounts::default(),
         };
         t.scan_proc(None);
@@ -481,18 +459,11 @@ impl Tracer for TracepointTracer {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()> {
-        if let Err(e) = self.ring.poll(timeout) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                bail!("reading the ring buffer: {e}");
-            }
-        }
-        let msgs = std::mem::take(&mut *self.msgs.borrow_mut());
-        for m in msgs {
+        for m in self.ring.poll(timeout)? {
             self.handle(m, out);
         }
         // The loop polls with a zero timeout only when it stops: release all.
         self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), timeout.is_zero(), out);
-        let _ = &self.filters;
         Ok(())
     }
 
@@ -506,7 +477,7 @@ impl Tracer for TracepointTracer {
         Lost {
             ringbuf: at(fsgt_stat::FSGT_STAT_RINGBUF_DROPS),
             untracked: at(fsgt_stat::FSGT_STAT_FDS_FULL) + at(fsgt_stat::FSGT_STAT_READING_FULL) + at(fsgt_stat::FSGT_STAT_TRUNCATED),
-            undecodable: *self.undecodable.borrow() + self.joiner.stats.unjoined + self.joiner.stats.evicted,
+            undecodable: self.ring.undecodable() + self.joiner.stats.unjoined + self.joiner.stats.evicted,
         }
     }
 }
