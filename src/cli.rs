@@ -81,6 +81,13 @@ pub struct TraceArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 
+    /// Every SECONDS and at exit, print one `fsnotify-gadget: stats:` line on
+    /// stderr: records printed and lost, the tool's resident memory (now and
+    /// peak), and how many entries each table that joins the halves of an
+    /// event holds (`name=used/capacity`; once the machine is quiet they are 0).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub stats: Option<std::time::Duration>,
+
     /// Kernel hooks to use; auto picks the best the kernel allows and says
     /// which on stderr.
     #[arg(long, value_enum, default_value = "auto")]

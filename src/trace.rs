@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::backend::{self, Lost, Tracer};
+use crate::backend::{self, Lost, TableUse, Tracer};
 use crate::cli::TraceArgs;
 use crate::model::Record;
 use crate::names::Names;
@@ -48,6 +48,31 @@ fn describe(lost: &Lost) -> String {
     parts.join(", ")
 }
 
+/// `VmRSS` and `VmHWM` of this process, in KiB.
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The `--stats` line, `key=value` words after the prefix.
+pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables: &[TableUse]) -> String {
+    let mut s = format!(
+        "fsnotify-gadget: stats: records={printed} lost={} rss_kib={rss_kib} peak_rss_kib={peak_kib}",
+        lost.total()
+    );
+    for t in tables {
+        s.push_str(&format!(" {}={}/{}", t.name, t.entries, t.capacity));
+    }
+    s
+}
+
 /// What to do with an output error: a closed pipe (`| head`) ends quietly.
 fn stopped_by_reader(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
@@ -68,6 +93,11 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     let mut batch = Vec::new();
     let mut reported = Lost::default();
     let mut printed = 0u64;
+    let mut next_stats = args.stats.map(|every| Instant::now() + every);
+    let print_stats = |tracer: &dyn Tracer, printed: u64| {
+        let (rss, peak) = memory_kib();
+        eprintln!("{}", stats_line(printed, &tracer.lost(), rss, peak, &tracer.tables()));
+    };
 
     loop {
         let stopping = STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d);
@@ -99,9 +129,18 @@ pub fn run(args: &TraceArgs) -> Result<()> {
             eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(&new));
             reported = lost;
         }
+        if let (Some(at), Some(every)) = (next_stats, args.stats) {
+            if Instant::now() >= at {
+                print_stats(tracer.as_ref(), printed);
+                next_stats = Some(at + every);
+            }
+        }
         if stopping {
             break;
         }
+    }
+    if args.stats.is_some() {
+        print_stats(tracer.as_ref(), printed);
     }
     let lost = tracer.lost();
     if lost.total() == 0 {

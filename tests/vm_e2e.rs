@@ -9,6 +9,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
+use common::reliability::*;
 use common::*;
 use serde_json::Value;
 
@@ -252,58 +253,14 @@ fn fanotify_permission_answers(backend: &str) {
 }
 each_backend!(fanotify_permission_answers: fanotify_permission_fentry => "fentry", fanotify_permission_kprobe => "kprobe");
 
-/// A tracee killed while its permission request waits: `interrupted`.
-fn fanotify_permission_interrupted(backend: &str) {
-    let dir = test_dir("perm-int");
-    std::fs::write(dir.join("held"), b"x").unwrap();
-    let ready = dir.join("../fsg-perm-int-ready");
-    let _ = std::fs::remove_file(&ready);
-    let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
-    let helper = Client::start("fsg-fanotify-perm", &["--dir", dir.to_str().unwrap(), "--deny", "none", "--ready", ready.to_str().unwrap()]);
-    for _ in 0..200 {
-        if ready.exists() {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    // SAFETY: signals to a child we own.
-    unsafe { libc::kill(helper.pid() as i32, libc::SIGSTOP) };
-    let mut tracee = Command::new("cat").arg(dir.join("held")).spawn().unwrap();
-    sleep(Duration::from_millis(500));
-    tracee.kill().unwrap();
-    tracee.wait().unwrap();
-    unsafe { libc::kill(helper.pid() as i32, libc::SIGCONT) };
-    settle();
-    let (records, _) = g.stop();
-    helper.stop();
-    let path = dir.join("held");
-    let resp = with(&records, "name", path.to_str().unwrap())
-        .into_iter()
-        .find(|r| r["type"] == "fa_resp")
-        .unwrap_or_else(|| panic!("no fa_resp for the killed tracee: {records:#?}"));
-    assert_eq!(resp["fa_response"], "interrupted");
-    assert_eq!(s(resp, "tracee.pid"), tracee.id());
-}
-each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe");
-
-/// The names of this project's BPF programs that are loaded right now.
-fn our_programs() -> Vec<String> {
-    const OURS: &[&str] = &["fentry_inotify_", "fentry_fanotify", "kprobe_fanotify", "fentry_insert", "fexit_remove", "fentry_destroy", "kprobe_inotify_", "kprobe_insert", "kprobe_remove", "kretprobe_remov", "kprobe_destroy"];
-    libbpf_rs::query::ProgInfoIter::default()
-        .map(|p| p.name.to_string_lossy().into_owned())
-        .filter(|n| OURS.iter().any(|o| n.starts_with(o)))
-        .collect()
-}
-
 /// Nothing stays loaded or attached after the tool exits.
 fn nothing_left_behind(backend: &str) {
-    assert!(our_programs().is_empty(), "programs loaded before the test: {:?}", our_programs());
+    wait_until_nothing_loaded("before the test");
     let g = Gadget::start(&["--backend", backend]);
     let during = our_programs();
     assert!(during.len() >= 4, "the running tool's programs are visible: {during:?}");
     g.stop();
-    sleep(Duration::from_millis(300));
-    assert!(our_programs().is_empty(), "left behind: {:?}", our_programs());
+    wait_until_nothing_loaded("after the tool exited");
 }
 each_backend!(nothing_left_behind: nothing_left_behind_fentry => "fentry", nothing_left_behind_kprobe => "kprobe");
 
@@ -482,3 +439,35 @@ fn list_address_selects_the_tracer(backend: &str) {
     }
 }
 each_backend!(list_address_selects_the_tracer: list_address_fentry => "fentry", list_address_kprobe => "kprobe");
+
+// Reliability (tests/common/reliability.rs): bursts, faults.
+
+/// How many events a burst makes: FSG_BURST_EVENTS, default one million.
+fn burst_events() -> u64 {
+    std::env::var("FSG_BURST_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+}
+
+fn burst_fast(backend: &str) {
+    burst(backend, burst_events(), Pace::Fast);
+}
+each_backend!(burst_fast: burst_fast_reader_fentry => "fentry", burst_fast_reader_kprobe => "kprobe");
+
+fn burst_slow(backend: &str) {
+    burst(backend, burst_events(), Pace::Slow);
+}
+each_backend!(burst_slow: burst_slow_reader_fentry => "fentry", burst_slow_reader_kprobe => "kprobe");
+
+each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe");
+each_backend!(tracer_killed_with_events_queued: fault_tracer_killed_fentry => "fentry", fault_tracer_killed_kprobe => "kprobe");
+each_backend!(closed_with_unread_events: fault_closed_unread_fentry => "fentry", fault_closed_unread_kprobe => "kprobe");
+each_backend!(queue_overflow_is_a_record: fault_queue_overflow_fentry => "fentry", fault_queue_overflow_kprobe => "kprobe");
+each_backend!(watched_directory_deleted: fault_dir_deleted_fentry => "fentry", fault_dir_deleted_kprobe => "kprobe");
+each_backend!(sigkill_then_restart: fault_sigkill_restart_fentry => "fentry", fault_sigkill_restart_kprobe => "kprobe");
+each_backend!(two_instances: fault_two_instances_fentry => "fentry", fault_two_instances_kprobe => "kprobe");
+each_backend!(piped_into_head: fault_piped_into_head_fentry => "fentry", fault_piped_into_head_kprobe => "kprobe");
+
+fn soak_short(backend: &str) {
+    let secs = std::env::var("FSG_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    soak(backend, secs);
+}
+each_backend!(soak_short: soak_fentry => "fentry", soak_kprobe => "kprobe");

@@ -90,6 +90,20 @@ impl Lost {
     }
 }
 
+/// How full one table that joins the halves of an event is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableUse {
+    /// The BPF map's name, or `user:NAME` for a table kept in user space.
+    pub name: &'static str,
+    pub entries: usize,
+    pub capacity: usize,
+}
+
+/// The occupancy of a BPF hash map, counted by walking its keys.
+pub(crate) fn map_use(name: &'static str, map: &dyn libbpf_rs::MapCore) -> TableUse {
+    TableUse { name, entries: map.keys().count(), capacity: map.max_entries() as usize }
+}
+
 /// A running backend.
 pub trait Tracer {
     /// `fentry`, `kprobe` or `tracepoint`.
@@ -98,6 +112,9 @@ pub trait Tracer {
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()>;
     /// What was lost so far.
     fn lost(&self) -> Lost;
+    /// The tables that hold one half of an event until the other half comes:
+    /// once the machine is quiet, each should be empty again.
+    fn tables(&self) -> Vec<TableUse>;
 }
 
 /// A BPF ring buffer whose records are decoded as they arrive and queued

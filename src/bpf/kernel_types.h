@@ -108,6 +108,7 @@ struct task_struct {
 	char comm[16];
 	struct nsproxy *nsproxy;
 	struct files_struct *files;
+	struct signal_struct *signal;
 };
 
 struct qstr {
@@ -255,6 +256,12 @@ struct bpf_iter_meta {
 	u64 session_id;
 	u64 seq_num;
 };
+
+/* task_struct.signal->flags: SIGNAL_GROUP_EXIT once a fatal signal is on its way. */
+struct signal_struct {
+	unsigned int flags;
+};
+#define SIGNAL_GROUP_EXIT 0x00000004
 
 struct bpf_iter__task_file {
 	struct bpf_iter_meta *meta;

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod reliability;
+
 /// The fsnotify-gadget binary: $FSG_BIN inside the VM, else the one cargo built.
 pub fn gadget_bin() -> PathBuf {
     std::env::var_os("FSG_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fsnotify-gadget")))
@@ -20,6 +22,37 @@ pub fn gadget_bin() -> PathBuf {
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root: it loads BPF programs");
+}
+
+/// A test helper program (helpers/): next to the test binary's target
+/// directory on the host (`cargo test --workspace` builds them), on PATH in the VM.
+pub fn helper(name: &str) -> PathBuf {
+    if std::env::var_os("FSG_IN_VM").is_some() {
+        return PathBuf::from(name);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(p.exists(), "{} not built: run `cargo test --workspace` (it builds the fsg-test-helpers bins)", p.display());
+    p
+}
+
+/// The `key=value` words of a `fsnotify-gadget: stats:` line.
+pub fn parse_stats(line: &str) -> std::collections::HashMap<String, String> {
+    let rest = line.split_once("stats:").map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `VmRSS` of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS for {pid}"))
 }
 
 /// A running fsnotify-gadget with JSON output.
@@ -78,8 +111,30 @@ impl Gadget {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The stderr lines seen so far, without waiting.
+    pub fn stderr_now(&mut self) -> &[String] {
+        while let Ok(line) = self.stderr.try_recv() {
+            self.stderr_seen.push(line);
+        }
+        &self.stderr_seen
+    }
+
     /// Stops it with SIGINT and returns its records and its stderr.
-    pub fn stop(mut self) -> (Vec<Value>, Vec<String>) {
+    pub fn stop(self) -> (Vec<Value>, Vec<String>) {
+        let (out, stderr) = self.stop_raw();
+        let records = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+            .collect();
+        (records, stderr)
+    }
+
+    /// Stops it with SIGINT and returns its stdout unparsed and its stderr.
+    pub fn stop_raw(mut self) -> (String, Vec<String>) {
         // SAFETY: kill with a pid we own.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().expect("wait for fsnotify-gadget");
@@ -89,11 +144,7 @@ impl Gadget {
             self.stderr_seen.push(l);
         }
         assert!(status.success(), "fsnotify-gadget exited with {status}; stderr: {:#?}", self.stderr_seen);
-        let records = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
-            .collect();
-        (records, std::mem::take(&mut self.stderr_seen))
+        (out, std::mem::take(&mut self.stderr_seen))
     }
 }
 

@@ -15,7 +15,7 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, OpenObject};
 
-use super::{Clock, DecodedRing, Filters, Lost, Tracer};
+use super::{map_use, Clock, DecodedRing, Filters, Lost, TableUse, Tracer};
 use crate::kallsyms::Kallsyms;
 use crate::model::Record;
 use skel::types::fsg_stat;
@@ -102,6 +102,7 @@ impl KernelTracer {
         // arguments and fanotify_handle_event has eight, so the fentry mode
         // may need this one kprobe.
         p.kprobe_fanotify_handle.set_autoload(true);
+        p.thread_exit.set_autoload(true);
         if fentry {
             p.fentry_inotify_handle.set_attach_target(0, Some(targets.inotify_handle.to_string()))?;
             p.fentry_fanotify_handle.set_attach_target(0, Some(targets.fanotify_handle.to_string()))?;
@@ -139,6 +140,8 @@ impl KernelTracer {
             links.push(p.kprobe_inotify_handle.attach_kprobe(false, targets.inotify_handle).map_err(attach_err)?);
             links.push(p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle).map_err(attach_err)?);
         }
+
+        links.push(p.thread_exit.attach().map_err(|e| anyhow!("attaching the thread-exit tracepoint: {e}{}", super::libbpf_tail()))?);
 
         let clock = Clock::now();
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode::decode(raw, clock))?;
@@ -190,5 +193,15 @@ impl Tracer for KernelTracer {
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
             undecodable: self.ring.undecodable(),
         }
+    }
+
+    fn tables(&self) -> Vec<TableUse> {
+        let m = &self.skel.maps;
+        vec![
+            map_use("handler_stash", &m.handler_stash),
+            map_use("pending", &m.pending),
+            map_use("queued_paths", &m.queued_paths),
+            map_use("remove_args", &m.remove_args),
+        ]
     }
 }

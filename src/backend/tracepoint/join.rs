@@ -36,7 +36,8 @@ pub const MAX_READ: usize = 16 * 4096;
 pub enum Raw {
     Alloc { ts: u64, ptr: u64, kind: u32, tracee: Proc },
     Deliver { ts: u64, ptr: u64, tid: u32, read_id: u64 },
-    Drop { ts: u64, ptr: u64 },
+    /// Freed outside a followed read, by thread `tid`; `dying`: its process is being killed.
+    Drop { ts: u64, ptr: u64, tid: u32, dying: bool },
     Read(ReadChunk),
     Write { ts: u64, tracer: Proc, fd: i32, group: u64, data: Vec<u8>, fault: bool },
     /// A fanotify tracer's readlink(2) of `link` returned `target`.
@@ -95,6 +96,7 @@ pub struct FdInfo {
 #[derive(Debug, Clone, Default)]
 pub struct JoinFilters {
     pub tracee_pid: Option<u32>,
+    pub tracer_pid: Option<u32>,
     pub tracer_group: Option<u64>,
 }
 
@@ -161,6 +163,19 @@ impl Joiner {
         self.allocs.len()
     }
 
+    /// The user-space join tables (allocs wait for their free, reads for
+    /// their buffer, permission events for their answer, fanotify records
+    /// for their path).
+    pub fn tables(&self) -> Vec<crate::backend::TableUse> {
+        use crate::backend::TableUse;
+        vec![
+            TableUse { name: "user:allocs", entries: self.allocs.len(), capacity: MAX_ALLOCS },
+            TableUse { name: "user:reads", entries: self.reads.len(), capacity: MAX_THREADS },
+            TableUse { name: "user:perms", entries: self.perm_table.len(), capacity: MAX_PERMS },
+            TableUse { name: "user:held", entries: self.held.len(), capacity: MAX_HELD },
+        ]
+    }
+
     /// Takes one kernel record; appends the records it completes to `out`.
     pub fn push(&mut self, raw: Raw, resolve: Resolve<'_>, out: &mut Vec<Record>) {
         match raw {
@@ -174,7 +189,7 @@ impl Joiner {
                     r.delivers.push((alloc, ts));
                 }
             }
-            Raw::Drop { ts, ptr } => self.dropped(ts, ptr, out),
+            Raw::Drop { ts, ptr, tid, dying } => self.dropped(ts, ptr, tid, dying, out),
             Raw::Read(chunk) => self.read_chunk(chunk, resolve, out),
             Raw::Write { ts, tracer, fd, group, data, fault } => {
                 if !fault {
@@ -341,6 +356,11 @@ impl Joiner {
                 return false;
             }
         }
+        if let Some(pid) = self.filters.tracer_pid {
+            if rec.tracer.as_ref().map(|t| t.pid) != Some(pid) {
+                return false;
+            }
+        }
         if let Some(g) = self.filters.tracer_group {
             if rec.fsnotify_group != Some(g) {
                 return false;
@@ -495,9 +515,22 @@ impl Joiner {
         self.emit(rec, None, out);
     }
 
-    fn dropped(&mut self, ts: u64, ptr: u64, out: &mut Vec<Record>) {
-        self.take_alloc(ptr);
-        let Some(id) = self.perm_by_ptr.get(&ptr).copied() else { return };
+    fn dropped(&mut self, ts: u64, ptr: u64, tid: u32, dying: bool, out: &mut Vec<Record>) {
+        let alloc = self.take_alloc(ptr);
+        let Some(id) = self.perm_by_ptr.get(&ptr).copied() else {
+            // Never read, and freed by its own tracee as it is killed: a
+            // permission request whose tracee stopped waiting before any
+            // tracer read it. (Merges free at once, in a live tracee;
+            // flushes free in the process that closes the group.)
+            if let Some(a) = alloc.filter(|a| dying && a.kind == KIND_FANOTIFY && a.tracee.tid == tid) {
+                let mut rec = Record::new(EventType::FaResp, ts);
+                rec.fa_response = FaResponse::Interrupted;
+                rec.latency_ns = Some(ts.saturating_sub(a.ts));
+                rec.tracee = Some(a.tracee);
+                self.emit(rec, None, out);
+            }
+            return;
+        };
         let Some(p) = self.remove_perm(id) else { return };
         if p.answered {
             return;
@@ -674,8 +707,8 @@ mod tests {
         assert_eq!(out[0].name, b"/d/f5");
         out.clear();
         j.push(Raw::Write { ts: 20, tracer: helper.clone(), fd: 3, group: 0, data: response(5, 2), fault: false }, &mut r, &mut out);
-        j.push(Raw::Drop { ts: 21, ptr: 0x100 }, &mut r, &mut out);
-        j.push(Raw::Drop { ts: 22, ptr: 0x200 }, &mut r, &mut out);
+        j.push(Raw::Drop { ts: 21, ptr: 0x100, tid: 1, dying: false }, &mut r, &mut out);
+        j.push(Raw::Drop { ts: 22, ptr: 0x200, tid: 1, dying: false }, &mut r, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].event_type, EventType::FaResp);
         assert_eq!(out[0].fa_response, FaResponse::Deny);
@@ -683,6 +716,24 @@ mod tests {
         assert_eq!(out[0].latency_ns, Some(19));
         assert_eq!(out[1].fa_response, FaResponse::Interrupted);
         assert_eq!(out[1].tracee.as_ref().unwrap().pid, 21);
+        assert_eq!(j.pending_allocs(), 0);
+    }
+
+    #[test]
+    fn a_request_never_read_ends_interrupted_only_when_its_tracee_dies() {
+        let mut j = Joiner::default();
+        let mut out = Vec::new();
+        let mut r = no_resolve();
+        let cat = proc_(30, "cat");
+        for (ptr, tid, dying, kind) in [(0x1, 30, true, KIND_FANOTIFY), (0x2, 30, false, KIND_FANOTIFY), (0x3, 31, true, KIND_FANOTIFY), (0x4, 30, true, KIND_INOTIFY)] {
+            j.push(Raw::Alloc { ts: 1, ptr, kind, tracee: cat.clone() }, &mut r, &mut out);
+            j.push(Raw::Drop { ts: 9, ptr, tid, dying }, &mut r, &mut out);
+        }
+        assert_eq!(out.len(), 1, "only the fanotify event freed by its own dying tracee: {out:?}");
+        assert_eq!(out[0].event_type, EventType::FaResp);
+        assert_eq!(out[0].fa_response, FaResponse::Interrupted);
+        assert_eq!(out[0].tracee.as_ref().unwrap().pid, 30);
+        assert_eq!(out[0].latency_ns, Some(8));
         assert_eq!(j.pending_allocs(), 0);
     }
 
@@ -727,7 +778,7 @@ mod tests {
 
     #[test]
     fn filters_and_bounds() {
-        let mut j = Joiner::new(JoinFilters { tracee_pid: Some(21), tracer_group: None });
+        let mut j = Joiner::new(JoinFilters { tracee_pid: Some(21), tracer_pid: None, tracer_group: None });
         let mut out = Vec::new();
         let mut r = no_resolve();
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(20, "a") }, &mut r, &mut out);

@@ -25,7 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject};
 
-use super::{proc_of, Clock, DecodedRing, Filters, Lost, Tracer};
+use super::{map_use, proc_of, Clock, DecodedRing, Filters, Lost, TableUse, Tracer};
 use crate::kallsyms::{Kallsyms, Range};
 use crate::model::Record;
 use join::{FdInfo, JoinFilters, Joiner, Raw, ReadChunk, KIND_FANOTIFY, KIND_INOTIFY};
@@ -207,7 +207,7 @@ impl TracepointTracer {
 
         let clock = Clock::now();
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode(raw, clock))?;
-        let joiner = Joiner::new(JoinFilters { tracee_pid: filters.tracee_pid, tracer_group: filters.tracer_group });
+        let joiner = Joiner::new(JoinFilters { tracee_pid: filters.tracee_pid, tracer_pid: filters.tracer_pid, tracer_group: filters.tracer_group });
         let mut t = TracepointTracer {
             skel,
             _links: links,
@@ -417,7 +417,12 @@ fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
     Ok(match fsgt_rec(ev.rec) {
         fsgt_rec::FSGT_REC_ALLOC => Msg::Raw(Raw::Alloc { ts, ptr: ev.ptr, kind: ev.kind, tracee: proc_ }),
         fsgt_rec::FSGT_REC_DELIVER => Msg::Raw(Raw::Deliver { ts, ptr: ev.ptr, tid: p.tid, read_id: ev.read_id }),
-        fsgt_rec::FSGT_REC_DROP => Msg::Raw(Raw::Drop { ts, ptr: ev.ptr }),
+        fsgt_rec::FSGT_REC_DROP => Msg::Raw(Raw::Drop {
+            ts,
+            ptr: ev.ptr,
+            tid: ev.proc.tid,
+            dying: ev.flags & fsgt_flags::FSGT_F_DYING.0 != 0,
+        }),
         fsgt_rec::FSGT_REC_READ => Msg::Raw(Raw::Read(ReadChunk {
             ts,
             read_id: ev.read_id,
@@ -479,6 +484,13 @@ impl Tracer for TracepointTracer {
             untracked: at(fsgt_stat::FSGT_STAT_FDS_FULL) + at(fsgt_stat::FSGT_STAT_READING_FULL) + at(fsgt_stat::FSGT_STAT_TRUNCATED),
             undecodable: self.ring.undecodable() + self.joiner.stats.unjoined + self.joiner.stats.evicted,
         }
+    }
+
+    fn tables(&self) -> Vec<TableUse> {
+        let m = &self.skel.maps;
+        let mut t = vec![map_use("reading", &m.reading), map_use("linking", &m.linking)];
+        t.extend(self.joiner.tables());
+        t
     }
 }
 

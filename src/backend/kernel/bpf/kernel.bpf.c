@@ -627,3 +627,19 @@ int BPF_KPROBE(kprobe_destroy, struct fsnotify_group *group, struct fsnotify_eve
 {
 	return on_destroy(group, event);
 }
+
+/*
+ * Both families: a thread's entries in the per-thread maps end with it. A
+ * handler that returns without queueing (fanotify's ignore masks, a mark
+ * being torn down) leaves its stash behind until the thread's next event;
+ * a kretprobe that missed its return leaves remove_args behind.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(thread_exit, struct task_struct *task)
+{
+	__u32 tid = task->pid;
+
+	bpf_map_delete_elem(&handler_stash, &tid);
+	bpf_map_delete_elem(&remove_args, &tid);
+	return 0;
+}

@@ -211,7 +211,13 @@ static __always_inline int on_free(__u64 site, const void *ptr)
 		e.fd = r->fd;
 		e.read_id = r->start;
 	} else {
+		struct task_struct *task = bpf_get_current_task_btf();
+
 		e.rec = FSGT_REC_DROP;
+		/* A permission event's tracee killed while it waited frees the
+		 * event itself, on its way out. */
+		if (task->signal->flags & SIGNAL_GROUP_EXIT)
+			e.flags |= FSGT_F_DYING;
 	}
 	e.ts = bpf_ktime_get_boot_ns();
 	e.ptr = (__u64)ptr;

@@ -1,0 +1,513 @@
+//! Reliability scenarios: bursts, faults and soak. Each takes the backend's
+//! name, so the VM tests (fentry, kprobe) and the host tests (tracepoint)
+//! run the same bodies.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// The names (as the kernel truncates them, 15 bytes) of every BPF program
+/// this project loads, any backend.
+const OUR_PROGRAMS: &[&str] = &[
+    "fentry_inotify_", "fentry_fanotify", "kprobe_fanotify", "fentry_insert", "fexit_remove", "fentry_destroy",
+    "kprobe_inotify_", "kprobe_insert", "kprobe_remove", "kretprobe_remov", "kprobe_destroy", "thread_exit",
+    "tp_kmalloc", "tp_kmem_cache_a", "tp_kfree", "tp_kmem_cache_f", "tp_sys_enter", "tp_sys_exit", "tp_fork",
+    "tp_exec", "tp_exit", "iter_notify_fds", "iter_notify_gro",
+];
+
+/// This project's BPF programs loaded right now.
+pub fn our_programs() -> Vec<String> {
+    libbpf_rs::query::ProgInfoIter::default()
+        .map(|p| p.name.to_string_lossy().into_owned())
+        .filter(|n| OUR_PROGRAMS.iter().any(|o| n.starts_with(o)))
+        .collect()
+}
+
+/// Waits until none of our programs is loaded (the kernel frees them shortly
+/// after their last fd closes); panics naming what stayed.
+pub fn wait_until_nothing_loaded(why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !our_programs().is_empty() {
+        assert!(Instant::now() < deadline, "{why}: still loaded: {:?}", our_programs());
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last `stats:` line's tables that are not empty.
+pub fn busy_tables(stderr: &[String]) -> Vec<String> {
+    let line = stderr.iter().rev().find(|l| l.contains("stats:")).expect("a --stats line on stderr");
+    parse_stats(line)
+        .into_iter()
+        .filter(|(_, v)| v.split_once('/').is_some_and(|(used, _)| used != "0"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
+/// `(records, lost)` from the last `stats:` line.
+pub fn final_counts(stderr: &[String]) -> (u64, u64) {
+    let line = stderr.iter().rev().find(|l| l.contains("stats:")).expect("a --stats line on stderr");
+    let st = parse_stats(line);
+    let n = |k: &str| st.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {line}"));
+    (n("records"), n("lost"))
+}
+
+/// An fsg-inotify-reader on `dir`, started and ready.
+pub struct Reader {
+    pub client: Client,
+}
+
+impl Reader {
+    pub fn start(dir: &Path, args: &[&str]) -> Reader {
+        let ready = dir.with_extension("ready");
+        let _ = std::fs::remove_file(&ready);
+        let child = Command::new(helper("fsg-inotify-reader"))
+            .args(["--dir", dir.to_str().unwrap(), "--ready", ready.to_str().unwrap()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fsg-inotify-reader");
+        let client = Client::from_child(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "fsg-inotify-reader never became ready");
+            sleep(Duration::from_millis(20));
+        }
+        Reader { client }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.client.pid()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// SIGTERM; returns its `events=` and `overflow=` counts.
+    pub fn finish(mut self) -> (u64, u64) {
+        self.signal(libc::SIGTERM);
+        let mut out = String::new();
+        self.client.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let status = self.client.child.wait().unwrap();
+        assert!(status.success(), "fsg-inotify-reader: {status}");
+        let words: HashMap<&str, u64> =
+            out.split_whitespace().filter_map(|w| w.split_once('=')).map(|(k, v)| (k, v.parse().unwrap())).collect();
+        (words["events"], words["overflow"])
+    }
+}
+
+/// Makes `n` IN_MODIFY events in `dir`: one-byte writes alternating between
+/// two files, so that no event is merged into the one queued before it.
+pub fn modify_events(files: &[File; 2], n: u64) {
+    for i in 0..n {
+        files[(i % 2) as usize].write_at(b"x", 0).unwrap();
+    }
+}
+
+pub fn two_files(dir: &Path) -> [File; 2] {
+    [File::create(dir.join("burst-a")).unwrap(), File::create(dir.join("burst-b")).unwrap()]
+}
+
+/// Waits until the gadget's `stats:` lines show `want` records plus losses,
+/// or stop changing for five seconds.
+fn wait_for_records(g: &mut Gadget, want: u64) {
+    let (mut last, mut since) = (u64::MAX, Instant::now());
+    loop {
+        sleep(Duration::from_millis(500));
+        let now = g.stderr_now().iter().rev().find(|l| l.contains("stats:")).map(|l| {
+            let st = parse_stats(l);
+            st["records"].parse::<u64>().unwrap() + st["lost"].parse::<u64>().unwrap()
+        });
+        let Some(now) = now else { continue };
+        if now >= want {
+            return;
+        }
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(5) {
+            return;
+        }
+    }
+}
+
+pub fn read_sysctl(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// Restores a sysctl when dropped.
+pub struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    pub fn set(path: &'static str, value: &str) -> Sysctl {
+        let old = read_sysctl(path);
+        std::fs::write(path, value).unwrap();
+        Sysctl { path, old }
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path, &self.old);
+    }
+}
+
+/// How a burst's reader reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// 64 KiB reads, no pause, and a queue that holds the whole burst.
+    Fast,
+    /// 4 KiB reads with 50 ms pauses and the default queue: it overflows.
+    Slow,
+}
+
+/// `n` events in a few seconds to one reader. Afterwards: every record
+/// emitted or reported lost (emitted + lost = what the reader read), the
+/// tables that join the halves of an event are empty, and the tool's memory
+/// is back near where it started.
+pub fn burst(backend: &str, n: u64, pace: Pace) {
+    let dir = test_dir(&format!("burst-{pace:?}"));
+    let files = two_files(&dir);
+    let _queue = (pace == Pace::Fast).then(|| Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &(n + 1024).to_string()));
+    let reader_args: &[&str] = match pace {
+        Pace::Fast => &[],
+        Pace::Slow => &["--buf", "4096", "--pause-ms", "50"],
+    };
+    let reader = Reader::start(&dir, reader_args);
+    let pid = reader.pid().to_string();
+    let mut g = Gadget::start(&["--backend", backend, "--tracer-pid", &pid, "--fields", "i_mask", "--stats", "0.5"]);
+    sleep(Duration::from_secs(1));
+    let idle_kib = rss_kib(g.pid());
+
+    let start = Instant::now();
+    modify_events(&files, n);
+    let generated_in = start.elapsed();
+    drop(files);
+    if pace == Pace::Slow {
+        // Let the reader take what the queue kept.
+        sleep(Duration::from_secs(8));
+    }
+    let (read, overflows) = reader.finish();
+    wait_for_records(&mut g, read);
+    sleep(Duration::from_secs(1));
+    let after_kib = rss_kib(g.pid());
+    let (out, stderr) = g.stop_raw();
+
+    let emitted = out.lines().count() as u64;
+    let (records, lost) = final_counts(&stderr);
+    eprintln!(
+        "burst {pace:?}: {n} writes in {:.1} s; reader read {read} events ({overflows} overflow); \
+         {emitted} records, {lost} reported lost; RSS {idle_kib} KiB idle, {after_kib} KiB after",
+        generated_in.as_secs_f64()
+    );
+    assert_eq!(records, emitted, "the stats line counts what was printed");
+    assert_eq!(emitted + lost, read, "every event the reader read is a record or is reported lost");
+    match pace {
+        Pace::Fast => {
+            assert!(read >= n, "the reader got every event: {read} < {n}");
+            assert_eq!(overflows, 0);
+        }
+        Pace::Slow => {
+            assert!(overflows >= 1, "the slow reader's queue never overflowed ({read} events read)");
+            assert!(lost > 0 || out.contains("IN_Q_OVERFLOW"), "the overflow is a record: {}", &out[..out.len().min(300)]);
+        }
+    }
+    assert!(busy_tables(&stderr).is_empty(), "tables not empty after the burst: {:?}", busy_tables(&stderr));
+    assert!(
+        after_kib <= idle_kib + 16 * 1024,
+        "RSS did not come back near idle: {idle_kib} KiB idle, {after_kib} KiB after"
+    );
+}
+
+/// A tracer killed while events wait in its queue: they were never read,
+/// so there is no record of them; the tool goes on and forgets them.
+pub fn tracer_killed_with_events_queued(backend: &str) {
+    let dir = test_dir("killed-tracer");
+    let files = two_files(&dir);
+    let victim = Reader::start(&dir, &["--no-read"]);
+    let g = Gadget::start(&["--backend", backend, "--inotify-only", "--stats", "60"]);
+    modify_events(&files, 100);
+    victim.signal(libc::SIGKILL);
+    let victim_pid = victim.pid();
+    drop(victim);
+    // The tool still works: a second tracer's events arrive.
+    let witness = Reader::start(&dir, &[]);
+    modify_events(&files, 10);
+    sleep(Duration::from_secs(1));
+    let (read, _) = witness.finish();
+    assert!(read >= 10, "the witness read {read} events, expected at least 10");
+    sleep(Duration::from_millis(500));
+    let (records, stderr) = g.stop();
+    assert!(
+        records.iter().all(|r| s(r, "tracer.pid").as_u64() != Some(victim_pid as u64)),
+        "a record names the killed tracer, which never read: {records:#?}"
+    );
+    let modifies = records.iter().filter(|r| has_bit(&r["i_mask"], "IN_MODIFY")).count() as u64;
+    assert!(modifies >= 10, "the second tracer's events are missing: {records:#?}");
+    assert!(busy_tables(&stderr).is_empty(), "tables not empty: {:?}", busy_tables(&stderr));
+}
+
+/// An inotify fd closed with events unread: no records for them, nothing
+/// kept for them.
+pub fn closed_with_unread_events(backend: &str) {
+    let dir = test_dir("closed-unread");
+    let files = two_files(&dir);
+    let reader = Reader::start(&dir, &["--no-read"]);
+    let pid = reader.pid();
+    let g = Gadget::start(&["--backend", backend, "--stats", "60"]);
+    modify_events(&files, 100);
+    let (read, _) = reader.finish();
+    assert_eq!(read, 0);
+    sleep(Duration::from_millis(800));
+    let (records, stderr) = g.stop();
+    assert!(records.iter().all(|r| s(r, "tracer.pid").as_u64() != Some(pid as u64)), "{records:#?}");
+    assert!(busy_tables(&stderr).is_empty(), "tables not empty: {:?}", busy_tables(&stderr));
+}
+
+/// A queue that overflows: the reader gets IN_Q_OVERFLOW, and so does the output.
+pub fn queue_overflow_is_a_record(backend: &str) {
+    let dir = test_dir("overflow");
+    let files = two_files(&dir);
+    let max: u64 = read_sysctl("/proc/sys/fs/inotify/max_queued_events").parse().unwrap();
+    let reader = Reader::start(&dir, &[]);
+    let pid = reader.pid();
+    let g = Gadget::start(&["--backend", backend, "--tracer-pid", &pid.to_string()]);
+    reader.signal(libc::SIGSTOP);
+    wait_stopped(reader.pid());
+    modify_events(&files, max + 100);
+    reader.signal(libc::SIGCONT);
+    sleep(Duration::from_secs(3));
+    let (read, overflows) = reader.finish();
+    sleep(Duration::from_secs(1));
+    let (records, _) = g.stop();
+    assert_eq!(overflows, 1, "the reader saw one IN_Q_OVERFLOW ({read} events)");
+    let ovf: Vec<_> = records.iter().filter(|r| has_bit(&r["i_mask"], "IN_Q_OVERFLOW")).collect();
+    assert_eq!(ovf.len(), 1, "one overflow record, got {}", ovf.len());
+    assert_eq!(ovf[0]["i_wd"], -1);
+    assert_eq!(s(ovf[0], "tracer.pid"), pid);
+    assert!(ovf[0]["tracee"].is_null() || s(ovf[0], "tracee.pid").is_null(), "an overflow has no tracee: {:#}", ovf[0]);
+    assert_eq!(records.len() as u64, read, "one record per event read");
+}
+
+/// A watched directory removed: IN_DELETE_SELF, then IN_IGNORED as the watch goes.
+pub fn watched_directory_deleted(backend: &str) {
+    let dir = test_dir("deleted").join("watched");
+    std::fs::create_dir(&dir).unwrap();
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let rmdir = run("rmdir", &[dir.to_str().unwrap()]);
+    sleep(Duration::from_secs(1));
+    let watcher = w.pid();
+    w.stop();
+    let (records, _) = g.stop();
+    let mine: Vec<_> = records.iter().filter(|r| s(r, "tracer.pid") == watcher).collect();
+    let delete_self = mine.iter().find(|r| has_bit(&r["i_mask"], "IN_DELETE_SELF"));
+    let ignored = mine.iter().find(|r| has_bit(&r["i_mask"], "IN_IGNORED"));
+    let delete_self = delete_self.unwrap_or_else(|| panic!("no IN_DELETE_SELF: {mine:#?}"));
+    assert_eq!(s(delete_self, "tracee.pid"), rmdir);
+    assert_eq!(s(delete_self, "tracer.comm"), "inotifywait");
+    assert!(ignored.is_some(), "no IN_IGNORED: {mine:#?}");
+}
+
+/// A tracee killed while its permission request waits: `interrupted`.
+pub fn fanotify_permission_interrupted(backend: &str) {
+    let dir = test_dir("perm-int");
+    std::fs::write(dir.join("held"), b"x").unwrap();
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    let perm = helper("fsg-fanotify-perm");
+    let helper = Client::start(perm.to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", "none", "--ready", ready.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "fsg-fanotify-perm never became ready");
+        sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signals to a child we own.
+    unsafe { libc::kill(helper.pid() as i32, libc::SIGSTOP) };
+    wait_stopped(helper.pid());
+    let mut tracee = Command::new("cat").arg(dir.join("held")).stdout(Stdio::null()).spawn().unwrap();
+    sleep(Duration::from_millis(500));
+    tracee.kill().unwrap();
+    tracee.wait().unwrap();
+    unsafe { libc::kill(helper.pid() as i32, libc::SIGCONT) };
+    sleep(Duration::from_secs(1));
+    let (records, _) = g.stop();
+    helper.stop();
+    let path = dir.join("held");
+    let resps: Vec<_> = records.iter().filter(|r| r["type"] == "fa_resp" && s(r, "tracee.pid") == tracee.id()).collect();
+    assert_eq!(resps.len(), 1, "one fa_resp for the killed tracee: {records:#?}");
+    assert_eq!(resps[0]["fa_response"], "interrupted", "{records:#?}");
+    // The tracepoint backend cannot name a request no tracer read.
+    if backend != "tracepoint" {
+        assert_eq!(resps[0]["name"], path.to_str().unwrap());
+    }
+}
+
+/// Waits until `pid` is stopped (state T in /proc/PID/stat).
+pub fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not stop: {stat}");
+        sleep(Duration::from_millis(10));
+    }
+}
+
+/// fsnotify-gadget killed with SIGKILL: nothing stays loaded, and the next
+/// run works.
+pub fn sigkill_then_restart(backend: &str) {
+    wait_until_nothing_loaded("before the test");
+    let first = Gadget::start(&["--backend", backend]);
+    assert!(!our_programs().is_empty(), "the running tool's programs are visible");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    drop(first);
+    wait_until_nothing_loaded("after SIGKILL");
+    inotify_record_seen(vec![Gadget::start(&["--backend", backend])]);
+}
+
+/// Two instances at once: each sees every record.
+pub fn two_instances(backend: &str) {
+    let a = Gadget::start(&["--backend", backend]);
+    let b = Gadget::start(&["--backend", backend]);
+    inotify_record_seen(vec![a, b]);
+}
+
+/// Each gadget (already tracing) records one inotifywait + touch.
+fn inotify_record_seen(gadgets: Vec<Gadget>) {
+    let dir = test_dir("seen");
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let touch = run("touch", &[dir.join("seen-file").to_str().unwrap()]);
+    sleep(Duration::from_secs(1));
+    w.stop();
+    for (i, g) in gadgets.into_iter().enumerate() {
+        let (records, _) = g.stop();
+        let mine = with(&records, "name", "seen-file");
+        assert!(mine.iter().any(|r| s(r, "tracee.pid") == touch), "instance {i} missed the touch: {records:#?}");
+    }
+}
+
+/// `fsnotify-gadget | head -1`: when head exits, the tool ends quietly at the
+/// closed pipe, with status 0 and no error.
+pub fn piped_into_head(backend: &str) {
+    let dir = test_dir("head");
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let mut gadget = Command::new(gadget_bin())
+        .args(["--backend", backend, "--inotify-only"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let head = Command::new("head").arg("-1").stdin(gadget.stdout.take().unwrap()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut err = gadget.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = gadget.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = gadget.kill();
+            panic!("fsnotify-gadget did not end after head exited");
+        }
+        let _ = std::fs::write(dir.join("head-file"), b"x");
+        sleep(Duration::from_millis(200));
+    };
+    let first = head.wait_with_output().unwrap();
+    let stderr = stderr.join().unwrap();
+    w.stop();
+    assert_eq!(status.code(), Some(0), "exit status at a closed pipe; stderr: {stderr}");
+    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&first.stdout).lines().count(), 1);
+}
+
+/// A mixed workload for `secs` seconds (inotify readers, fanotify permission
+/// answers, creates, writes, renames, deletes), with the tool's memory and
+/// tables sampled each second: both stay flat. Prints the samples.
+pub fn soak(backend: &str, secs: u64) {
+    let dir = test_dir("soak");
+    std::fs::write(dir.join("denied"), b"x").unwrap();
+    let w = Client::start("inotifywait", &["-m", "-r", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let perm = helper("fsg-fanotify-perm");
+    let answerer = Client::start(perm.to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", "denied", "--ready", ready.to_str().unwrap()]);
+    while !ready.exists() {
+        sleep(Duration::from_millis(20));
+    }
+    let mut g = Gadget::start(&["--backend", backend, "--fields", "type", "--stats", "1"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let a = dir.join(format!("f{}", i % 50));
+                let b = dir.join(format!("g{}", i % 50));
+                let _ = std::fs::write(&a, i.to_ne_bytes());
+                let _ = std::fs::rename(&a, &b);
+                let _ = std::fs::read(&b);
+                let _ = std::fs::remove_file(&b);
+                let _ = std::fs::read(dir.join("denied"));
+                i += 1;
+                if i % 100 == 0 {
+                    sleep(Duration::from_millis(5));
+                }
+            }
+            i
+        })
+    };
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        sleep(Duration::from_secs(1));
+        let tables: u64 = g
+            .stderr_now()
+            .iter()
+            .rev()
+            .find(|l| l.contains("stats:"))
+            .map(|l| parse_stats(l).values().filter_map(|v| v.split_once('/')).map(|(u, _)| u.parse::<u64>().unwrap()).sum())
+            .unwrap_or(0);
+        samples.push((rss_kib(g.pid()), tables));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = worker.join().unwrap();
+    sleep(Duration::from_secs(2));
+    w.stop();
+    answerer.stop();
+    sleep(Duration::from_millis(500));
+    let (out, stderr) = g.stop_raw();
+    let (records, lost) = final_counts(&stderr);
+    eprintln!("soak: {secs} s, {rounds} rounds, {records} records, {lost} lost; (RSS KiB, table entries) each second: {samples:?}");
+    assert!(records > rounds, "the workload's events were recorded ({records} records for {rounds} rounds)");
+    assert_eq!(out.lines().count() as u64, records);
+    // Flat: the second half's highest RSS within 4 MiB of the first half's.
+    let half = samples.len() / 2;
+    let first = samples[..half].iter().map(|s| s.0).max().unwrap();
+    let second = samples[half..].iter().map(|s| s.0).max().unwrap();
+    assert!(second <= first + 4096, "RSS grew: {first} KiB in the first half, {second} KiB in the second");
+    let most = samples.iter().map(|s| s.1).max().unwrap();
+    assert!(most < 4096, "the tables held up to {most} entries under a steady workload");
+    assert!(busy_tables(&stderr).is_empty(), "tables not empty at the end: {:?}", busy_tables(&stderr));
+}
