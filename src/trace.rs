@@ -42,6 +42,9 @@ fn describe(lost: &Lost) -> String {
     if lost.untracked > 0 {
         parts.push(format!("{} (kernel maps full)", lost.untracked));
     }
+    if lost.cut > 0 {
+        parts.push(format!("{} (past the first 256 KiB of a read, which the tracepoint backend does not copy)", lost.cut));
+    }
     if lost.undecodable > 0 {
         parts.push(format!("{} (could not be decoded or joined)", lost.undecodable));
     }
@@ -125,6 +128,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
                 ringbuf: lost.ringbuf - reported.ringbuf,
                 untracked: lost.untracked - reported.untracked,
                 undecodable: lost.undecodable - reported.undecodable,
+                cut: lost.cut - reported.cut,
             };
             eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(&new));
             reported = lost;

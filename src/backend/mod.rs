@@ -82,11 +82,13 @@ pub struct Lost {
     pub untracked: u64,
     /// Records user space could not decode or join.
     pub undecodable: u64,
+    /// Events in the part of a large read(2) the backend does not copy.
+    pub cut: u64,
 }
 
 impl Lost {
     pub fn total(&self) -> u64 {
-        self.ringbuf + self.untracked + self.undecodable
+        self.ringbuf + self.untracked + self.undecodable + self.cut
     }
 }
 

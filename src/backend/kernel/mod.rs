@@ -192,6 +192,7 @@ impl Tracer for KernelTracer {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
             undecodable: self.ring.undecodable(),
+            cut: 0,
         }
     }
 

@@ -28,8 +28,9 @@ pub const MAX_DELIVERS_PER_READ: usize = 16384;
 pub const MAX_PERMS: usize = 4096;
 /// How far back (in allocs) a permission event looks for its tracee's alloc.
 const PERM_LOOKBACK: usize = 4096;
-/// Bytes of one read(2) the kernel side copies at most.
-pub const MAX_READ: usize = 16 * 4096;
+/// Bytes of one read(2) the kernel side copies at most: FSGT_MAX_CHUNKS
+/// chunks of FSGT_CHUNK bytes (bpf/tracepoint_event.h).
+pub const MAX_READ: usize = 64 * 4096;
 
 /// One record from the kernel, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +134,9 @@ pub struct JoinStats {
     /// Buffer records that could not be parsed, or reads whose frees did not
     /// match their records (events not paired).
     pub unjoined: u64,
+    /// Events past the part of a read(2) the kernel side copies (MAX_READ):
+    /// freed during the read, never seen in its buffer.
+    pub cut: u64,
 }
 
 #[derive(Default)]
@@ -337,13 +341,19 @@ impl Joiner {
             }
             _ => (Vec::new(), None),
         };
-        if err.is_some() || c.fault {
-            self.stats.unjoined += 1;
-        }
-        // Frees that no record took: the records and frees disagree.
         let left = delivers.count();
-        if left > 0 {
-            self.stats.unjoined += 1;
+        if c.truncated {
+            // The events past the copied bytes (and the one cut in half)
+            // were freed as the tracer got them: one free each, unpaired.
+            self.stats.cut += left as u64;
+        } else {
+            if err.is_some() || c.fault {
+                self.stats.unjoined += 1;
+            }
+            // Frees that no record took: the records and frees disagree.
+            if left > 0 {
+                self.stats.unjoined += 1;
+            }
         }
         for (rec, wait) in records {
             self.emit(rec, wait, out);
@@ -717,6 +727,28 @@ mod tests {
         assert_eq!(out[1].fa_response, FaResponse::Interrupted);
         assert_eq!(out[1].tracee.as_ref().unwrap().pid, 21);
         assert_eq!(j.pending_allocs(), 0);
+    }
+
+    #[test]
+    fn events_past_a_cut_read_are_counted_as_cut() {
+        let mut j = Joiner::default();
+        let mut out = Vec::new();
+        let mut r = no_resolve();
+        let (w, t) = (proc_(10, "watcher"), proc_(20, "touch"));
+        for ptr in 1..=4u64 {
+            j.push(Raw::Alloc { ts: ptr, ptr, kind: KIND_INOTIFY, tracee: t.clone() }, &mut r, &mut out);
+            j.push(Raw::Deliver { ts: 10, ptr, tid: 10, read_id: 5 }, &mut r, &mut out);
+        }
+        // The copied bytes hold one whole event and half of the next.
+        let mut data = inotify_bytes(&[(1, 0x2, "first"), (1, 0x2, "second")]);
+        data.truncate(data.len() - 8);
+        let Raw::Read(mut c) = chunk(&w, KIND_INOTIFY, 5, data) else { unreachable!() };
+        c.truncated = true;
+        j.push(Raw::Read(c), &mut r, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, b"first");
+        assert_eq!(j.stats.cut, 3, "the half event and the two never copied");
+        assert_eq!(j.stats.unjoined, 0);
     }
 
     #[test]

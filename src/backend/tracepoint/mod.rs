@@ -481,8 +481,9 @@ impl Tracer for TracepointTracer {
         };
         Lost {
             ringbuf: at(fsgt_stat::FSGT_STAT_RINGBUF_DROPS),
-            untracked: at(fsgt_stat::FSGT_STAT_FDS_FULL) + at(fsgt_stat::FSGT_STAT_READING_FULL) + at(fsgt_stat::FSGT_STAT_TRUNCATED),
+            untracked: at(fsgt_stat::FSGT_STAT_FDS_FULL) + at(fsgt_stat::FSGT_STAT_READING_FULL),
             undecodable: self.ring.undecodable() + self.joiner.stats.unjoined + self.joiner.stats.evicted,
+            cut: self.joiner.stats.cut,
         }
     }
 

@@ -14,7 +14,7 @@
 /* Bytes of a read(2)/write(2) buffer one record carries. */
 #define FSGT_CHUNK 4096
 /* Chunks one read(2) may produce; the rest of the buffer is not copied. */
-#define FSGT_MAX_CHUNKS 16
+#define FSGT_MAX_CHUNKS 64
 /* Bytes of a write(2) to a fanotify fd that are copied (the response). */
 #define FSGT_WRITE_MAX 64
 /* READLINK records: bytes of data[] for the link's path; the target follows. */
