@@ -102,10 +102,17 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         eprintln!("{}", stats_line(printed, &tracer.lost(), rss, peak, &tracer.tables()));
     };
 
+    let mut more = false;
+    let mut stopped_at: Option<Instant> = None;
     loop {
         let stopping = STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d);
-        let wait = if stopping { Duration::ZERO } else { Duration::from_millis(100) };
-        tracer.poll(wait, &mut batch)?;
+        if stopping && stopped_at.is_none() {
+            stopped_at = Some(Instant::now());
+        }
+        // What the kernel produces after the stop is not waited for forever.
+        let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
+        let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
+        more = tracer.poll(wait, &mut batch)?;
         for mut r in batch.drain(..) {
             enrich(&mut names, &mut r);
             if let Err(e) = writer.write(&r, &mut out) {
@@ -139,7 +146,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
                 next_stats = Some(at + every);
             }
         }
-        if stopping {
+        if stopping && (!more || drained_enough) {
             break;
         }
     }

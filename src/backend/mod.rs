@@ -110,14 +110,20 @@ pub(crate) fn map_use(name: &'static str, map: &dyn libbpf_rs::MapCore) -> Table
 pub trait Tracer {
     /// `fentry`, `kprobe` or `tracepoint`.
     fn name(&self) -> &'static str;
-    /// Waits up to `timeout` for kernel data and appends the records it completes.
-    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()>;
+    /// Waits up to `timeout` for kernel data and appends the records it
+    /// completes. Takes at most [`RING_BATCH`] kernel records at a time, so
+    /// memory stays bounded when the kernel produces faster than we print;
+    /// returns true when more may be waiting (poll again without waiting).
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<bool>;
     /// What was lost so far.
     fn lost(&self) -> Lost;
     /// The tables that hold one half of an event until the other half comes:
     /// once the machine is quiet, each should be empty again.
     fn tables(&self) -> Vec<TableUse>;
 }
+
+/// Kernel records taken from a ring buffer per poll.
+pub const RING_BATCH: usize = 4096;
 
 /// A BPF ring buffer whose records are decoded as they arrive and queued
 /// until the next [`DecodedRing::poll`]; records that do not decode are counted.
@@ -146,14 +152,26 @@ impl<T: 'static> DecodedRing<T> {
         Ok(DecodedRing { ring: builder.build()?, queue, undecodable })
     }
 
-    /// Waits up to `timeout` for records and returns those decoded so far.
-    pub fn poll(&self, timeout: Duration) -> Result<Vec<T>> {
-        if let Err(e) = self.ring.poll(timeout) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                anyhow::bail!("reading the ring buffer: {e}");
-            }
+    /// Waits up to `timeout` for records and returns up to [`RING_BATCH`]
+    /// of them, decoded, and whether more may be waiting.
+    pub fn poll(&self, timeout: Duration) -> Result<(Vec<T>, bool)> {
+        let mut taken = self.consume()?;
+        if taken == 0 && !timeout.is_zero() {
+            let mut pfd = libc::pollfd { fd: self.ring.epoll_fd(), events: libc::POLLIN, revents: 0 };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd; an epoll fd is readable when a ring has data.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
+            taken = self.consume()?;
         }
-        Ok(std::mem::take(&mut *self.queue.borrow_mut()))
+        Ok((std::mem::take(&mut *self.queue.borrow_mut()), taken >= RING_BATCH))
+    }
+
+    fn consume(&self) -> Result<usize> {
+        let n = self.ring.consume_raw_n(RING_BATCH);
+        if n < 0 && -n != libc::EINTR {
+            anyhow::bail!("reading the ring buffer: {}", std::io::Error::from_raw_os_error(-n));
+        }
+        Ok(n.max(0) as usize)
     }
 
     /// Records that could not be decoded, since the start.

@@ -176,9 +176,10 @@ impl Tracer for KernelTracer {
         self.family.name()
     }
 
-    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()> {
-        out.extend(self.ring.poll(timeout)?);
-        Ok(())
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<bool> {
+        let (records, more) = self.ring.poll(timeout)?;
+        out.extend(records);
+        Ok(more)
     }
 
     fn lost(&self) -> Lost {

@@ -463,13 +463,15 @@ impl Tracer for TracepointTracer {
         "tracepoint"
     }
 
-    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<()> {
-        for m in self.ring.poll(timeout)? {
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<bool> {
+        let (msgs, more) = self.ring.poll(timeout)?;
+        for m in msgs {
             self.handle(m, out);
         }
-        // The loop polls with a zero timeout only when it stops: release all.
-        self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), timeout.is_zero(), out);
-        Ok(())
+        // The loop polls with a zero timeout only when it stops: once the
+        // ring is empty, release everything held.
+        self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), timeout.is_zero() && !more, out);
+        Ok(more)
     }
 
     fn lost(&self) -> Lost {
