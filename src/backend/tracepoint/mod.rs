@@ -451,7 +451,12 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
         fsgt_rec::FSGT_REC_READLINK => {
             let path_len = (ev.arg as usize).min(FSGT_LINK_PATH).min(data.len());
             let target = data.get(FSGT_LINK_PATH..).map(|t| &t[..len.min(t.len())]).unwrap_or(&[]);
-            Msg::Raw(Raw::Readlink { pid: p.pid, link: data[..path_len].to_vec(), target: target.to_vec() })
+            Msg::Raw(Raw::Readlink {
+                pid: p.pid,
+                link: data[..path_len].to_vec(),
+                target: target.to_vec(),
+                truncated: has(fsgt_flags::FSGT_F_TRUNCATED),
+            })
         }
         other => return Err(DecodeError::BadRecord(other.0)),
     })
