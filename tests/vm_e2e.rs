@@ -482,3 +482,9 @@ fn list_address_selects_the_tracer(backend: &str) {
     }
 }
 each_backend!(list_address_selects_the_tracer: list_address_fentry => "fentry", list_address_kprobe => "kprobe");
+
+// Hostile names, comms and paths near PATH_MAX, and processes that vanish
+// before the tool can look at them (issue 7): tests/common/hostile.rs.
+use common::hostile::{hostile_names_end_to_end, vanishing_processes};
+each_backend!(hostile_names_end_to_end: hostile_names_fentry => "fentry", hostile_names_kprobe => "kprobe");
+each_backend!(vanishing_processes: hostile_vanishing_fentry => "fentry", hostile_vanishing_kprobe => "kprobe");
