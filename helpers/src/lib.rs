@@ -25,7 +25,7 @@ pub fn hostile_names() -> Vec<(Vec<u8>, String)> {
 
 /// Bytes from hex (`1b5b`), for command-line arguments that carry raw bytes.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if s.len() % 2 == 1 {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()

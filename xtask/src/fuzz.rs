@@ -39,9 +39,16 @@ pub fn parse_stats(outcome: &mut Outcome, line: &str) {
         outcome.execs = Some(v);
     } else if let Some(v) = stat("stat::average_exec_per_sec:") {
         outcome.execs_per_sec = Some(v);
-    } else if line.split_whitespace().nth(1).is_some_and(|w| w == "DONE" || w == "INITED") {
+    } else if line
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|w| w == "DONE" || w == "INITED")
+    {
         let corp = line.split_whitespace().skip_while(|w| *w != "corp:").nth(1);
-        if let Some(n) = corp.and_then(|c| c.split('/').next()).and_then(|n| n.parse().ok()) {
+        if let Some(n) = corp
+            .and_then(|c| c.split('/').next())
+            .and_then(|n| n.parse().ok())
+        {
             outcome.corpus = Some(n);
         }
     }
@@ -49,7 +56,9 @@ pub fn parse_stats(outcome: &mut Outcome, line: &str) {
 
 fn cargo_fuzz(ws: &Workspace) -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(&ws.root).env("RUSTC_BOOTSTRAP", "1").arg("fuzz");
+    c.current_dir(&ws.root)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .arg("fuzz");
     c
 }
 
@@ -121,8 +130,14 @@ fn run_target(ws: &Workspace, target: &str, seconds: u64) -> Result<Outcome> {
 /// Builds and runs every target for `seconds` each; (passed, failed), one per target.
 pub fn run(ws: &Workspace, seconds: u64) -> Result<(u32, u32)> {
     let names = targets(ws)?;
-    println!("fuzz: building {} targets (cargo fuzz build -O)", names.len());
-    let built = cargo_fuzz(ws).args(["build", "-O"]).status().context("cannot run cargo fuzz build")?;
+    println!(
+        "fuzz: building {} targets (cargo fuzz build -O)",
+        names.len()
+    );
+    let built = cargo_fuzz(ws)
+        .args(["build", "-O"])
+        .status()
+        .context("cannot run cargo fuzz build")?;
     if !built.success() {
         bail!("cargo fuzz build failed (its errors are above)");
     }
@@ -163,6 +178,14 @@ mod tests {
         ] {
             parse_stats(&mut o, line);
         }
-        assert_eq!(o, Outcome { ok: false, execs: Some(311742), execs_per_sec: Some(20782), corpus: Some(148) });
+        assert_eq!(
+            o,
+            Outcome {
+                ok: false,
+                execs: Some(311742),
+                execs_per_sec: Some(20782),
+                corpus: Some(148)
+            }
+        );
     }
 }
