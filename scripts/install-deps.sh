@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fsnotify-gadget needs to build and to run its
 # whole test suite: the BPF toolchain, QEMU and busybox for the VM tests, and
-# the real inotify/fanotify clients the tests drive. Run as root.
+# the real inotify/fanotify clients the tests drive, strace and setpriv for
+# the privilege tests, cargo-fuzz (and g++ for its libFuzzer) for the fuzz
+# targets. Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     clang llvm libelf-dev zlib1g-dev pkg-config make \
     qemu-system-x86 busybox-static cpio gzip \
-    inotify-tools fatrace coreutils procps >/dev/null
+    inotify-tools fatrace coreutils procps strace util-linux g++ >/dev/null
+# cargo-fuzz drives the fuzz targets in fuzz/ (`cargo xtask fuzz`); skip the
+# build when it is already installed.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
 echo "install-deps: done"

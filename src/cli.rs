@@ -56,11 +56,11 @@ pub struct TraceArgs {
     pub fanotify_only: bool,
 
     /// Show only events caused by this process (its pid, the thread group id).
-    #[arg(long, value_name = "PID", help_heading = "Filters (applied in the kernel)")]
+    #[arg(long, value_name = "PID", value_parser = parse_pid, allow_negative_numbers = true, help_heading = "Filters (applied in the kernel)")]
     pub tracee_pid: Option<u32>,
 
     /// Show only events read by this process.
-    #[arg(long, value_name = "PID", help_heading = "Filters (applied in the kernel)")]
+    #[arg(long, value_name = "PID", value_parser = parse_pid, allow_negative_numbers = true, help_heading = "Filters (applied in the kernel)")]
     pub tracer_pid: Option<u32>,
 
     /// Show only events of this fsnotify group: the hex address shown in the
@@ -78,7 +78,7 @@ pub struct TraceArgs {
     pub output: Format,
 
     /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
     pub timeout: Option<std::time::Duration>,
 
     /// Every SECONDS and at exit, print one `fsnotify-gadget: stats:` line on
@@ -109,6 +109,14 @@ pub fn parse_group(s: &str) -> Result<u64, String> {
         Ok(0) => Err("the address must not be 0".to_string()),
         Ok(v) => Ok(v),
         Err(_) => Err(format!("'{s}' is not a hex address like 0xffff8881234abcd0")),
+    }
+}
+
+/// Parses a process id: a positive decimal number.
+pub fn parse_pid(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!("'{s}' is not a process id (a positive whole number)")),
+        Ok(v) => Ok(v),
     }
 }
 
@@ -154,11 +162,43 @@ fn fields_help() -> String {
     s
 }
 
-/// Parses the process arguments; exits with status 2 and one clear line on bad input.
+/// A clap error as one line: the message and its hints (`[possible values:
+/// …]`, `tip: …`), without the usage block, ending with where to look.
+pub fn one_line_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts = Vec::new();
+    let mut in_usage = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("Usage:") {
+            in_usage = true;
+            continue;
+        }
+        if l.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if in_usage || l.starts_with("For more information") {
+            continue;
+        }
+        parts.push(l.strip_prefix("error: ").unwrap_or(l));
+    }
+    format!("{} (see `fsnotify-gadget --help`)", parts.join("; "))
+}
+
+/// Parses the process arguments. `--help` and `--version` print and exit 0;
+/// bad input prints one line, `fsnotify-gadget: error: …`, and exits with status 2.
 pub fn parse() -> Cli {
     let cmd = Cli::command().after_help(fields_help());
-    let matches = cmd.get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let parsed = cmd.try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("fsnotify-gadget: error: {}", one_line_error(&e));
+            std::process::exit(2);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +227,35 @@ mod tests {
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracee-pid", "abc"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--fields", "tracer_comm,nope"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--timeout", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracer-pid", "0"]).is_err());
+    }
+
+    fn error_of(args: &[&str]) -> String {
+        let mut argv = vec!["fsnotify-gadget"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => one_line_error(&e),
+        }
+    }
+
+    #[test]
+    fn bad_input_is_one_line_naming_the_flag_and_the_value() {
+        for (args, want) in [
+            (&["--tracee-pid", "abc"][..], "'abc' is not a process id"),
+            (&["--tracer-group", "xyz"], "'xyz' is not a hex address"),
+            (&["--fields", "tracer_comm,nope"], "unknown field 'nope'"),
+            (&["-o", "yaml"], "[possible values: columns, json]"),
+            (&["--timeout", "-1"], "'-1' is not a positive number of seconds"),
+            (&["--bogus"], "unexpected argument '--bogus'"),
+            (&["list", "--pid", "x"], "'x' is not"),
+        ] {
+            let line = error_of(args);
+            assert!(!line.contains('\n'), "{args:?}: {line:?}");
+            assert!(line.contains(want), "{args:?}: {line:?} lacks {want:?}");
+            assert!(!line.contains("Usage:"), "{line}");
+            assert!(line.ends_with("(see `fsnotify-gadget --help`)"), "{line}");
+        }
+        assert!(error_of(&["--tracee-pid", "abc"]).starts_with("invalid value 'abc' for '--tracee-pid <PID>'"));
     }
 }

@@ -471,3 +471,9 @@ fn soak_short(backend: &str) {
     soak(backend, secs);
 }
 each_backend!(soak_short: soak_fentry => "fentry", soak_kprobe => "kprobe");
+
+// Hostile names, comms and paths near PATH_MAX, and processes that vanish
+// before the tool can look at them (issue 7): tests/common/hostile.rs.
+use common::hostile::{hostile_names_end_to_end, vanishing_processes};
+each_backend!(hostile_names_end_to_end: hostile_names_fentry => "fentry", hostile_names_kprobe => "kprobe");
+each_backend!(vanishing_processes: hostile_vanishing_fentry => "fentry", hostile_vanishing_kprobe => "kprobe");

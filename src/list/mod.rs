@@ -33,7 +33,7 @@ pub struct ListArgs {
     pub output: Format,
 
     /// Only this process.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = crate::cli::parse_pid)]
     pub pid: Option<u32>,
 
     /// Also list every watch (inotify) and mark (fanotify), with its path.

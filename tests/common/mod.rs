@@ -257,3 +257,5 @@ pub fn with<'a>(records: &'a [Value], path: &str, want: &str) -> Vec<&'a Value> 
 pub fn has_bit(mask: &Value, bit: &str) -> bool {
     mask.as_str().is_some_and(|m| m.split('|').any(|b| b == bit))
 }
+
+pub mod hostile;

@@ -1,10 +1,12 @@
 //! Project tasks, run as `cargo xtask TASK`:
 //! - `test`: the whole test suite (host tests, the VM harness self-test, the VM tests);
 //! - `vm-test`: tests/vm_e2e.rs inside QEMU, on Debian's 6.1 and 6.12 kernels;
-//! - `vm-shell`: the same VM with a shell, for debugging.
+//! - `vm-shell`: the same VM with a shell, for debugging;
+//! - `fuzz`: the cargo-fuzz targets of fuzz/, each for a while.
 
 mod cargo;
 mod cpio;
+mod fuzz;
 mod initramfs;
 mod kernels;
 mod qemu;
@@ -24,9 +26,9 @@ const USAGE: &str = "\
 usage: cargo xtask TASK [OPTIONS]
 
 tasks:
-  test      the whole test suite: cargo test --workspace --release, the VM harness
-            self-test, then vm-test; ends with 'N passed, M failed'
-            --no-vm           host tests only
+  test      the whole test suite: cargo test --workspace --release, fuzz --smoke, the
+            VM harness self-test, then vm-test; ends with 'N passed, M failed'
+            --no-vm           host tests and fuzzing only
             --keep            keep the VM image directory
   vm-test   run tests/vm_e2e.rs inside QEMU on Debian's 6.1 and 6.12 cloud kernels
             --kernel SPEC     boot this kernel instead of the defaults (repeatable):
@@ -36,6 +38,10 @@ tasks:
             --keep            keep the VM image directory (target/vm-test/initramfs-*)
   vm-shell  boot the VM image with an interactive shell (default kernel: 6.12)
             --kernel SPEC, --keep as above
+  fuzz      build the cargo-fuzz targets (fuzz/) and run each, seeded from fuzz/corpus;
+            ends with 'N passed, M failed', one per target (needs cargo-fuzz)
+            --smoke           a short run: 15 s per target (as in CI)
+            --seconds N       run each target N seconds (default 120)
 
 environment:
   FSG_VM_CACHE    where downloaded kernels are kept (default: <workspace>/.vm-cache)
@@ -49,6 +55,8 @@ struct Options {
     fail_on_purpose: bool,
     keep: bool,
     no_vm: bool,
+    smoke: bool,
+    seconds: Option<u64>,
 }
 
 /// Parses `TASK [OPTIONS]`, accepting for each task only the options it uses.
@@ -60,6 +68,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
         "test" => &["--no-vm", "--keep"],
         "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--keep"],
         "vm-shell" => &["--kernel", "--keep"],
+        "fuzz" => &["--smoke", "--seconds"],
         "help" | "--help" | "-h" => &[],
         _ => bail!("unknown task {task:?}"),
     };
@@ -87,6 +96,14 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
             "--fail-on-purpose" => options.fail_on_purpose = true,
             "--keep" => options.keep = true,
             "--no-vm" => options.no_vm = true,
+            "--smoke" => options.smoke = true,
+            "--seconds" => {
+                let v = value()?;
+                match v.parse::<u64>() {
+                    Ok(n) if n > 0 => options.seconds = Some(n),
+                    _ => bail!("--seconds takes a positive whole number, not {v:?}"),
+                }
+            }
             _ => unreachable!("every allowed flag is handled"),
         }
     }
@@ -106,6 +123,7 @@ fn main() -> ExitCode {
         "test" => test(&options),
         "vm-test" => vm_test(&options),
         "vm-shell" => vm_shell(&options).map(|()| true),
+        "fuzz" => fuzz_task(&options),
         _ => {
             print!("{USAGE}");
             Ok(true)
@@ -150,6 +168,14 @@ fn vm_test(options: &Options) -> Result<bool> {
     Ok(failed == 0)
 }
 
+fn fuzz_task(options: &Options) -> Result<bool> {
+    let seconds = options.seconds.unwrap_or(if options.smoke { fuzz::SMOKE_SECONDS } else { fuzz::DEFAULT_SECONDS });
+    let ws = Workspace::locate()?;
+    let (passed, failed) = fuzz::run(&ws, seconds)?;
+    println!("{}", summary_line(passed, failed));
+    Ok(failed == 0)
+}
+
 /// The guest test that must fail when FSG_FAIL_ON_PURPOSE=1 is set.
 const SELF_TEST: &str = "harness_fails_on_purpose";
 
@@ -168,6 +194,19 @@ fn test(options: &Options) -> Result<bool> {
         summary_line(host.passed, host_failed)
     )];
     let (mut passed, mut failed) = (host.passed, host_failed);
+    println!("xtask test: fuzz --smoke ({} s per target)", fuzz::SMOKE_SECONDS);
+    match fuzz::run(&ws, fuzz::SMOKE_SECONDS) {
+        Ok((fuzz_passed, fuzz_failed)) => {
+            lines.push(format!("fuzz targets: {}", summary_line(fuzz_passed, fuzz_failed)));
+            passed += fuzz_passed;
+            failed += fuzz_failed;
+        }
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            lines.push("fuzz targets: could not run (error above)".to_string());
+            failed += 1;
+        }
+    }
     if !options.no_vm {
         match vm_suite(&ws, options.keep) {
             Ok((self_test_ok, vm_passed, vm_failed)) => {
@@ -295,6 +334,9 @@ mod tests {
         assert!(parse("vm-test --no-vm").is_err());
         assert!(parse("vm-test --filter").is_err());
         assert!(parse("frobnicate").is_err());
+        assert!(parse("fuzz --smoke --seconds 3").is_ok_and(|(_, o)| o.smoke && o.seconds == Some(3)));
+        assert!(parse("fuzz --seconds 0").is_err());
+        assert!(parse("fuzz --no-vm").is_err());
         assert!(parse("").is_err());
     }
 }

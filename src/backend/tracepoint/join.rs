@@ -41,8 +41,10 @@ pub enum Raw {
     Drop { ts: u64, ptr: u64, tid: u32, dying: bool },
     Read(ReadChunk),
     Write { ts: u64, tracer: Proc, fd: i32, group: u64, data: Vec<u8>, fault: bool },
-    /// A fanotify tracer's readlink(2) of `link` returned `target`.
-    Readlink { pid: u32, link: Vec<u8>, target: Vec<u8> },
+    /// A fanotify tracer's readlink(2) of `link` returned `target`;
+    /// `truncated` when it may be cut (it filled the tracer's buffer, or
+    /// the record's).
+    Readlink { pid: u32, link: Vec<u8>, target: Vec<u8>, truncated: bool },
 }
 
 /// How long a fanotify record waits for its tracer's readlink of the event fd.
@@ -200,22 +202,28 @@ impl Joiner {
                     self.write(ts, tracer, fd, group, &data, out)
                 }
             }
-            Raw::Readlink { pid, link, target } => self.readlink(pid, &link, target),
+            Raw::Readlink { pid, link, target, truncated } => self.readlink(pid, &link, target, truncated),
         }
     }
 
-    fn readlink(&mut self, pid: u32, link: &[u8], target: Vec<u8>) {
+    /// A cut target is kept, marked `name_truncated`, until a whole one
+    /// comes (clients retry with a larger buffer) or the hold ends.
+    fn readlink(&mut self, pid: u32, link: &[u8], target: Vec<u8>, truncated: bool) {
         let Some(fd) = proc_fd_number(link, pid) else { return };
         if !target.starts_with(b"/") {
             return;
         }
         if let Some(h) = self.held.iter_mut().find(|h| h.key == (pid, fd) && !h.resolved) {
-            h.rec.name = target.clone();
-            h.resolved = true;
+            if !truncated || h.rec.name.is_empty() || h.rec.name_truncated {
+                h.rec.name = target.clone();
+                h.rec.name_truncated = truncated;
+            }
+            h.resolved = !truncated;
         }
         if let Some(p) = self.perms.get(&(pid, fd)).and_then(|id| self.perm_table.get_mut(id)) {
-            if p.template.name.is_empty() {
+            if p.template.name.is_empty() || (p.template.name_truncated && !truncated) {
                 p.template.name = target;
+                p.template.name_truncated = truncated;
             }
         }
     }
@@ -781,10 +789,15 @@ mod tests {
         buf.extend(fan_bytes(0x4000, -1, 0));
         j.push(chunk(&fatrace, KIND_FANOTIFY, 4, buf.clone()), &mut r, &mut out);
         assert!(out.is_empty(), "held until the readlink");
-        j.push(Raw::Readlink { pid: 10, link: b"/proc/self/fd/5".to_vec(), target: b"/etc/passwd".to_vec() }, &mut r, &mut out);
+        // A readlink that filled the client's buffer may be cut: not final.
+        j.push(Raw::Readlink { pid: 10, link: b"/proc/self/fd/5".to_vec(), target: b"/etc/pas".to_vec(), truncated: true }, &mut r, &mut out);
+        j.tick(0, false, &mut out);
+        assert!(out.is_empty(), "a cut target waits for the retry");
+        j.push(Raw::Readlink { pid: 10, link: b"/proc/self/fd/5".to_vec(), target: b"/etc/passwd".to_vec(), truncated: false }, &mut r, &mut out);
         j.tick(0, false, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].name, b"/etc/passwd");
+        assert!(!out[0].name_truncated);
         assert_eq!(out[0].tracee.as_ref().unwrap().pid, 20);
         assert!(out[1].tracee.is_none());
         out.clear();
@@ -795,6 +808,14 @@ mod tests {
         j.tick(19 + HOLD_NS, false, &mut out);
         assert_eq!(out.len(), 1);
         assert!(out[0].name.is_empty());
+        out.clear();
+        // Only a cut target: released after HOLD_NS with it, marked truncated.
+        j.push(chunk(&fatrace, KIND_FANOTIFY, 30, fan_bytes(0x20, 7, 20)), &mut r, &mut out);
+        j.push(Raw::Readlink { pid: 10, link: b"/proc/self/fd/7".to_vec(), target: b"/a/very/lo".to_vec(), truncated: true }, &mut r, &mut out);
+        j.tick(40 + HOLD_NS, false, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, b"/a/very/lo");
+        assert!(out[0].name_truncated);
     }
 
     #[test]

@@ -68,8 +68,10 @@ const FREE_FUNCS: &[&str] = &[
 const MAX_ALLOC_RANGES: usize = 8;
 const MAX_FREE_RANGES: usize = 16;
 
-/// Messages of the ring buffer callback, handled in poll().
-enum Msg {
+/// One decoded ring-buffer record: join input, or news about notify fds and
+/// processes for the fd tables. Handled in poll().
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
     Raw(Raw),
     NewFd { pid: u32, fd: i32, kind: u32 },
     Fork { parent: u32, child: u32 },
@@ -398,10 +400,12 @@ pub enum DecodeError {
     BadRecord(u32),
 }
 
-const HEADER_LEN: usize = size_of::<fsgt_event>();
+/// Bytes of a record's fixed header; a record's payload follows it.
+pub const HEADER_LEN: usize = size_of::<fsgt_event>();
 
-/// Decodes one ring-buffer record. Pure: any bytes are handled.
-fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
+/// Decodes one ring-buffer record. Pure: any bytes are handled; the fuzz
+/// target `tracepoint_ring` feeds it arbitrary records.
+pub fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
     if raw.len() < HEADER_LEN {
         return Err(DecodeError::Short(raw.len()));
     }
@@ -452,7 +456,12 @@ fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
         fsgt_rec::FSGT_REC_READLINK => {
             let path_len = (ev.arg as usize).min(FSGT_LINK_PATH).min(data.len());
             let target = data.get(FSGT_LINK_PATH..).map(|t| &t[..len.min(t.len())]).unwrap_or(&[]);
-            Msg::Raw(Raw::Readlink { pid: p.pid, link: data[..path_len].to_vec(), target: target.to_vec() })
+            Msg::Raw(Raw::Readlink {
+                pid: p.pid,
+                link: data[..path_len].to_vec(),
+                target: target.to_vec(),
+                truncated: has(fsgt_flags::FSGT_F_TRUNCATED),
+            })
         }
         other => return Err(DecodeError::BadRecord(other.0)),
     })

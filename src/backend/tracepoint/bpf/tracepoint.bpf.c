@@ -104,6 +104,7 @@ struct {
 struct linking {
 	__u64 path;
 	__u64 buf;
+	__u64 bufsiz;
 };
 
 struct {
@@ -295,6 +296,7 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 			return 0;
 		l.path = id == NR_readlink ? regs->di : regs->si;
 		l.buf = id == NR_readlink ? regs->si : regs->dx;
+		l.bufsiz = id == NR_readlink ? regs->dx : regs->r10;
 		bpf_map_update_elem(&linking, &tid, &l, BPF_ANY);
 		return 0;
 	}
@@ -479,6 +481,11 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 		if (len > FSGT_CHUNK - FSGT_LINK_PATH)
 			len = 0;
 		ch->hdr.len = len;
+		/* readlink(2) cuts silently: a result that fills the caller's buffer
+		 * may be cut (the caller retries with a larger one), and so is one
+		 * longer than this record holds. */
+		if ((__u64)ret >= lv.bufsiz || (__u64)ret > len)
+			ch->hdr.flags |= FSGT_F_TRUNCATED;
 		if (bpf_probe_read_user(ch->data + FSGT_LINK_PATH, len, (void *)lv.buf))
 			ch->hdr.flags |= FSGT_F_FAULT;
 		bpf_ringbuf_submit(ch, 0);

@@ -43,7 +43,8 @@ enum fsgt_rec {
 
 enum fsgt_flags {
 	FSGT_F_LAST = 1 << 0,      /* the last chunk of this read */
-	FSGT_F_TRUNCATED = 1 << 1, /* the read returned more than was copied */
+	FSGT_F_TRUNCATED = 1 << 1, /* READ: the read returned more than was copied;
+				    * READLINK: the target may be cut */
 	FSGT_F_FAULT = 1 << 2,     /* bpf_probe_read_user failed for this chunk */
 	FSGT_F_DYING = 1 << 3,     /* DROP: the freeing process is being killed */
 };

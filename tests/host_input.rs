@@ -1,0 +1,113 @@
+//! Bad input and missing privileges (issue 7, item 5), with the built binary:
+//! one clear line and exit status 2 for every bad flag; without the
+//! capabilities, a message naming them and not one bpf(2) call.
+
+use std::process::{Command, Output};
+
+mod common;
+use common::{gadget_bin, require_root};
+
+fn gadget(args: &[&str]) -> Output {
+    Command::new(gadget_bin()).args(args).output().expect("run fsnotify-gadget")
+}
+
+fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bad_flags_give_one_line_and_status_2() {
+    for (args, want) in [
+        (&["--tracee-pid", "abc"][..], "--tracee-pid"),
+        (&["--tracer-pid", "-5"], "'-5' is not a process id"),
+        (&["--tracer-group", "xyz"], "'xyz' is not a hex address"),
+        (&["--tracer-group", "0"], "must not be 0"),
+        (&["--fields", "tracer_comm,no_such_field"], "unknown field 'no_such_field'"),
+        (&["--fields", ""], "--fields"),
+        (&["-o", "yaml"], "possible values: columns, json"),
+        (&["--timeout", "-1"], "'-1' is not a positive number of seconds"),
+        (&["--backend", "ebpf"], "possible values: auto, fentry, kprobe, tracepoint"),
+        (&["--no-such-flag"], "'--no-such-flag'"),
+        (&["list", "--pid", "x"], "'x' is not a process id"),
+        (&["--inotify-only", "--fanotify-only"], "cannot be used with"),
+    ] {
+        let out = gadget(args);
+        let lines = stderr_lines(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout: {out:?}");
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {lines:#?}");
+        assert!(lines[0].starts_with("fsnotify-gadget: error: "), "{args:?}: {lines:?}");
+        assert!(lines[0].contains(want), "{args:?}: {:?} lacks {want:?}", lines[0]);
+        assert!(lines[0].ends_with("(see `fsnotify-gadget --help`)"), "{lines:?}");
+    }
+}
+
+#[test]
+fn help_and_version_still_succeed() {
+    let help = gadget(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("FIELDS"));
+    let version = gadget(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("fsnotify-gadget "));
+}
+
+/// Runs the gadget under `strace -f -e trace=bpf`, behind `setpriv PRIV...`;
+/// returns its output and the bpf(2) calls strace saw.
+fn traced(privs: &[&str], args: &[&str]) -> (Output, Vec<String>) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let log = std::env::temp_dir().join(format!("fsg-strace-{}-{n}", std::process::id()));
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=bpf", "-o"])
+        .arg(&log)
+        .arg("setpriv")
+        .args(privs)
+        .arg("--")
+        .arg(gadget_bin())
+        .args(args)
+        .output()
+        .expect("run strace (scripts/install-deps.sh installs it)");
+    let calls = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("strace log {}: {e}; {out:?}", log.display()));
+    let _ = std::fs::remove_file(&log);
+    (out, calls.lines().filter(|l| l.contains("bpf(")).map(str::to_string).collect())
+}
+
+/// The control for the tests below: with every capability, the same command
+/// under the same strace does load programs, so "no bpf(2) call" means the
+/// tool stopped before loading, not that strace saw nothing.
+#[test]
+fn strace_sees_the_programs_load_when_privileged() {
+    require_root();
+    let (out, calls) = traced(&["--reuid=0"], &["--backend", "tracepoint", "--timeout", "0.2", "--inotify-only"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(calls.iter().any(|c| c.contains("BPF_PROG_LOAD")), "no BPF_PROG_LOAD seen: {calls:#?}");
+}
+
+#[test]
+fn unprivileged_user_is_told_the_missing_capabilities_before_anything_loads() {
+    require_root();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    for args in [&["--backend", "tracepoint", "--timeout", "1"][..], &[], &["list"]] {
+        let (out, calls) = traced(&nobody, args);
+        let lines = stderr_lines(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:#?}");
+        assert!(lines[0].starts_with("fsnotify-gadget: error: missing CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"), "{lines:?}");
+        assert!(lines[0].contains("sudo fsnotify-gadget"), "the message says what to do: {lines:?}");
+        assert!(calls.is_empty(), "{args:?}: bpf(2) was called: {calls:#?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_partly_privileged_process_is_told_exactly_what_it_lacks() {
+    require_root();
+    // Root without CAP_PERFMON and CAP_SYS_ADMIN: CAP_BPF alone is not enough.
+    let (out, calls) = traced(&["--bounding-set=-perfmon,-sys_admin"], &["--backend", "tracepoint", "--timeout", "1"]);
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].starts_with("fsnotify-gadget: error: missing CAP_PERFMON (or CAP_SYS_ADMIN)"), "{lines:?}");
+    assert!(calls.is_empty(), "bpf(2) was called: {calls:#?}");
+}
