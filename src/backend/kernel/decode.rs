@@ -3,7 +3,8 @@
 
 use std::mem::{offset_of, size_of};
 
-use super::skel::types::{fsg_event, fsg_flags, fsg_type};
+// Public so benchmarks and tests can build records the way the kernel programs do.
+pub use super::skel::types::{fsg_event, fsg_flags, fsg_proc, fsg_type};
 use crate::backend::{proc_of, Clock};
 use crate::model::{c_bytes, path_from_components, EventType, FaResponse, Record};
 
