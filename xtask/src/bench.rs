@@ -258,12 +258,17 @@ fn prog_stats(report: &mut Report, records: &[Value]) {
         } else {
             "     - ".to_string()
         };
+        let events = num(p, "events");
+        let per_event = if events > 0.0 {
+            format!(" ({:.2} runs per event)", runs / events)
+        } else {
+            String::new()
+        };
         report.line(format!(
-            "    {:<10} {:<9} workload {:<16} {avg} x {runs:>8} runs ({:.2} runs per event)",
+            "    {:<10} {:<9} workload {:<16} {avg} x {runs:>8} runs{per_event}",
             text(p, "backend"),
             text(p, "workload"),
             text(p, "prog"),
-            runs / num(p, "events").max(1.0)
         ));
     }
 }
