@@ -5,6 +5,7 @@
 #   fsg.fail_on_purpose=1  set FSG_FAIL_ON_PURPOSE=1 for the tests
 #   fsg.filter=NAME        libtest filter for the test binary
 #   fsg.shell=1            an interactive shell instead of the tests
+#   fsg.bench=smoke|full   the benchmarks (fsg-bench vm) instead of the tests
 
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin
 mount -t proc proc /proc
@@ -28,6 +29,8 @@ for arg in $(cat /proc/cmdline); do
     fsg.fail_on_purpose=1) export FSG_FAIL_ON_PURPOSE=1 ;;
     fsg.filter=*) filter="${arg#fsg.filter=}" ;;
     fsg.shell=1) mode=shell ;;
+    fsg.bench=smoke) mode=bench bench_args=--smoke ;;
+    fsg.bench=full) mode=bench bench_args= ;;
     esac
 done
 set +f
@@ -39,6 +42,12 @@ cd /tmp
 if [ "$mode" = shell ]; then
     echo "FSG-VM: shell; the test binary is /opt/fsg/vm_e2e; leave with 'exit' to power off"
     setsid cttyhack sh -l
+elif [ "$mode" = bench ]; then
+    # The same markers as the tests, so the harness reads the exit code alike.
+    echo "FSG-VM: tests begin"
+    /usr/bin/fsg-bench vm $bench_args
+    code=$?
+    echo "FSG-VM: tests end, exit code $code"
 else
     set --
     [ -n "$filter" ] && set -- "$filter"

@@ -3,7 +3,9 @@
 //! - `vm-test`: tests/vm_e2e.rs inside QEMU, on Debian's 6.1 and 6.12 kernels;
 //! - `vm-shell`: the same VM with a shell, for debugging;
 //! - `fuzz`: the cargo-fuzz targets of fuzz/, each for a while.
+//! - `bench`: the benchmarks, on the host and in the VM (bench.rs).
 
+mod bench;
 mod cargo;
 mod cpio;
 mod fuzz;
@@ -42,6 +44,11 @@ tasks:
             ends with 'N passed, M failed', one per target (needs cargo-fuzz)
             --smoke           a short run: 15 s per target (as in CI)
             --seconds N       run each target N seconds (default 120)
+  bench     the benchmarks (BENCHMARKS.md): every figure beside its target, from the
+            host (tracepoint backend, user space) and the VM (fentry, kprobe)
+            --smoke           a few seconds per part, every figure still printed
+            --no-vm           host part only
+            --kernel SPEC, --keep as above
 
 environment:
   FSG_VM_CACHE    where downloaded kernels are kept (default: <workspace>/.vm-cache)
@@ -69,6 +76,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
         "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--keep"],
         "vm-shell" => &["--kernel", "--keep"],
         "fuzz" => &["--smoke", "--seconds"],
+        "bench" => &["--smoke", "--no-vm", "--kernel", "--keep"],
         "help" | "--help" | "-h" => &[],
         _ => bail!("unknown task {task:?}"),
     };
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
         "vm-test" => vm_test(&options),
         "vm-shell" => vm_shell(&options).map(|()| true),
         "fuzz" => fuzz_task(&options),
+        "bench" => bench(&options),
         _ => {
             print!("{USAGE}");
             Ok(true)
@@ -147,6 +156,7 @@ fn vm_test(options: &Options) -> Result<bool> {
         fail_on_purpose: options.fail_on_purpose,
         filter: options.filter.clone(),
         shell: false,
+        bench: None,
     };
     let jobs: Vec<Job> = prepared
         .kernels
@@ -229,6 +239,22 @@ fn test(options: &Options) -> Result<bool> {
             }
         }
     }
+    println!("xtask test: benchmarks, smoke mode (cargo xtask bench --smoke)");
+    let smoke = Options {
+        smoke: true,
+        no_vm: options.no_vm,
+        ..Options::default()
+    };
+    let bench_ok = bench(&smoke).unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e:#}");
+        false
+    });
+    lines.push(format!(
+        "benchmarks (smoke): {}",
+        if bench_ok { "ok, every figure printed" } else { "FAILED" }
+    ));
+    passed += u32::from(bench_ok);
+    failed += u32::from(!bench_ok);
     println!();
     for line in lines {
         println!("xtask test: {line}");
@@ -253,6 +279,7 @@ fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
             fail_on_purpose: true,
             filter: Some(SELF_TEST.to_string()),
             shell: false,
+            bench: None,
         },
     }];
     for kernel in &prepared.kernels {
@@ -288,6 +315,70 @@ fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
     let (passed, failed) = vm::print_reports(&prepared, &jobs[1..], &reports[1..]);
     println!("vm-test: {}", summary_line(passed, failed));
     Ok((self_test_ok, passed, failed))
+}
+
+/// `cargo xtask bench`: fsg-bench on the host, then in the VM on each kernel; prints every
+/// figure. Fails when a part could not run or a figure is missing, not when a target is
+/// missed (the figures say that).
+fn bench(options: &Options) -> Result<bool> {
+    let start = Instant::now();
+    let ws = Workspace::locate()?;
+    let size = if options.smoke { "smoke" } else { "full" };
+    eprintln!("xtask: building the binaries");
+    let programs = ws.build_programs()?;
+    let Some(fsg_bench) = programs.iter().find(|p| p.ends_with("fsg-bench")) else {
+        bail!("cargo built no fsg-bench binary");
+    };
+    println!("xtask bench: host part ({size})");
+    let host = bench::run_host(fsg_bench, options.smoke).unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e:#}");
+        vec![]
+    });
+    let mut guests = vec![];
+    if !options.no_vm {
+        let prepared = vm::prepare(&ws, &options.kernels, options.keep)?;
+        let jobs: Vec<Job> = prepared
+            .kernels
+            .iter()
+            .map(|kernel| Job {
+                name: format!("{}-bench", kernel.label),
+                kernel: kernel.clone(),
+                args: GuestArgs {
+                    bench: Some(size.to_string()),
+                    ..GuestArgs::default()
+                },
+            })
+            .collect();
+        println!("xtask bench: VM part ({size}), {} kernel(s)", jobs.len());
+        for (job, report) in jobs.iter().zip(vm::run(&prepared, &jobs)?) {
+            let records = bench::parse_lines(report.bench_lines.iter().map(String::as_str));
+            let done = records.iter().any(|r| r["t"] == "done");
+            if report.exit_code != Some(0) || !done {
+                println!(
+                    "[{}] fsg-bench did not finish: {}; log: {}",
+                    job.name,
+                    report.describe(),
+                    qemu::log_path(&prepared.log_dir, &job.name).display()
+                );
+            }
+            guests.push((job.kernel.label.clone(), records));
+        }
+    }
+    let report = bench::report(&host, &guests, !options.no_vm);
+    println!();
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!(
+        "xtask bench: {size} run in {:.1} s; {}",
+        start.elapsed().as_secs_f64(),
+        if report.missing.is_empty() {
+            "every figure printed".to_string()
+        } else {
+            format!("MISSING {} figure(s)", report.missing.len())
+        }
+    );
+    Ok(report.missing.is_empty())
 }
 
 fn vm_shell(options: &Options) -> Result<()> {
@@ -330,6 +421,8 @@ mod tests {
     #[test]
     fn rejects_options_a_task_does_not_take() {
         assert!(parse("test --no-vm").is_ok_and(|(_, o)| o.no_vm));
+        assert!(parse("bench --smoke --no-vm").is_ok_and(|(_, o)| o.smoke && o.no_vm));
+        assert!(parse("test --smoke").is_err());
         assert!(parse("test --kernel x").is_err());
         assert!(parse("vm-test --no-vm").is_err());
         assert!(parse("vm-test --filter").is_err());

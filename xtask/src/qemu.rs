@@ -16,6 +16,8 @@ pub struct GuestArgs {
     pub fail_on_purpose: bool,
     pub filter: Option<String>,
     pub shell: bool,
+    /// Run fsg-bench instead of the tests: "smoke" or "full".
+    pub bench: Option<String>,
 }
 
 impl GuestArgs {
@@ -30,6 +32,9 @@ impl GuestArgs {
         }
         if self.shell {
             line.push_str(" fsg.shell=1");
+        }
+        if let Some(size) = &self.bench {
+            line.push_str(&format!(" fsg.bench={size}"));
         }
         line
     }
@@ -210,6 +215,7 @@ mod tests {
             fail_on_purpose: true,
             filter: Some("a::b".into()),
             shell: false,
+            bench: None,
         };
         assert_eq!(
             args.kernel_command_line(),

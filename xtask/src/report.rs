@@ -79,6 +79,8 @@ pub struct GuestReport {
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub wall: Duration,
+    /// fsg-bench's measurement lines, when the guest ran the benchmarks.
+    pub bench_lines: Vec<String>,
 }
 
 impl GuestReport {
@@ -91,6 +93,10 @@ impl GuestReport {
         };
         let mut in_tests = false;
         for (at, line) in lines {
+            if line.contains(crate::bench::LINE_PREFIX) {
+                report.bench_lines.push(line.clone());
+                continue;
+            }
             if report.booted_after.is_none() && line.contains(INIT_STARTED) {
                 report.booted_after = Some(*at);
             } else if line.contains(TESTS_BEGIN) {

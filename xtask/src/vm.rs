@@ -150,6 +150,8 @@ fn boot(prepared: &Prepared, job: &Job, timeout: Duration) -> Result<GuestReport
                     job.name,
                     at.as_secs_f64()
                 );
+            } else if line.contains(crate::bench::LINE_PREFIX) {
+                // Benchmark measurements: xtask bench reduces them to figures.
             } else if in_userland || line.starts_with("qemu: ") {
                 // After /init starts the console is the test binary's output (and kernel errors).
                 println!("[{}] {line}", job.name);

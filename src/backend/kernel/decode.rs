@@ -3,7 +3,8 @@
 
 use std::mem::{offset_of, size_of};
 
-use super::skel::types::{fsg_event, fsg_flags, fsg_type};
+// Public so benchmarks and tests can build records the way the kernel programs do.
+pub use super::skel::types::{fsg_event, fsg_flags, fsg_proc, fsg_type};
 use crate::backend::{proc_of, Clock};
 use crate::model::{c_bytes, path_from_components, EventType, FaResponse, Record};
 
@@ -29,11 +30,23 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
     if raw.len() < HEADER_LEN {
         return Err(DecodeError::Short(raw.len()));
     }
-    let mut ev = fsg_event::default();
+    // Only the header is copied, into a buffer kept per thread: zeroing a whole
+    // fsg_event (4 KiB of name) per record cost more than the rest of decoding.
+    // The name is read from `raw` itself.
+    thread_local! {
+        static HEADER: std::cell::RefCell<Box<fsg_event>> = std::cell::RefCell::new(Box::default());
+    }
+    HEADER.with_borrow_mut(|ev| {
+        // SAFETY: fsg_event is plain old data (integers and arrays, repr(C)),
+        // every bit pattern is valid, and HEADER_LEN is within both buffers.
+        unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), (&mut **ev as *mut fsg_event).cast::<u8>(), HEADER_LEN) };
+        decode_header(ev, raw, clock)
+    })
+}
+
+/// Decodes a record whose header was copied to `ev`; its name is in `raw`.
+fn decode_header(ev: &fsg_event, raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
     let n = raw.len().min(size_of::<fsg_event>());
-    // SAFETY: fsg_event is plain old data (integers and arrays, repr(C)),
-    // every bit pattern is valid, and n is within both buffers.
-    unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), (&mut ev as *mut fsg_event).cast::<u8>(), n) };
 
     let has = |f: fsg_flags| ev.flags & f.0 != 0;
     let event_type = match fsg_type(ev.r#type) {
@@ -55,8 +68,8 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
         r.prio = Some(ev.prio);
     }
     let name_len = (ev.name_len as usize).min(n - HEADER_LEN).min(ev.name.len());
-    let raw_name: Vec<u8> = ev.name[..name_len].iter().map(|&c| c as u8).collect();
-    r.name = if has(fsg_flags::FSG_F_PATH_COMPONENTS) { path_from_components(&raw_name) } else { c_bytes(&raw_name) };
+    let raw_name = &raw[HEADER_LEN..HEADER_LEN + name_len];
+    r.name = if has(fsg_flags::FSG_F_PATH_COMPONENTS) { path_from_components(raw_name) } else { c_bytes(raw_name) };
     r.name_truncated = has(fsg_flags::FSG_F_NAME_TRUNCATED) || (ev.name_len as usize) > name_len;
 
     match event_type {

@@ -1,0 +1,198 @@
+//! User-space throughput: raw records through the same decode, enrichment and output code
+//! the tracing loop runs (src/trace.rs), into a sink, on one core.
+//!
+//! Two paths, as the backends take them:
+//! - `kernel`: `struct fsg_event` bytes, as the fentry/kprobe programs write them to the
+//!   ring buffer, through `backend::kernel::decode::decode`;
+//! - `tracepoint`: the tracepoint backend's decoded partial records (allocation, delivery,
+//!   the tracer's read buffer) through its joiner.
+//!
+//! The records are built once, before timing, in the shapes real sessions produce: inotify
+//! events with short names, fanotify events with paths, permission answers.
+
+use std::io::{self, BufWriter, Write};
+use std::time::Instant;
+
+use fsnotify_gadget::backend::kernel::decode::{self, fsg_event, fsg_flags, fsg_type};
+use fsnotify_gadget::backend::tracepoint::userbuf::FanotifyEvent;
+use fsnotify_gadget::backend::tracepoint::join::{JoinFilters, Joiner, Raw, ReadChunk, KIND_INOTIFY};
+use fsnotify_gadget::backend::Clock;
+use fsnotify_gadget::fields;
+use fsnotify_gadget::model::{Proc, Record};
+use fsnotify_gadget::names::Names;
+use fsnotify_gadget::output::{Format, Writer};
+use fsnotify_gadget::trace::enrich;
+
+use crate::{allocs, emit};
+
+const NAMES: [&str; 8] = ["a", "main.rs", "Cargo.lock", ".git", "index.lock", "target", "report-2024-final.pdf", "x.tmp"];
+const DIRS: [&str; 4] = ["home", "alice", "src", "project"];
+
+/// Kernel-backend records: 7 of 10 inotify, 2 fanotify with a path, 1 permission answer.
+fn kernel_records(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut ev = fsg_event::default();
+            ev.timestamp_ns = 1_000_000 + i as u64 * 1000;
+            ev.queued_ns = ev.timestamp_ns - 20_000;
+            ev.group = 0xffff_8880_1234_0000 + (i as u64 % 3) * 0x400;
+            ev.flags = fsg_flags::FSG_F_TRACER.0 | fsg_flags::FSG_F_TRACEE.0 | fsg_flags::FSG_F_PRIO.0;
+            for (p, pid, comm) in [(&mut ev.tracer, 800, &b"inotifywait"[..]), (&mut ev.tracee, 2000 + (i as u32 % 50), b"cargo")] {
+                p.pid = pid;
+                p.tid = pid;
+                p.ppid = 1;
+                p.uid = if i % 4 == 0 { 0 } else { 1000 };
+                p.gid = p.uid;
+                p.mntns_id = 4026531841;
+                decode::set_c(&mut p.comm, comm);
+                decode::set_c(&mut p.pcomm, b"bash");
+            }
+            let name = NAMES[i % NAMES.len()].as_bytes();
+            match i % 10 {
+                0..=6 => {
+                    ev.r#type = fsg_type::FSG_TYPE_INOTIFY.0;
+                    ev.flags |= fsg_flags::FSG_F_INODES.0;
+                    ev.i_wd = 1 + (i % 5) as i32;
+                    ev.i_mask = [0x2, 0x8, 0x20, 0x100, 0x200][i % 5] | 0x0800_0000;
+                    ev.i_ino = 10_000 + i as u64;
+                    ev.i_ino_dir = 99;
+                    decode::set_c(&mut ev.name, name);
+                    ev.name_len = name.len() as u32;
+                }
+                _ => {
+                    // A path as the programs send it: components, leaf first, each NUL-terminated.
+                    let mut comps = name.to_vec();
+                    comps.push(0);
+                    for d in DIRS.iter().rev() {
+                        comps.extend_from_slice(d.as_bytes());
+                        comps.push(0);
+                    }
+                    ev.r#type = if i % 10 == 9 { fsg_type::FSG_TYPE_FA_RESP.0 } else { fsg_type::FSG_TYPE_FANOTIFY.0 };
+                    ev.flags |= fsg_flags::FSG_F_PATH_COMPONENTS.0 | fsg_flags::FSG_F_PERM.0;
+                    ev.fa_type = 3;
+                    ev.fa_mask = 0x10000;
+                    ev.fa_pid = ev.tracee.pid;
+                    ev.fa_flags = 0x4;
+                    ev.fa_response = 1;
+                    decode::set_c(&mut ev.name, &comps);
+                    ev.name_len = comps.len() as u32;
+                }
+            }
+            decode::encode(&ev)
+        })
+        .collect()
+}
+
+/// The inotify_event bytes of one read(2) returning one event.
+fn inotify_read_bytes(wd: i32, mask: u32, name: &str) -> Vec<u8> {
+    let padded = (name.len() / 16 + 1) * 16;
+    let mut v = Vec::with_capacity(16 + padded);
+    v.extend_from_slice(&wd.to_ne_bytes());
+    v.extend_from_slice(&mask.to_ne_bytes());
+    v.extend_from_slice(&0u32.to_ne_bytes());
+    v.extend_from_slice(&(padded as u32).to_ne_bytes());
+    v.extend_from_slice(name.as_bytes());
+    v.resize(16 + padded, 0);
+    v
+}
+
+fn proc_(pid: u32, comm: &str, uid: u32) -> Proc {
+    Proc { pid, tid: pid, ppid: 1, comm: comm.into(), pcomm: b"bash".to_vec(), uid, gid: uid, mntns_id: 4026531841, ..Default::default() }
+}
+
+/// Tracepoint-backend partial records: per inotify event, its allocation (tracee), its
+/// delivery (free during the read) and the read buffer holding it (tracer).
+fn tracepoint_records(n: usize) -> Vec<Raw> {
+    let tracer = proc_(800, "inotifywait", 0);
+    let mut raws = Vec::with_capacity(3 * n);
+    for i in 0..n {
+        let ts = 1_000_000 + i as u64 * 1000;
+        let ptr = 0xffff_8880_0000_0000 + (i as u64 % 512) * 0x40;
+        let tracee = proc_(2000 + i as u32 % 50, "cargo", if i % 4 == 0 { 0 } else { 1000 });
+        let read_id = i as u64 + 1;
+        raws.push(Raw::Alloc { ts, ptr, kind: KIND_INOTIFY, tracee });
+        raws.push(Raw::Deliver { ts: ts + 500, ptr, tid: tracer.tid, read_id });
+        let data = inotify_read_bytes(1, [0x2, 0x8, 0x20, 0x100, 0x200][i % 5], NAMES[i % NAMES.len()]);
+        raws.push(Raw::Read(ReadChunk {
+            ts: ts + 600,
+            read_id,
+            tracer: tracer.clone(),
+            kind: KIND_INOTIFY,
+            fd: 3,
+            group: 0xffff_8880_1234_0000,
+            total: data.len() as u32,
+            offset: 0,
+            data,
+            last: true,
+            truncated: false,
+            fault: false,
+        }));
+    }
+    raws
+}
+
+fn pin_to_one_core() {
+    // SAFETY: set is a valid cpu_set_t; pid 0 is this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Times `records` records per format and round; emits one `throughput` line each.
+pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
+    pin_to_one_core();
+    let distinct = 4096;
+    let kernel_raw = kernel_records(distinct);
+    let clock = Clock::with_offset(1_700_000_000_000_000_000);
+    for round in 0..rounds {
+        for (name, format) in [("columns", Format::Columns), ("json", Format::Json)] {
+            let selected: Vec<_> = match format {
+                Format::Columns => fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
+                Format::Json => fields::all().collect(),
+            };
+            // Kernel path: bytes -> decode -> enrich -> format.
+            let mut writer = Writer::new(format, selected.clone());
+            let mut names = Names::default();
+            let mut out = BufWriter::with_capacity(64 * 1024, io::sink());
+            let (a0, b0, t0) = (allocs::count(), allocs::bytes(), Instant::now());
+            for i in 0..records {
+                let Ok(mut r) = decode::decode(&kernel_raw[i % distinct], clock) else { anyhow::bail!("a benchmark record did not decode") };
+                enrich(&mut names, &mut r);
+                writer.write(&r, &mut out)?;
+            }
+            out.flush()?;
+            let ns = t0.elapsed().as_nanos() as u64;
+            emit(&serde_json::json!({"t": "throughput", "path": "kernel", "format": name, "round": round,
+                "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));
+
+            // Tracepoint path: partial records -> join -> enrich -> format. The raw
+            // records are consumed by the joiner, so each round builds them untimed.
+            let raws = tracepoint_records(records);
+            let mut joiner = Joiner::new(JoinFilters::default());
+            let mut writer = Writer::new(format, selected);
+            let mut names = Names::default();
+            let mut out = BufWriter::with_capacity(64 * 1024, io::sink());
+            let mut batch: Vec<Record> = Vec::with_capacity(16);
+            let mut resolve = |_: u32, _: &FanotifyEvent| None;
+            let (mut emitted, a0, b0, t0) = (0usize, allocs::count(), allocs::bytes(), Instant::now());
+            for raw in raws {
+                joiner.push(raw, &mut resolve, &mut batch);
+                for mut r in batch.drain(..) {
+                    enrich(&mut names, &mut r);
+                    writer.write(&r, &mut out)?;
+                    emitted += 1;
+                }
+            }
+            out.flush()?;
+            let ns = t0.elapsed().as_nanos() as u64;
+            if emitted != records {
+                anyhow::bail!("the joiner made {emitted} records of {records} events");
+            }
+            emit(&serde_json::json!({"t": "throughput", "path": "tracepoint", "format": name, "round": round,
+                "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,539 @@
+//! `cargo xtask bench`: runs fsg-bench (src/bin/fsg-bench) on the host and inside the test VM
+//! on each default kernel, then reduces its raw `FSG-BENCH {json}` lines to the figures of
+//! BENCHMARKS.md, each beside its target.
+//!
+//! Comparisons are ratios of runs made side by side (alternating, rotating order), reported
+//! as the median over rounds and the range of the per-round ratios.
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// The prefix of fsg-bench's measurement lines.
+pub const LINE_PREFIX: &str = "FSG-BENCH ";
+
+/// The `FSG-BENCH` records in some output (a serial console's lines may carry a prefix).
+pub fn parse_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Value> {
+    lines
+        .into_iter()
+        .filter_map(|line| {
+            let at = line.find(LINE_PREFIX)?;
+            serde_json::from_str(line[at + LINE_PREFIX.len()..].trim()).ok()
+        })
+        .collect()
+}
+
+/// Median and range of a set of measurements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+/// The median (the mean of the middle two for an even count) and the range; `None` when empty.
+pub fn summarize(values: &[f64]) -> Option<Summary> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Summary {
+        median,
+        min: v[0],
+        max: v[n - 1],
+        n,
+    })
+}
+
+impl Summary {
+    fn show(&self, precision: usize, unit: &str) -> String {
+        format!(
+            "{:.p$}{unit} (range {:.p$}-{:.p$}, n={})",
+            self.median,
+            self.min,
+            self.max,
+            self.n,
+            p = precision
+        )
+    }
+}
+
+/// A target: the figure must be at most (or at least) a bound.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Target {
+    pub fn met(self, value: f64) -> bool {
+        match self {
+            Target::AtMost(bound) => value <= bound,
+            Target::AtLeast(bound) => value >= bound,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::AtMost(b) => write!(f, "<= {b}"),
+            Target::AtLeast(b) => write!(f, ">= {b}"),
+        }
+    }
+}
+
+fn verdict(target: Target, value: f64) -> String {
+    let word = if target.met(value) { "met" } else { "MISSED" };
+    format!("[target {target}: {word}]")
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn of_type<'a>(records: &'a [Value], t: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    records.iter().filter(move |r| r["t"] == t)
+}
+
+/// Per round, the metric (`cpu_ns`, `wall_ns`) of each config of one comparison.
+pub fn rounds(records: &[Value], bench: &str, metric: &str) -> Vec<BTreeMap<String, f64>> {
+    let mut by_round: BTreeMap<u64, BTreeMap<String, f64>> = BTreeMap::new();
+    for r in of_type(records, "sample").filter(|r| r["bench"] == bench) {
+        let round = r["round"].as_u64().unwrap_or(0);
+        by_round
+            .entry(round)
+            .or_default()
+            .insert(text(r, "config").to_string(), num(r, metric));
+    }
+    by_round.into_values().collect()
+}
+
+/// The per-round ratios b / a.
+pub fn ratios(rounds: &[BTreeMap<String, f64>], a: &str, b: &str) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter_map(|r| Some(r.get(b)? / r.get(a)?))
+        .collect()
+}
+
+/// The per-round ratios of added cost: (b - base) / (a - base).
+pub fn added_cost_ratios(
+    rounds: &[BTreeMap<String, f64>],
+    base: &str,
+    a: &str,
+    b: &str,
+) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter_map(|r| {
+            let base = r.get(base)?;
+            Some((r.get(b)? - base) / (r.get(a)? - base))
+        })
+        .collect()
+}
+
+/// The report: figure lines, and whether every expected figure was there.
+#[derive(Default)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+impl Report {
+    fn line(&mut self, s: impl Into<String>) {
+        self.lines.push(s.into());
+    }
+
+    fn missing(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        self.lines.push(format!("  MISSING: {what}"));
+        self.missing.push(what);
+    }
+}
+
+fn machine_line(records: &[Value]) -> String {
+    match of_type(records, "machine").next() {
+        Some(m) => format!(
+            "kernel {}, {} CPU(s), {}",
+            text(m, "kernel"),
+            m["nproc"],
+            text(m, "cpu")
+        ),
+        None => "machine unknown".to_string(),
+    }
+}
+
+/// One comparison against untraced runs, on workload CPU time (where the hooks' cost lands)
+/// with wall time beside it.
+fn comparison(
+    report: &mut Report,
+    records: &[Value],
+    bench: &str,
+    title: &str,
+    traced: &[&str],
+    target: Option<Target>,
+) {
+    let cpu = rounds(records, bench, "cpu_ns");
+    let wall = rounds(records, bench, "wall_ns");
+    let events = of_type(records, "sample")
+        .find(|r| r["bench"] == bench)
+        .map(|r| num(r, "events"))
+        .unwrap_or(f64::NAN);
+    if !title.is_empty() {
+        report.line(format!("  {title} ({events} events per run)"));
+    }
+    for config in traced {
+        let Some(c) = summarize(&ratios(&cpu, "none", config)) else {
+            report.missing(format!("{bench}: {config} / none"));
+            continue;
+        };
+        let w = summarize(&ratios(&wall, "none", config));
+        let added: Vec<f64> = cpu
+            .iter()
+            .filter_map(|r| Some((r.get(*config)? - r.get("none")?) / events))
+            .collect();
+        let added = summarize(&added).map_or(String::new(), |s| {
+            format!("; added {:.0} ns CPU per event", s.median)
+        });
+        let target = target.map_or(String::new(), |t| format!(" {}", verdict(t, c.median)));
+        report.line(format!(
+            "    {config:<10} / none: CPU {}{target}; wall {}{added}",
+            c.show(3, "x"),
+            w.map_or("-".into(), |w| w.show(3, "x"))
+        ));
+    }
+}
+
+fn kernel_part(report: &mut Report, label: &str, records: &[Value]) {
+    report.line(format!(
+        "== 1. Kernel-side cost per event, VM {label} ({}) ==",
+        machine_line(records)
+    ));
+    for (bench, title) in [
+        ("k-inotify", "inotify workload, reader draining its fd"),
+        ("k-fanotify", "fanotify permission workload, answered by a thread"),
+    ] {
+        let fentry_target = Some(Target::AtMost(1.15));
+        comparison(report, records, bench, title, &["fentry"], fentry_target);
+        comparison(report, records, bench, "", &["kprobe"], None);
+        let cpu = rounds(records, bench, "cpu_ns");
+        match summarize(&added_cost_ratios(&cpu, "none", "kprobe", "fentry")) {
+            Some(s) => report.line(format!(
+                "    fentry's added cost / kprobe's: {} {}",
+                s.show(3, ""),
+                verdict(Target::AtMost(0.5), s.median)
+            )),
+            None => report.missing(format!("{bench}: fentry vs kprobe")),
+        }
+    }
+    prog_stats(report, records);
+}
+
+fn prog_stats(report: &mut Report, records: &[Value]) {
+    report.line("  BPF programs, average run time per invocation (kernel.bpf_stats_enabled=1):");
+    let progs: Vec<&Value> = of_type(records, "prog").collect();
+    if progs.is_empty() {
+        report.missing("BPF program statistics");
+    }
+    for p in progs {
+        let runs = num(p, "run_cnt");
+        let avg = if runs > 0.0 {
+            format!("{:>6.0} ns", num(p, "run_time_ns") / runs)
+        } else {
+            "     - ".to_string()
+        };
+        let events = num(p, "events");
+        let per_event = if events > 0.0 {
+            format!(" ({:.2} runs per event)", runs / events)
+        } else {
+            String::new()
+        };
+        report.line(format!(
+            "    {:<10} {:<9} workload {:<16} {avg} x {runs:>8} runs{per_event}",
+            text(p, "backend"),
+            text(p, "workload"),
+            text(p, "prog"),
+        ));
+    }
+}
+
+fn tracepoint_part(report: &mut Report, records: &[Value]) {
+    report.line(format!(
+        "== 2. Tracepoint backend cost, host ({}) ==",
+        machine_line(records)
+    ));
+    comparison(
+        report,
+        records,
+        "tp-inotify",
+        "fsnotify workload (inotify)",
+        &["tracepoint"],
+        None,
+    );
+    comparison(
+        report,
+        records,
+        "tp-stat",
+        "stat/open/close over 1000 files, no fsnotify event",
+        &["tracepoint"],
+        Some(Target::AtMost(1.10)),
+    );
+    prog_stats(report, records);
+}
+
+fn userspace_part(report: &mut Report, records: &[Value]) {
+    report.line("== 3. User-space throughput (one core, output to a sink) ==");
+    let mut keys: Vec<(String, String)> = of_type(records, "throughput")
+        .map(|r| (text(r, "path").to_string(), text(r, "format").to_string()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        report.missing("user-space throughput");
+    }
+    for (path, format) in keys {
+        let runs: Vec<&Value> = of_type(records, "throughput")
+            .filter(|r| r["path"] == path.as_str() && r["format"] == format.as_str())
+            .collect();
+        let rate: Vec<f64> = runs
+            .iter()
+            .map(|r| num(r, "records") / (num(r, "ns") / 1e9))
+            .collect();
+        let allocs = runs
+            .iter()
+            .map(|r| num(r, "allocs") / num(r, "records"))
+            .fold(0.0, f64::max);
+        let bytes = runs
+            .iter()
+            .map(|r| num(r, "alloc_bytes") / num(r, "records"))
+            .fold(0.0, f64::max);
+        let s = summarize(&rate).expect("at least one run");
+        let target = if format == "json" {
+            format!(" {}", verdict(Target::AtLeast(1_000_000.0), s.median))
+        } else {
+            String::new()
+        };
+        report.line(format!(
+            "  {path:<10} {format:<7} {} records/s{target}; {allocs:.1} allocations ({bytes:.0} bytes) per record",
+            s.show(0, "")
+        ));
+    }
+}
+
+fn saturation_part(report: &mut Report, place: &str, records: &[Value]) {
+    let steps: Vec<&Value> = of_type(records, "saturation").collect();
+    let Some(first) = steps.first() else {
+        report.missing(format!("saturation ({place})"));
+        return;
+    };
+    let backend = text(first, "backend");
+    let clean = steps.iter().rfind(|s| num(s, "lost") == 0.0);
+    let dropping = steps.iter().find(|s| num(s, "lost") > 0.0);
+    let rate_name = |s: &Value| match num(s, "rate") {
+        r if r == 0.0 => "unpaced".to_string(),
+        r => format!("{r:.0}/s"),
+    };
+    let clean_text = clean.map_or("none".to_string(), |s| {
+        format!(
+            "{} requested, {:.0}/s achieved, {} generated = {} emitted",
+            rate_name(s),
+            num(s, "achieved"),
+            s["generated"],
+            s["emitted"]
+        )
+    });
+    report.line(format!(
+        "  {place} {backend}: highest rate with zero drops: {clean_text}"
+    ));
+    match dropping {
+        Some(s) => {
+            let gap = num(s, "generated") - num(s, "emitted");
+            let lost = num(s, "lost");
+            let check = if gap == lost {
+                "equal: yes".to_string()
+            } else {
+                format!("equal: NO (the counter counts lost ring-buffer records, {lost:.0}, not events, {gap:.0})")
+            };
+            report.line(format!(
+                "    first step with drops: {} ({:.0}/s achieved): generated {} - emitted {} = {gap:.0}, drop counter {lost:.0}; {check}",
+                rate_name(s),
+                num(s, "achieved"),
+                s["generated"],
+                s["emitted"]
+            ));
+        }
+        None => report.line(format!(
+            "    no drops even unpaced: the workload's reader is the bottleneck at {:.0}/s",
+            steps.last().map_or(0.0, |s| num(s, "achieved"))
+        )),
+    }
+}
+
+fn startup_part(report: &mut Report, place: &str, records: &[Value], host: bool) {
+    let mut backends: Vec<&str> = of_type(records, "startup")
+        .map(|r| text(r, "backend"))
+        .collect();
+    backends.dedup();
+    if backends.is_empty() {
+        report.missing(format!("start-up ({place})"));
+    }
+    for backend in backends {
+        let ms: Vec<f64> = of_type(records, "startup")
+            .filter(|r| r["backend"] == backend)
+            .map(|r| num(r, "ms"))
+            .collect();
+        let s = summarize(&ms).expect("at least one");
+        let target = if host {
+            format!(" {}", verdict(Target::AtMost(300.0), s.median))
+        } else {
+            " (TCG emulation: no target)".to_string()
+        };
+        report.line(format!(
+            "  {place} {backend:<10} exec to tracing: {}{target}",
+            s.show(0, " ms")
+        ));
+    }
+}
+
+fn memory_part(report: &mut Report, place: &str, records: &[Value]) {
+    let mem: Vec<&Value> = of_type(records, "memory").collect();
+    if mem.is_empty() {
+        report.missing(format!("memory ({place})"));
+    }
+    for m in mem {
+        let rss = num(m, "peak_rss_kib") / 1024.0;
+        report.line(format!(
+            "  {place} {:<10} {:<4}: peak RSS {rss:.1} MiB {}; BPF maps {:.1} MiB",
+            text(m, "backend"),
+            text(m, "state"),
+            verdict(Target::AtMost(32.0), rss),
+            num(m, "maps_kib") / 1024.0
+        ));
+    }
+}
+
+/// Every figure: the VM's kernels first, then the host. Without `vm` (`--no-vm`) the VM's
+/// figures are not expected.
+pub fn report(host: &[Value], guests: &[(String, Vec<Value>)], vm: bool) -> Report {
+    let mut report = Report::default();
+    for (label, records) in guests {
+        kernel_part(&mut report, label, records);
+    }
+    if vm && guests.is_empty() {
+        report.missing("the VM part");
+    }
+    tracepoint_part(&mut report, host);
+    userspace_part(&mut report, host);
+    report.line("== 4. Saturation (inotify events at rising rates) ==");
+    saturation_part(&mut report, "host", host);
+    for (label, records) in guests {
+        saturation_part(&mut report, &format!("VM {label}"), records);
+    }
+    report.line("== 5. Start-up (from exec to the 'tracing with' line) ==");
+    startup_part(&mut report, "host", host, true);
+    for (label, records) in guests {
+        startup_part(&mut report, &format!("VM {label}"), records, false);
+    }
+    report.line("== 6. Memory (idle: 1 s after start; load: the busiest saturation step) ==");
+    memory_part(&mut report, "host", host);
+    for (label, records) in guests {
+        memory_part(&mut report, &format!("VM {label}"), records);
+    }
+    report
+}
+
+/// Runs `fsg-bench host` on this machine, passing its progress through; its records.
+pub fn run_host(fsg_bench: &std::path::Path, smoke: bool) -> Result<Vec<Value>> {
+    let mut command = Command::new(fsg_bench);
+    command.arg("host");
+    if smoke {
+        command.arg("--smoke");
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", fsg_bench.display()))?;
+    let mut lines = vec![];
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        lines.push(line?);
+    }
+    let status = child.wait()?;
+    let records = parse_lines(lines.iter().map(String::as_str));
+    if !status.success() || !records.iter().any(|r| r["t"] == "done") {
+        bail!("fsg-bench host failed ({status}); its errors are above");
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_range() {
+        let s = summarize(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        assert_eq!(summarize(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+        assert_eq!(summarize(&[f64::NAN, 5.0]).unwrap().median, 5.0);
+        assert!(summarize(&[]).is_none());
+    }
+
+    #[test]
+    fn reads_bench_lines_from_a_console() {
+        let console = [
+            "[    1.0] random kernel line",
+            "FSG-BENCH {\"t\":\"startup\",\"backend\":\"fentry\",\"ms\":812.5}",
+            "noise FSG-BENCH {\"t\":\"done\"}\r",
+            "FSG-BENCH {broken",
+        ];
+        let records = parse_lines(console);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["ms"], 812.5);
+        assert_eq!(records[1]["t"], "done");
+    }
+
+    fn sample(round: u64, config: &str, cpu: f64) -> Value {
+        serde_json::json!({"t":"sample","bench":"b","round":round,"config":config,"cpu_ns":cpu,"wall_ns":cpu,"events":10})
+    }
+
+    #[test]
+    fn ratios_pair_runs_of_the_same_round() {
+        let records = vec![
+            sample(0, "none", 100.0),
+            sample(0, "fentry", 110.0),
+            sample(0, "kprobe", 130.0),
+            sample(1, "kprobe", 260.0),
+            sample(1, "none", 200.0),
+            sample(1, "fentry", 210.0),
+        ];
+        let r = rounds(&records, "b", "cpu_ns");
+        assert_eq!(ratios(&r, "none", "fentry"), [1.1, 1.05]);
+        let added = added_cost_ratios(&r, "none", "kprobe", "fentry");
+        assert!((added[0] - 1.0 / 3.0).abs() < 1e-9 && (added[1] - 1.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn targets_and_missing_figures() {
+        assert!(Target::AtMost(1.1).met(1.1) && !Target::AtMost(1.1).met(1.2));
+        assert!(Target::AtLeast(5.0).met(6.0) && !Target::AtLeast(5.0).met(4.0));
+        let report = report(&[], &[], true);
+        assert!(report.missing.iter().any(|m| m.contains("VM")));
+        assert!(report.missing.iter().any(|m| m.contains("throughput")));
+    }
+}
