@@ -85,6 +85,10 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     crate::privileges::check()?;
     backend::quiet_libbpf();
     let mut tracer: Box<dyn Tracer> = backend::open(args.backend, &args.filters())?;
+    // Loading parsed the kernel's BTF (tens of MiB, now freed, and more
+    // when auto tried a backend that failed): give those pages back.
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
     install_signal_handlers();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
 
