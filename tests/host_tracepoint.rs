@@ -6,23 +6,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
-use common::require_root;
+use common::{helper, require_root};
 
 fn tempdir(tag: &str) -> PathBuf {
     common::test_dir(&format!("tp-{tag}"))
-}
-
-/// The helper built by `cargo test --workspace` next to this test's target dir.
-fn helper(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(p.exists(), "{} not built: run `cargo test --workspace` (it builds the fsg-test-helpers bins)", p.display());
-    p
 }
 
 struct Gadget {
@@ -238,11 +230,7 @@ fn fanotify_fatrace_and_permission_answers() {
         .spawn()
         .unwrap();
     let perm_pid = perm.id() as u64;
-    let t0 = Instant::now();
-    while !ready.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "helper not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_ready(&ready, "fsg-fanotify-perm");
     let ok = Command::new("cat").arg(pdir.join("ok")).output().unwrap();
     let bad_child = Command::new("cat").arg(pdir.join("bad")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let bad_pid = bad_child.id() as u64;

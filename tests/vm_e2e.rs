@@ -215,13 +215,7 @@ fn fanotify_permission_answers(backend: &str) {
         "fsg-fanotify-perm",
         &["--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap()],
     );
-    for _ in 0..200 {
-        if ready.exists() {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    assert!(ready.exists(), "fsg-fanotify-perm never got ready");
+    wait_ready(&ready, "fsg-fanotify-perm");
     let ok = Command::new("cat").arg(dir.join("ok")).output().unwrap();
     let no = Command::new("cat").arg(dir.join("no")).output().unwrap();
     assert!(ok.status.success());

@@ -3,90 +3,20 @@
 //! and a comm built to break a terminal or a JSON consumer, a path near
 //! PATH_MAX, through inotify and fanotify, printed as columns and as JSON.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fsg_test_helpers::{hex, hostile_names};
 use serde_json::Value;
 
-use super::{gadget_bin, test_dir, wait_for_notify_fd, Client};
-
-/// A test helper program: on PATH inside the VM, else next to the test binary's directory.
-pub fn helper_bin(name: &str) -> PathBuf {
-    if std::env::var_os("FSG_BIN").is_some() {
-        return PathBuf::from(name);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(p.exists(), "{} not built: run `cargo build --workspace --release` first", p.display());
-    p
-}
-
-/// A running fsnotify-gadget whose stdout is kept as raw bytes.
-pub struct RawGadget {
-    child: Child,
-    stdout: thread::JoinHandle<Vec<u8>>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl RawGadget {
-    /// Starts it with `args` and waits for its "tracing with" line.
-    pub fn start(args: &[&str]) -> RawGadget {
-        let mut child = Command::new(gadget_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start fsnotify-gadget");
-        let mut out = child.stdout.take().unwrap();
-        let stdout = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
-            v
-        });
-        let (tx, stderr) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("[gadget] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let g = RawGadget { child, stdout, stderr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = g.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("fsnotify-gadget did not start tracing");
-            if line.contains("tracing with") {
-                return g;
-            }
-        }
-    }
-
-    /// SIGINT; its stdout bytes and stderr lines. Panics unless it exited with 0.
-    pub fn stop(mut self) -> (Vec<u8>, Vec<String>) {
-        // SAFETY: kill with a pid we own.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().unwrap();
-        let out = std::mem::replace(&mut self.stdout, thread::spawn(Vec::new)).join().unwrap();
-        let mut err = Vec::new();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            err.push(l);
-        }
-        assert!(status.success(), "fsnotify-gadget exited with {status}; stderr: {err:#?}");
-        (out, err)
-    }
-}
-
-impl Drop for RawGadget {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use super::{helper, perm_helper, test_dir, wait_for_notify_fd, Client, Gadget};
 
 /// Runs fsg-hostile with raw-byte arguments; its pid.
 fn hostile(args: &[&[u8]]) -> u32 {
-    let mut c = Command::new(helper_bin("fsg-hostile"));
+    let mut c = Command::new(helper("fsg-hostile"));
     for a in args {
         c.arg(std::ffi::OsStr::from_bytes(a));
     }
@@ -115,20 +45,6 @@ pub fn json_bytes(obj: &Value, key: &str) -> Vec<u8> {
         return fsg_test_helpers::unhex(h).unwrap_or_else(|| panic!("bad hex in {obj}"));
     }
     obj[key].as_str().unwrap_or_else(|| panic!("no string {key} in {obj}")).as_bytes().to_vec()
-}
-
-/// A fanotify permission client (fsg-fanotify-perm) on `dir`, once its mark is in place.
-fn perm_client(dir: &Path, tag: &str) -> Client {
-    let ready = std::env::temp_dir().join(format!("fsg-hostile-ready-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&ready);
-    let c = Client::start(helper_bin("fsg-fanotify-perm").to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", "none", "--ready", ready.to_str().unwrap()]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "fsg-fanotify-perm on {} never got ready", dir.display());
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = std::fs::remove_file(&ready);
-    c
 }
 
 /// A directory chain under `base` whose path, plus `/` and a 100-byte file
@@ -166,12 +82,12 @@ pub fn hostile_names_end_to_end(backend: &str) {
 
     // The tracers start after the tool: a read(2) already blocked when the
     // tracepoint backend attaches is not followed (see the README).
-    let json = RawGadget::start(&["--backend", backend, "-o", "json"]);
-    let cols = RawGadget::start(&["--backend", backend, "--fields", "type,tracee_pid,tracee_comm,name"]);
+    let json = Gadget::spawn(&["--backend", backend, "-o", "json"]);
+    let cols = Gadget::spawn(&["--backend", backend, "--fields", "type,tracee_pid,tracee_comm,name"]);
     let watcher = Client::start("inotifywait", &["-m", "-q", ino_dir.to_str().unwrap()]);
     wait_for_notify_fd(watcher.pid(), "inotify");
-    let perm = perm_client(&fan_dir, "fan");
-    let perm_deep = perm_client(&deep, "deep");
+    let perm = perm_helper(&fan_dir, "none");
+    let perm_deep = perm_helper(&deep, "none");
 
     let p_ino = hostile(&[b"names", &bytes_of(&ino_dir)]);
     let p_fan = hostile(&[b"names", &bytes_of(&fan_dir)]);
@@ -179,8 +95,8 @@ pub fn hostile_names_end_to_end(backend: &str) {
     let comm_file = join(&ino_dir, b"by-odd-comm");
     let p_comm = hostile(&[b"comm", hex(ODD_COMM).as_bytes(), hex(&comm_file).as_bytes()]);
     thread::sleep(Duration::from_millis(1500));
-    let (json_out, _) = json.stop();
-    let (cols_out, _) = cols.stop();
+    let (json_out, _) = json.stop_bytes();
+    let (cols_out, _) = cols.stop_bytes();
     drop((watcher, perm, perm_deep));
 
     // JSON: every line parses; each name comes back byte for byte.
@@ -263,13 +179,13 @@ pub fn hostile_names_end_to_end(backend: &str) {
 /// their /proc entries: the tool keeps running, reports them, and exits cleanly.
 pub fn vanishing_processes(backend: &str) {
     let dir = test_dir(&format!("vanish-{backend}"));
-    let g = RawGadget::start(&["--backend", backend, "-o", "json"]);
-    let out = Command::new(helper_bin("fsg-hostile")).args(["vanish", dir.to_str().unwrap(), "20"]).output().unwrap();
+    let g = Gadget::spawn(&["--backend", backend, "-o", "json"]);
+    let out = Command::new(helper("fsg-hostile")).args(["vanish", dir.to_str().unwrap(), "20"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let pids: Vec<u64> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(pids.len(), 20);
     thread::sleep(Duration::from_millis(1000));
-    let (stdout, stderr) = g.stop();
+    let (stdout, stderr) = g.stop_bytes();
     assert!(stderr.iter().any(|l| l.contains(" records")), "no summary line: {stderr:#?}");
     let records: Vec<Value> = stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
     for (i, pid) in pids.iter().enumerate() {

@@ -36,6 +36,29 @@ pub fn helper(name: &str) -> PathBuf {
     p
 }
 
+/// Waits (20 s at most) until a helper has created its `--ready` file.
+pub fn wait_ready(ready: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "{what} never became ready ({} is missing)", ready.display());
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// fsg-fanotify-perm marking `dir`, denying the file named `deny`, returned
+/// once its mark is in place.
+pub fn perm_helper(dir: &Path, deny: &str) -> Client {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ready = std::env::temp_dir().join(format!("fsg-perm-ready-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let bin = helper("fsg-fanotify-perm");
+    let c = Client::start(bin.to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", deny, "--ready", ready.to_str().unwrap()]);
+    wait_ready(&ready, "fsg-fanotify-perm");
+    let _ = std::fs::remove_file(&ready);
+    c
+}
+
 /// The `key=value` words of a `fsnotify-gadget: stats:` line.
 pub fn parse_stats(line: &str) -> std::collections::HashMap<String, String> {
     let rest = line.split_once("stats:").map_or("", |(_, r)| r);
@@ -60,14 +83,18 @@ pub struct Gadget {
     child: Child,
     stderr: mpsc::Receiver<String>,
     stderr_seen: Vec<String>,
-    stdout: thread::JoinHandle<String>,
+    stdout: thread::JoinHandle<Vec<u8>>,
 }
 
 impl Gadget {
     /// Starts it with `-o json` and `args`, and waits until it is tracing.
     pub fn start(args: &[&str]) -> Gadget {
+        Gadget::spawn(&[&["-o", "json"], args].concat())
+    }
+
+    /// Starts it with exactly `args` (any output format), and waits until it is tracing.
+    pub fn spawn(args: &[&str]) -> Gadget {
         let mut child = Command::new(gadget_bin())
-            .args(["-o", "json"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -75,9 +102,9 @@ impl Gadget {
             .expect("start fsnotify-gadget");
         let mut out = child.stdout.take().unwrap();
         let stdout = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
         });
         let (tx, rx) = mpsc::channel();
         let err = child.stderr.take().unwrap();
@@ -133,12 +160,19 @@ impl Gadget {
         (records, stderr)
     }
 
-    /// Stops it with SIGINT and returns its stdout unparsed and its stderr.
-    pub fn stop_raw(mut self) -> (String, Vec<String>) {
+    /// Stops it with SIGINT and returns its stdout unparsed (JSON is UTF-8) and its stderr.
+    pub fn stop_raw(self) -> (String, Vec<String>) {
+        let (out, stderr) = self.stop_bytes();
+        (String::from_utf8(out).expect("fsnotify-gadget wrote invalid UTF-8"), stderr)
+    }
+
+    /// Stops it with SIGINT and returns its stdout bytes and its stderr.
+    /// Panics unless it exited with status 0.
+    pub fn stop_bytes(mut self) -> (Vec<u8>, Vec<String>) {
         // SAFETY: kill with a pid we own.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().expect("wait for fsnotify-gadget");
-        let stdout = std::mem::replace(&mut self.stdout, thread::spawn(String::new));
+        let stdout = std::mem::replace(&mut self.stdout, thread::spawn(Vec::new));
         let out = stdout.join().unwrap();
         while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
             self.stderr_seen.push(l);

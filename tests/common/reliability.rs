@@ -39,10 +39,14 @@ pub fn wait_until_nothing_loaded(why: &str) {
     }
 }
 
+/// The words of the last `stats:` line on stderr.
+fn last_stats(stderr: &[String]) -> HashMap<String, String> {
+    parse_stats(stderr.iter().rev().find(|l| l.contains("stats:")).expect("a --stats line on stderr"))
+}
+
 /// The last `stats:` line's tables that are not empty.
 pub fn busy_tables(stderr: &[String]) -> Vec<String> {
-    let line = stderr.iter().rev().find(|l| l.contains("stats:")).expect("a --stats line on stderr");
-    parse_stats(line)
+    last_stats(stderr)
         .into_iter()
         .filter(|(_, v)| v.split_once('/').is_some_and(|(used, _)| used != "0"))
         .map(|(k, v)| format!("{k}={v}"))
@@ -51,9 +55,8 @@ pub fn busy_tables(stderr: &[String]) -> Vec<String> {
 
 /// `(records, lost)` from the last `stats:` line.
 pub fn final_counts(stderr: &[String]) -> (u64, u64) {
-    let line = stderr.iter().rev().find(|l| l.contains("stats:")).expect("a --stats line on stderr");
-    let st = parse_stats(line);
-    let n = |k: &str| st.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {line}"));
+    let st = last_stats(stderr);
+    let n = |k: &str| st.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {st:?}"));
     (n("records"), n("lost"))
 }
 
@@ -73,11 +76,7 @@ impl Reader {
             .spawn()
             .expect("start fsg-inotify-reader");
         let client = Client::from_child(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "fsg-inotify-reader never became ready");
-            sleep(Duration::from_millis(20));
-        }
+        wait_ready(&ready, "fsg-inotify-reader");
         Reader { client }
     }
 
@@ -323,16 +322,8 @@ pub fn watched_directory_deleted(backend: &str) {
 pub fn fanotify_permission_interrupted(backend: &str) {
     let dir = test_dir("perm-int");
     std::fs::write(dir.join("held"), b"x").unwrap();
-    let ready = dir.with_extension("ready");
-    let _ = std::fs::remove_file(&ready);
     let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
-    let perm = helper("fsg-fanotify-perm");
-    let helper = Client::start(perm.to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", "none", "--ready", ready.to_str().unwrap()]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "fsg-fanotify-perm never became ready");
-        sleep(Duration::from_millis(50));
-    }
+    let helper = perm_helper(&dir, "none");
     // SAFETY: signals to a child we own.
     unsafe { libc::kill(helper.pid() as i32, libc::SIGSTOP) };
     wait_stopped(helper.pid());
@@ -449,13 +440,7 @@ pub fn soak(backend: &str, secs: u64) {
     std::fs::write(dir.join("denied"), b"x").unwrap();
     let w = Client::start("inotifywait", &["-m", "-r", dir.to_str().unwrap()]);
     wait_for_notify_fd(w.pid(), "inotify");
-    let ready = dir.with_extension("ready");
-    let _ = std::fs::remove_file(&ready);
-    let perm = helper("fsg-fanotify-perm");
-    let answerer = Client::start(perm.to_str().unwrap(), &["--dir", dir.to_str().unwrap(), "--deny", "denied", "--ready", ready.to_str().unwrap()]);
-    while !ready.exists() {
-        sleep(Duration::from_millis(20));
-    }
+    let answerer = perm_helper(&dir, "denied");
     let mut g = Gadget::start(&["--backend", backend, "--fields", "type", "--stats", "1"]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
