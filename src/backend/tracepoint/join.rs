@@ -221,7 +221,7 @@ impl Joiner {
             h.resolved = !truncated;
         }
         if let Some(p) = self.perms.get(&(pid, fd)).and_then(|id| self.perm_table.get_mut(id)) {
-            if p.template.name.is_empty() || (p.template.name_truncated && !truncated) {
+            if !truncated || p.template.name.is_empty() || p.template.name_truncated {
                 p.template.name = target;
                 p.template.name_truncated = truncated;
             }
@@ -342,7 +342,11 @@ impl Joiner {
                     let d = if ev.is_overflow() || ev.is_perm() { None } else { delivers.next() };
                     let fd = ev.fd;
                     let rec = self.fanotify_record(&c, group, &info, ev, d, resolve);
-                    let wait = (rec.name.is_empty() && fd >= 0).then_some((c.tracer.pid, fd));
+                    // An event fd's path looked up in /proc now may already be
+                    // another file's: the tracer can have closed the fd and
+                    // reused its number. The tracer's own readlink of it, made
+                    // while it held the event, is the one to trust: wait for it.
+                    let wait = (fd >= 0).then_some((c.tracer.pid, fd));
                     recs.push((rec, wait));
                 }
                 (recs, err)
@@ -719,6 +723,8 @@ mod tests {
         let mut buf = fan_bytes(0x10000, 5, 20);
         buf.extend(fan_bytes(0x10000, 6, 21));
         j.push(chunk(&helper, KIND_FANOTIFY, 3, buf), &mut r, &mut out);
+        assert!(out.is_empty(), "records with an event fd wait for the tracer's readlink");
+        j.tick(0, true, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].tracee.as_ref().unwrap().pid, 20);
         assert_eq!(out[1].tracee.as_ref().unwrap().pid, 21);
@@ -775,6 +781,26 @@ mod tests {
         assert_eq!(out[0].tracee.as_ref().unwrap().pid, 30);
         assert_eq!(out[0].latency_ns, Some(8));
         assert_eq!(j.pending_allocs(), 0);
+    }
+
+    #[test]
+    fn the_tracers_readlink_beats_a_late_proc_lookup_of_a_reused_fd() {
+        let mut j = Joiner::default();
+        let mut out = Vec::new();
+        // By the time user space looks in /proc, fd 5 is another file.
+        let mut r = |_: u32, _: &FanotifyEvent| Some(b"/d/next-file".to_vec());
+        let helper = proc_(10, "helper");
+        j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_FANOTIFY, tracee: proc_(20, "cat") }, &mut r, &mut out);
+        j.push(chunk(&helper, KIND_FANOTIFY, 3, fan_bytes(0x10000, 5, 20)), &mut r, &mut out);
+        let link = b"/proc/self/fd/5".to_vec();
+        j.push(Raw::Readlink { pid: 10, link, target: b"/d/this-file".to_vec(), truncated: false }, &mut r, &mut out);
+        j.tick(0, false, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, b"/d/this-file");
+        j.push(Raw::Write { ts: 20, tracer: helper.clone(), fd: 3, group: 0, data: response(5, 1), fault: false }, &mut r, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].event_type, EventType::FaResp);
+        assert_eq!(out[1].name, b"/d/this-file", "the answer names the file the tracer saw");
     }
 
     #[test]
