@@ -53,17 +53,25 @@ fn first_present(k: &Kallsyms, names: &[&'static str]) -> Result<&'static str> {
         .ok_or_else(|| anyhow!("the kernel has none of {}", names.join(", ")))
 }
 
+// Linux 5.11 renamed inotify's handler; the older one takes other arguments,
+// so inode numbers are only known where the new one exists.
+const INOTIFY_HANDLE: &[&str] = &["inotify_handle_inode_event"];
+const FANOTIFY_HANDLE: &[&str] = &["fanotify_handle_event"];
+// Linux 5.16 renamed fsnotify_add_event.
+const INSERT: &[&str] = &["fsnotify_insert_event", "fsnotify_add_event"];
+const REMOVE: &[&str] = &["fsnotify_remove_first_event"];
+const DESTROY: &[&str] = &["fsnotify_destroy_event"];
+
 impl Targets {
-    fn find(k: &Kallsyms) -> Result<Targets> {
+    fn find() -> Result<Targets> {
+        let wanted = [INOTIFY_HANDLE, FANOTIFY_HANDLE, INSERT, REMOVE, DESTROY].concat();
+        let k = Kallsyms::read(&wanted).context("reading /proc/kallsyms")?;
         Ok(Targets {
-            // Linux 5.11 renamed inotify's handler; the older one takes other arguments,
-            // so inode numbers are only known where the new one exists.
-            inotify_handle: first_present(k, &["inotify_handle_inode_event"])?,
-            fanotify_handle: first_present(k, &["fanotify_handle_event"])?,
-            // Linux 5.16 renamed fsnotify_add_event.
-            insert: first_present(k, &["fsnotify_insert_event", "fsnotify_add_event"])?,
-            remove: first_present(k, &["fsnotify_remove_first_event"])?,
-            destroy: first_present(k, &["fsnotify_destroy_event"])?,
+            inotify_handle: first_present(&k, INOTIFY_HANDLE)?,
+            fanotify_handle: first_present(&k, FANOTIFY_HANDLE)?,
+            insert: first_present(&k, INSERT)?,
+            remove: first_present(&k, REMOVE)?,
+            destroy: first_present(&k, DESTROY)?,
         })
     }
 }
@@ -77,8 +85,7 @@ pub struct KernelTracer {
 
 impl KernelTracer {
     pub fn open(family: Family, filters: &Filters) -> Result<KernelTracer> {
-        let kallsyms = Kallsyms::read().context("reading /proc/kallsyms")?;
-        let targets = Targets::find(&kallsyms)?;
+        let targets = Targets::find()?;
 
         // The skeleton borrows its object storage for as long as it lives:
         // for the whole run.

@@ -157,7 +157,8 @@ fn hull(ranges: &[(Range, u32)]) -> (u64, u64) {
 
 impl TracepointTracer {
     pub fn open(filters: &Filters) -> Result<TracepointTracer> {
-        let kallsyms = Kallsyms::read().context("reading /proc/kallsyms")?;
+        let wanted: Vec<&str> = ALLOC_FUNCS.iter().map(|(name, _)| *name).chain(FREE_FUNCS.iter().copied()).collect();
+        let kallsyms = Kallsyms::read(&wanted).context("reading /proc/kallsyms")?;
         if kallsyms.addresses_hidden() {
             bail!("/proc/kallsyms hides addresses (needs root and kptr_restrict < 2)");
         }
