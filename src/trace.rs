@@ -76,6 +76,31 @@ pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables
     s
 }
 
+/// Enriches and prints `batch`, then flushes; returns how many records.
+fn write_batch(batch: &mut Vec<Record>, names: &mut Names, writer: &mut Writer, out: &mut impl Write) -> io::Result<u64> {
+    let n = batch.len() as u64;
+    for mut r in batch.drain(..) {
+        enrich(names, &mut r);
+        writer.write(&r, out)?;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// Says what was lost, or printed incomplete, since the last warning.
+fn warn_lost(new: &Lost) {
+    if new.total() > 0 {
+        eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(new));
+    }
+    if new.partial > 0 {
+        eprintln!(
+            "fsnotify-gadget: warning: {} records printed without their tracee (its kernel record was lost to a full \
+             ring buffer, or the event was queued before the start) or with a doubtful one",
+            new.partial
+        );
+    }
+}
+
 /// What to do with an output error: a closed pipe (`| head`) ends quietly.
 fn stopped_by_reader(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
@@ -117,31 +142,14 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
         let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
         more = tracer.poll(wait, &mut batch)?;
-        for mut r in batch.drain(..) {
-            enrich(&mut names, &mut r);
-            if let Err(e) = writer.write(&r, &mut out) {
-                if stopped_by_reader(&e) {
-                    return Ok(());
-                }
-                return Err(e.into());
-            }
-            printed += 1;
-        }
-        if let Err(e) = out.flush() {
-            if stopped_by_reader(&e) {
-                return Ok(());
-            }
-            return Err(e.into());
+        match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
+            Ok(n) => printed += n,
+            Err(e) if stopped_by_reader(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
         let lost = tracer.lost();
         if lost != reported {
-            let new = Lost {
-                ringbuf: lost.ringbuf - reported.ringbuf,
-                untracked: lost.untracked - reported.untracked,
-                undecodable: lost.undecodable - reported.undecodable,
-                cut: lost.cut - reported.cut,
-            };
-            eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(&new));
+            warn_lost(&lost.since(&reported));
             reported = lost;
         }
         if let (Some(at), Some(every)) = (next_stats, args.stats) {
@@ -154,14 +162,21 @@ pub fn run(args: &TraceArgs) -> Result<()> {
             break;
         }
     }
+    tracer.finish(&mut batch);
+    match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
+        Ok(n) => printed += n,
+        Err(e) if stopped_by_reader(&e) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
     if args.stats.is_some() {
         print_stats(tracer.as_ref(), printed);
     }
     let lost = tracer.lost();
+    let partial = if lost.partial > 0 { format!("; {} printed incomplete", lost.partial) } else { String::new() };
     if lost.total() == 0 {
-        eprintln!("fsnotify-gadget: {printed} records, none lost");
+        eprintln!("fsnotify-gadget: {printed} records, none lost{partial}");
     } else {
-        eprintln!("fsnotify-gadget: {printed} records; lost {}: {}", lost.total(), describe(&lost));
+        eprintln!("fsnotify-gadget: {printed} records; lost {}: {}{partial}", lost.total(), describe(&lost));
     }
     Ok(())
 }

@@ -84,11 +84,28 @@ pub struct Lost {
     pub undecodable: u64,
     /// Events in the part of a large read(2) the backend does not copy.
     pub cut: u64,
+    /// Not lost, and not in the total: records printed without their tracee
+    /// or with a doubtful one (the tracepoint backend joins several kernel
+    /// records per event; one was lost, could not be paired, or came before
+    /// the start).
+    pub partial: u64,
 }
 
 impl Lost {
+    /// Events that were not printed: the records missing from the output.
     pub fn total(&self) -> u64 {
         self.ringbuf + self.untracked + self.undecodable + self.cut
+    }
+
+    /// What was counted after `earlier`.
+    pub fn since(&self, earlier: &Lost) -> Lost {
+        Lost {
+            ringbuf: self.ringbuf - earlier.ringbuf,
+            untracked: self.untracked - earlier.untracked,
+            undecodable: self.undecodable - earlier.undecodable,
+            cut: self.cut - earlier.cut,
+            partial: self.partial - earlier.partial,
+        }
     }
 }
 
@@ -115,6 +132,10 @@ pub trait Tracer {
     /// memory stays bounded when the kernel produces faster than we print;
     /// returns true when more may be waiting (poll again without waiting).
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Record>) -> Result<bool>;
+    /// At the end of the run, once the ring is drained: appends what was
+    /// still held for a part that will not come now, and counts as lost
+    /// what cannot be completed.
+    fn finish(&mut self, _out: &mut Vec<Record>) {}
     /// What was lost so far.
     fn lost(&self) -> Lost;
     /// The tables that hold one half of an event until the other half comes:

@@ -368,7 +368,7 @@ fn saturation_part(report: &mut Report, place: &str, records: &[Value]) {
             let check = if gap == lost {
                 "equal: yes".to_string()
             } else {
-                format!("equal: NO (the counter counts lost ring-buffer records, {lost:.0}, not events, {gap:.0})")
+                format!("equal: NO ({lost:.0} counted, {gap:.0} missing)")
             };
             report.line(format!(
                 "    first step with drops: {} ({:.0}/s achieved): generated {} - emitted {} = {gap:.0}, drop counter {lost:.0}; {check}",

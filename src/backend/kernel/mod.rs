@@ -201,6 +201,7 @@ impl Tracer for KernelTracer {
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
             undecodable: self.ring.undecodable(),
             cut: 0,
+            partial: 0,
         }
     }
 

@@ -2,11 +2,12 @@
 //! logic (no I/O except through the `resolve` callback), bounded tables.
 //!
 //! - `Alloc {ptr}` (tracee context) is kept until the pointer is freed.
-//! - During one followed read(2), `Deliver {ptr}` records arrive in the order
-//!   the kernel copied the events out; the read's buffer then arrives as
-//!   `Read` chunks. Its records that a free accompanies (all but overflow
-//!   events and fanotify permission events) are paired with those frees in
-//!   order: the pointer names the alloc, hence the tracee.
+//! - During one followed read(2), `Deliver {ptr, index}` records arrive in
+//!   the order the kernel copied the events out; the read's buffer then
+//!   arrives as `Read` chunks. Its records that a free accompanies (all but
+//!   overflow events and fanotify permission events) are paired with those
+//!   frees by index: the pointer names the alloc, hence the tracee. A lost
+//!   `Deliver` leaves its record without a tracee, and the others in place.
 //! - fanotify permission events are not freed at read: they are paired with
 //!   the newest pending fanotify alloc of the process `metadata.pid` names,
 //!   and kept by (tracer, event fd) until the tracer writes its answer
@@ -36,7 +37,8 @@ pub const MAX_READ: usize = 64 * 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Raw {
     Alloc { ts: u64, ptr: u64, kind: u32, tracee: Proc },
-    Deliver { ts: u64, ptr: u64, tid: u32, read_id: u64 },
+    /// Freed during a followed read: the `index`th free of that read.
+    Deliver { ts: u64, ptr: u64, tid: u32, read_id: u64, index: u32 },
     /// Freed outside a followed read, by thread `tid`; `dying`: its process is being killed.
     Drop { ts: u64, ptr: u64, tid: u32, dying: bool },
     Read(ReadChunk),
@@ -80,6 +82,8 @@ pub struct ReadChunk {
     pub group: u64,
     pub total: u32,
     pub offset: u32,
+    /// Events the read freed (Delivers sent or lost).
+    pub frees: u32,
     pub data: Vec<u8>,
     pub last: bool,
     pub truncated: bool,
@@ -111,12 +115,24 @@ struct Alloc {
     seq: u64,
 }
 
+/// A free during a read: the freed event's alloc (if seen), the free's time.
+type Delivered = (Option<Alloc>, u64);
+
 #[derive(Debug)]
 struct Reading {
     read_id: u64,
-    delivers: Vec<(Option<Alloc>, u64)>, // (the freed event's alloc, free ts)
+    /// By index; `None` where that free's record was lost.
+    delivers: Vec<Option<Delivered>>,
     buf: Vec<u8>,
     chunk: Option<ReadChunk>,
+}
+
+impl Reading {
+    /// Events this read freed, as far as is known.
+    fn frees(&self) -> u64 {
+        let told = self.chunk.as_ref().map_or(0, |c| c.frees);
+        (told as usize).max(self.delivers.len()) as u64
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -131,11 +147,23 @@ struct Perm {
 /// Counters of what could not be joined.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JoinStats {
-    /// Allocs evicted from a full table before their free was seen.
-    pub evicted: u64,
-    /// Buffer records that could not be parsed, or reads whose frees did not
-    /// match their records (events not paired).
+    /// Allocs evicted from a full table before their free was seen (their
+    /// events, if read later, have no tracee).
+    pub evicted_allocs: u64,
+    /// Permission events evicted from a full table: their answer is not printed.
+    pub evicted_perms: u64,
+    /// Reads whose buffer could not be parsed, and answers that could not.
     pub unjoined: u64,
+    /// Frees of a read that no record in its buffer took: its records are
+    /// printed, but their tracees may be wrong.
+    pub unpaired: u64,
+    /// Records of freed events printed without their tracee: the free's or
+    /// the alloc's kernel record was lost, or the event was queued before
+    /// the start.
+    pub no_tracee: u64,
+    /// Events of reads whose buffer was lost after its first chunk (ring
+    /// buffer full; the kernel counts those lost before it).
+    pub lost_reads: u64,
     /// Events past the part of a read(2) the kernel side copies (MAX_READ):
     /// freed during the read, never seen in its buffer.
     pub cut: u64,
@@ -186,13 +214,17 @@ impl Joiner {
     pub fn push(&mut self, raw: Raw, resolve: Resolve<'_>, out: &mut Vec<Record>) {
         match raw {
             Raw::Alloc { ts, ptr, kind, tracee } => self.alloc(ts, ptr, kind, tracee),
-            Raw::Deliver { ts, ptr, tid, read_id } => {
+            Raw::Deliver { ts, ptr, tid, read_id, index } => {
                 // Take the alloc now: once freed, the pointer may be reused
                 // by another event before this read's buffer arrives.
                 let alloc = self.take_alloc(ptr);
                 let r = self.reading(tid, read_id);
-                if r.delivers.len() < MAX_DELIVERS_PER_READ {
-                    r.delivers.push((alloc, ts));
+                let i = index as usize;
+                if i < MAX_DELIVERS_PER_READ {
+                    if r.delivers.len() <= i {
+                        r.delivers.resize_with(i + 1, || None);
+                    }
+                    r.delivers[i] = Some((alloc, ts));
                 }
             }
             Raw::Drop { ts, ptr, tid, dying } => self.dropped(ts, ptr, tid, dying, out),
@@ -273,7 +305,7 @@ impl Joiner {
         while self.allocs.len() > MAX_ALLOCS {
             let Some((_, victim)) = self.order.pop_first() else { break };
             self.allocs.remove(&victim);
-            self.stats.evicted += 1;
+            self.stats.evicted_allocs += 1;
         }
     }
 
@@ -287,29 +319,41 @@ impl Joiner {
         if !self.reads.contains_key(&tid) && self.reads.len() >= MAX_THREADS {
             // Drop the oldest read in progress (lowest read_id).
             if let Some(&victim) = self.reads.iter().min_by_key(|(_, r)| r.read_id).map(|(t, _)| t) {
-                self.reads.remove(&victim);
-                self.stats.unjoined += 1;
+                if let Some(r) = self.reads.remove(&victim) {
+                    self.stats.lost_reads += r.frees();
+                }
             }
         }
         let r = self.reads.entry(tid).or_insert_with(|| Reading { read_id, delivers: Vec::new(), buf: Vec::new(), chunk: None });
         if r.read_id != read_id {
-            // A new read of this thread: what the previous one left is stale
-            // (its buffer records were lost).
-            if !r.delivers.is_empty() || !r.buf.is_empty() {
-                self.stats.unjoined += 1;
+            // A new read of this thread: the previous one never got its
+            // last chunk. With none at all, the kernel counted its events.
+            if r.chunk.is_some() {
+                self.stats.lost_reads += r.frees();
             }
             *r = Reading { read_id, delivers: Vec::new(), buf: Vec::new(), chunk: None };
         }
         r
     }
 
+    /// At the end of a run: reads still waiting for chunks will not get
+    /// them; their events are lost.
+    pub fn finish(&mut self) {
+        for (_, r) in self.reads.drain() {
+            if r.chunk.is_some() {
+                self.stats.lost_reads += r.frees();
+            }
+        }
+    }
+
     fn read_chunk(&mut self, c: ReadChunk, resolve: Resolve<'_>, out: &mut Vec<Record>) {
         let tid = c.tracer.tid;
         let r = self.reading(tid, c.read_id);
         if c.offset as usize != r.buf.len() || r.buf.len() + c.data.len() > MAX_READ {
-            // A chunk is missing (ring buffer full): this read cannot be parsed.
+            // Not the next chunk: this read cannot be parsed.
+            let frees = r.frees().max(c.frees as u64);
             self.reads.remove(&tid);
-            self.stats.unjoined += 1;
+            self.stats.lost_reads += frees;
             return;
         }
         r.buf.extend_from_slice(&c.data);
@@ -320,7 +364,11 @@ impl Joiner {
         }
         let Some(r) = self.reads.remove(&tid) else { return };
         let Some(c) = r.chunk else { return };
-        let mut delivers = r.delivers.into_iter();
+        let mut delivers = r.delivers;
+        if delivers.len() < c.frees as usize && (c.frees as usize) <= MAX_DELIVERS_PER_READ {
+            delivers.resize_with(c.frees as usize, || None);
+        }
+        let mut delivers = delivers.into_iter();
         let info = self.fds.get(&(c.tracer.pid, c.fd)).copied().unwrap_or_default();
         let group = info.group.or((c.group != 0).then_some(c.group));
         let (records, err) = match c.kind {
@@ -329,8 +377,11 @@ impl Joiner {
                 let recs = evs
                     .into_iter()
                     .map(|ev| {
-                        let d = if ev.is_overflow() { None } else { delivers.next() };
-                        (self.inotify_record(&c, group, ev, d), None)
+                        let freed = !ev.is_overflow();
+                        let d = if freed { delivers.next().flatten() } else { None };
+                        let rec = self.inotify_record(&c, group, ev, d);
+                        self.stats.no_tracee += u64::from(freed && rec.tracee.is_none());
+                        (rec, None)
                     })
                     .collect::<Vec<_>>();
                 (recs, err)
@@ -339,9 +390,11 @@ impl Joiner {
                 let (evs, err) = userbuf::parse_fanotify(&r.buf);
                 let mut recs = Vec::new();
                 for ev in evs {
-                    let d = if ev.is_overflow() || ev.is_perm() { None } else { delivers.next() };
+                    let freed = !(ev.is_overflow() || ev.is_perm());
+                    let d = if freed { delivers.next().flatten() } else { None };
                     let fd = ev.fd;
                     let rec = self.fanotify_record(&c, group, &info, ev, d, resolve);
+                    self.stats.no_tracee += u64::from(freed && rec.tracee.is_none());
                     // An event fd's path looked up in /proc now may already be
                     // another file's: the tracer can have closed the fd and
                     // reused its number. The tracer's own readlink of it, made
@@ -363,9 +416,7 @@ impl Joiner {
                 self.stats.unjoined += 1;
             }
             // Frees that no record took: the records and frees disagree.
-            if left > 0 {
-                self.stats.unjoined += 1;
-            }
+            self.stats.unpaired += left as u64;
         }
         for (rec, wait) in records {
             self.emit(rec, wait, out);
@@ -392,7 +443,7 @@ impl Joiner {
     }
 
     /// Fills tracee and latency from the alloc the free names.
-    fn join_alloc(&mut self, rec: &mut Record, deliver: Option<(Option<Alloc>, u64)>, kind: u32) {
+    fn join_alloc(&mut self, rec: &mut Record, deliver: Option<Delivered>, kind: u32) {
         let Some((alloc, free_ts)) = deliver else { return };
         if let Some(a) = alloc {
             if a.kind == kind {
@@ -409,7 +460,7 @@ impl Joiner {
         rec
     }
 
-    fn inotify_record(&mut self, c: &ReadChunk, group: Option<u64>, ev: InotifyEvent, d: Option<(Option<Alloc>, u64)>) -> Record {
+    fn inotify_record(&mut self, c: &ReadChunk, group: Option<u64>, ev: InotifyEvent, d: Option<Delivered>) -> Record {
         let mut rec = self.base(EventType::Inotify, c, group, d.as_ref().map_or(c.ts, |d| d.1));
         self.join_alloc(&mut rec, d, KIND_INOTIFY);
         rec.i_wd = Some(ev.wd);
@@ -425,7 +476,7 @@ impl Joiner {
         group: Option<u64>,
         info: &FdInfo,
         ev: FanotifyEvent,
-        d: Option<(Option<Alloc>, u64)>,
+        d: Option<Delivered>,
         resolve: Resolve<'_>,
     ) -> Record {
         let mut rec = self.base(EventType::Fanotify, c, group, d.as_ref().map_or(c.ts, |d| d.1));
@@ -490,7 +541,7 @@ impl Joiner {
         while self.perm_table.len() > MAX_PERMS {
             let Some((&oldest, _)) = self.perm_table.iter().next() else { break };
             self.remove_perm(oldest);
-            self.stats.evicted += 1;
+            self.stats.evicted_perms += 1;
         }
     }
 
@@ -599,6 +650,7 @@ mod tests {
             group: 0xabc,
             total: data.len() as u32,
             offset: 0,
+            frees: 0,
             data,
             last: true,
             truncated: false,
@@ -618,8 +670,8 @@ mod tests {
         let tracer = proc_(10, "inotifywatch");
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(20, "a") }, &mut r, &mut out);
         j.push(Raw::Alloc { ts: 2, ptr: 0x200, kind: KIND_INOTIFY, tracee: proc_(21, "b") }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4 }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 6, ptr: 0x200, tid: 10, read_id: 4 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 6, ptr: 0x200, tid: 10, read_id: 4, index: 1 }, &mut r, &mut out);
         let buf = inotify_bytes(&[(1, 0x20, "a-file"), (-1, userbuf::IN_Q_OVERFLOW, ""), (1, 0x4, "b-file")]);
         j.push(chunk(&tracer, KIND_INOTIFY, 4, buf), &mut r, &mut out);
         assert_eq!(out.len(), 3);
@@ -639,7 +691,7 @@ mod tests {
         let mut out = Vec::new();
         let mut r = no_resolve();
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(20, "a") }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
         j.push(Raw::Alloc { ts: 6, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(21, "b") }, &mut r, &mut out);
         j.push(chunk(&proc_(10, "w"), KIND_INOTIFY, 4, inotify_bytes(&[(1, 2, "a-file")])), &mut r, &mut out);
         assert_eq!(out[0].tracee.as_ref().unwrap().pid, 20);
@@ -654,12 +706,69 @@ mod tests {
         let mut r = no_resolve();
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(20, "a") }, &mut r, &mut out);
         j.push(Raw::Alloc { ts: 1, ptr: 0x200, kind: KIND_INOTIFY, tracee: proc_(21, "b") }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
         // read 4's buffer was lost; read 7:
-        j.push(Raw::Deliver { ts: 8, ptr: 0x200, tid: 10, read_id: 7 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 8, ptr: 0x200, tid: 10, read_id: 7, index: 0 }, &mut r, &mut out);
         j.push(chunk(&proc_(10, "w"), KIND_INOTIFY, 7, inotify_bytes(&[(1, 2, "b-file")])), &mut r, &mut out);
         assert_eq!(out[0].tracee.as_ref().unwrap().comm, b"b");
-        assert_eq!(j.stats.unjoined, 1);
+        assert_eq!(j.stats, JoinStats::default(), "no chunk of read 4 came: the kernel counts its events");
+    }
+
+    #[test]
+    fn a_lost_free_leaves_its_record_without_a_tracee_and_the_others_in_place() {
+        let mut j = Joiner::default();
+        let mut out = Vec::new();
+        let mut r = no_resolve();
+        for (ptr, comm) in [(0x100, "a"), (0x200, "b"), (0x300, "c")] {
+            j.push(Raw::Alloc { ts: 1, ptr, kind: KIND_INOTIFY, tracee: proc_(20, comm) }, &mut r, &mut out);
+        }
+        // The free of 0x200 (index 1) was lost in the kernel.
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 6, ptr: 0x300, tid: 10, read_id: 4, index: 2 }, &mut r, &mut out);
+        let Raw::Read(mut c) = chunk(&proc_(10, "w"), KIND_INOTIFY, 4, inotify_bytes(&[(1, 2, "a"), (1, 2, "b"), (1, 2, "c")])) else {
+            unreachable!()
+        };
+        c.frees = 3;
+        j.push(Raw::Read(c), &mut r, &mut out);
+        let comms: Vec<_> = out.iter().map(|o| o.tracee.as_ref().map(|t| t.comm.clone())).collect();
+        assert_eq!(comms, vec![Some(b"a".to_vec()), None, Some(b"c".to_vec())]);
+        assert_eq!(j.stats, JoinStats { no_tracee: 1, ..Default::default() });
+    }
+
+    #[test]
+    fn a_read_cut_short_by_lost_chunks_counts_its_events() {
+        let mut j = Joiner::default();
+        let mut out = Vec::new();
+        let mut r = no_resolve();
+        let buf = inotify_bytes(&[(1, 2, "x"), (1, 2, "y"), (1, 2, "z")]);
+        let first = |read_id: u64| {
+            Raw::Read(ReadChunk {
+                ts: 1,
+                read_id,
+                tracer: proc_(10, "w"),
+                kind: KIND_INOTIFY,
+                fd: 3,
+                group: 0,
+                total: buf.len() as u32,
+                offset: 0,
+                frees: 3,
+                data: buf[..20].to_vec(),
+                last: false,
+                truncated: false,
+                fault: false,
+            })
+        };
+        // Read 1's later chunks were lost: the thread's next read shows it.
+        j.push(first(1), &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 2, index: 0 }, &mut r, &mut out);
+        assert_eq!(j.stats.lost_reads, 3);
+        // Read 2 never completes before the run ends.
+        j.push(first(2), &mut r, &mut out);
+        assert_eq!(j.stats.lost_reads, 3, "not yet: its chunks may still come");
+        j.finish();
+        assert_eq!(j.stats.lost_reads, 6);
+        assert!(out.is_empty());
+        assert_eq!(j.tables().iter().map(|t| t.entries).sum::<usize>(), 0);
     }
 
     #[test]
@@ -678,6 +787,7 @@ mod tests {
                 group: 0,
                 total: buf.len() as u32,
                 offset: off as u32,
+                frees: 2,
                 data: data.to_vec(),
                 last,
                 truncated: false,
@@ -692,7 +802,7 @@ mod tests {
         j.push(mk(0, &buf[..20], false), &mut r, &mut out);
         j.push(mk(30, &buf[30..], true), &mut r, &mut out);
         assert!(out.is_empty());
-        assert_eq!(j.stats.unjoined, 1);
+        assert_eq!(j.stats.lost_reads, 2, "the read's two events");
     }
 
     fn fan_bytes(mask: u64, fd: i32, pid: i32) -> Vec<u8> {
@@ -751,7 +861,7 @@ mod tests {
         let (w, t) = (proc_(10, "watcher"), proc_(20, "touch"));
         for ptr in 1..=4u64 {
             j.push(Raw::Alloc { ts: ptr, ptr, kind: KIND_INOTIFY, tracee: t.clone() }, &mut r, &mut out);
-            j.push(Raw::Deliver { ts: 10, ptr, tid: 10, read_id: 5 }, &mut r, &mut out);
+            j.push(Raw::Deliver { ts: 10, ptr, tid: 10, read_id: 5, index: ptr as u32 - 1 }, &mut r, &mut out);
         }
         // The copied bytes hold one whole event and half of the next.
         let mut data = inotify_bytes(&[(1, 0x2, "first"), (1, 0x2, "second")]);
@@ -810,7 +920,7 @@ mod tests {
         let mut r = no_resolve();
         let fatrace = proc_(10, "fatrace");
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_FANOTIFY, tracee: proc_(20, "cat") }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
         let mut buf = fan_bytes(0x20, 5, 20);
         buf.extend(fan_bytes(0x4000, -1, 0));
         j.push(chunk(&fatrace, KIND_FANOTIFY, 4, buf.clone()), &mut r, &mut out);
@@ -862,8 +972,8 @@ mod tests {
         let mut r = no_resolve();
         j.push(Raw::Alloc { ts: 1, ptr: 0x100, kind: KIND_INOTIFY, tracee: proc_(20, "a") }, &mut r, &mut out);
         j.push(Raw::Alloc { ts: 1, ptr: 0x200, kind: KIND_INOTIFY, tracee: proc_(21, "b") }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4 }, &mut r, &mut out);
-        j.push(Raw::Deliver { ts: 6, ptr: 0x200, tid: 10, read_id: 4 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 5, ptr: 0x100, tid: 10, read_id: 4, index: 0 }, &mut r, &mut out);
+        j.push(Raw::Deliver { ts: 6, ptr: 0x200, tid: 10, read_id: 4, index: 1 }, &mut r, &mut out);
         j.push(chunk(&proc_(10, "w"), KIND_INOTIFY, 4, inotify_bytes(&[(1, 2, "a"), (1, 2, "b")])), &mut r, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].name, b"b");
@@ -871,6 +981,6 @@ mod tests {
             j.push(Raw::Alloc { ts: i, ptr: 0x1000 + i, kind: KIND_INOTIFY, tracee: proc_(1, "x") }, &mut r, &mut out);
         }
         assert_eq!(j.pending_allocs(), MAX_ALLOCS);
-        assert_eq!(j.stats.evicted, 10);
+        assert_eq!(j.stats.evicted_allocs, 10);
     }
 }

@@ -421,7 +421,7 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
     let has = |f: fsgt_flags| ev.flags & f.0 != 0;
     Ok(match fsgt_rec(ev.rec) {
         fsgt_rec::FSGT_REC_ALLOC => Msg::Raw(Raw::Alloc { ts, ptr: ev.ptr, kind: ev.kind, tracee: proc_ }),
-        fsgt_rec::FSGT_REC_DELIVER => Msg::Raw(Raw::Deliver { ts, ptr: ev.ptr, tid: p.tid, read_id: ev.read_id }),
+        fsgt_rec::FSGT_REC_DELIVER => Msg::Raw(Raw::Deliver { ts, ptr: ev.ptr, tid: p.tid, read_id: ev.read_id, index: ev.arg }),
         fsgt_rec::FSGT_REC_DROP => Msg::Raw(Raw::Drop {
             ts,
             ptr: ev.ptr,
@@ -437,6 +437,7 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Msg, DecodeError> {
             group: ev.group,
             total: ev.total,
             offset: ev.offset,
+            frees: ev.arg,
             data: data[..len].to_vec(),
             last: has(fsgt_flags::FSGT_F_LAST),
             truncated: has(fsgt_flags::FSGT_F_TRUNCATED),
@@ -478,10 +479,13 @@ impl Tracer for TracepointTracer {
         for m in msgs {
             self.handle(m, out);
         }
-        // The loop polls with a zero timeout only when it stops: once the
-        // ring is empty, release everything held.
-        self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), timeout.is_zero() && !more, out);
+        self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), false, out);
         Ok(more)
+    }
+
+    fn finish(&mut self, out: &mut Vec<Record>) {
+        self.joiner.tick(Clock::now().to_epoch_ns(boot_ns()), true, out);
+        self.joiner.finish();
     }
 
     fn lost(&self) -> Lost {
@@ -491,11 +495,15 @@ impl Tracer for TracepointTracer {
             // updates atomically; a volatile read sees the current value.
             bss.map_or(0, |b| unsafe { std::ptr::read_volatile(&b.stats[s.0 as usize]) })
         };
+        let j = &self.joiner.stats;
         Lost {
-            ringbuf: at(fsgt_stat::FSGT_STAT_RINGBUF_DROPS),
+            // Events, not kernel records: a read's lost records count the
+            // events it freed; a lost answer is one fa_resp record.
+            ringbuf: at(fsgt_stat::FSGT_STAT_READ_LOST) + j.lost_reads + at(fsgt_stat::FSGT_STAT_WRITE_DROPS),
             untracked: at(fsgt_stat::FSGT_STAT_FDS_FULL) + at(fsgt_stat::FSGT_STAT_READING_FULL),
-            undecodable: self.ring.undecodable() + self.joiner.stats.unjoined + self.joiner.stats.evicted,
-            cut: self.joiner.stats.cut,
+            undecodable: self.ring.undecodable() + j.unjoined + j.evicted_perms,
+            cut: j.cut,
+            partial: j.no_tracee + j.unpaired,
         }
     }
 

@@ -111,7 +111,7 @@ fn tracepoint_records(n: usize) -> Vec<Raw> {
         let tracee = proc_(2000 + i as u32 % 50, "cargo", if i % 4 == 0 { 0 } else { 1000 });
         let read_id = i as u64 + 1;
         raws.push(Raw::Alloc { ts, ptr, kind: KIND_INOTIFY, tracee });
-        raws.push(Raw::Deliver { ts: ts + 500, ptr, tid: tracer.tid, read_id });
+        raws.push(Raw::Deliver { ts: ts + 500, ptr, tid: tracer.tid, read_id, index: 0 });
         let data = inotify_read_bytes(1, [0x2, 0x8, 0x20, 0x100, 0x200][i % 5], NAMES[i % NAMES.len()]);
         raws.push(Raw::Read(ReadChunk {
             ts: ts + 600,
@@ -122,6 +122,7 @@ fn tracepoint_records(n: usize) -> Vec<Raw> {
             group: 0xffff_8880_1234_0000,
             total: data.len() as u32,
             offset: 0,
+            frees: 1,
             data,
             last: true,
             truncated: false,

@@ -91,6 +91,8 @@ struct reading {
 	__u64 group;
 	__s32 fd;
 	__u32 kind;
+	__u32 frees; /* events freed so far: the next DELIVER's index */
+	__u32 _pad;
 };
 
 struct {
@@ -211,6 +213,7 @@ static __always_inline int on_free(__u64 site, const void *ptr)
 		e.kind = r->kind;
 		e.fd = r->fd;
 		e.read_id = r->start;
+		e.arg = r->frees++;
 	} else {
 		struct task_struct *task = bpf_get_current_task_btf();
 
@@ -324,6 +327,7 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 	struct fsgt_event *e;
 	if (!c) {
 		count(FSGT_STAT_RINGBUF_DROPS);
+		count(FSGT_STAT_WRITE_DROPS);
 		return 0;
 	}
 	e = &c->hdr;
@@ -369,6 +373,11 @@ static long copy_chunk(__u64 i, struct copy_ctx *c)
 	ch = bpf_ringbuf_reserve(&events, sizeof(*ch), 0);
 	if (!ch) {
 		count(FSGT_STAT_RINGBUF_DROPS);
+		count(FSGT_STAT_READ_DROPS);
+		/* Nothing of this read reaches user space: count its events
+		 * here. A later chunk's loss is counted there, from the first. */
+		if (i == 0)
+			__sync_fetch_and_add(&stats[FSGT_STAT_READ_LOST], c->r.frees);
 		return 1;
 	}
 	e = &ch->hdr;
@@ -378,7 +387,7 @@ static long copy_chunk(__u64 i, struct copy_ctx *c)
 	e->rec = FSGT_REC_READ;
 	e->kind = c->r.kind;
 	e->fd = c->r.fd;
-	e->arg = 0;
+	e->arg = c->r.frees;
 	e->total = total;
 	e->offset = off;
 	e->group = c->r.group;

@@ -51,11 +51,14 @@ enum fsgt_flags {
 
 /* Indexes into the programs' stats[] counters. */
 enum fsgt_stat {
-	FSGT_STAT_RINGBUF_DROPS = 0, /* records lost: the ring buffer was full */
+	FSGT_STAT_RINGBUF_DROPS = 0, /* records of any kind lost: the ring buffer was full */
 	FSGT_STAT_FDS_FULL = 1,      /* notify fds not tracked: the fds map was full */
 	FSGT_STAT_READING_FULL = 2,  /* reads not followed: the reading map was full */
 	FSGT_STAT_TRUNCATED = 3,     /* reads longer than FSGT_MAX_CHUNKS chunks */
-	FSGT_STAT_MAX = 4,
+	FSGT_STAT_READ_DROPS = 4,    /* READ records among the RINGBUF_DROPS */
+	FSGT_STAT_WRITE_DROPS = 5,   /* WRITE records (permission answers) among them */
+	FSGT_STAT_READ_LOST = 6,     /* events freed during reads whose first READ record was lost */
+	FSGT_STAT_MAX = 7,
 };
 
 /* Key of the fds map: a notify fd of a process. */
@@ -77,7 +80,9 @@ struct fsgt_event {
 	__u32 rec;   /* enum fsgt_rec */
 	__u32 kind;  /* enum fsgt_kind, 0 when unknown */
 	__s32 fd;    /* READ/WRITE/NEWFD: the notify fd */
-	__u32 arg;   /* FORK: the child's tgid; NEWFD: 1 when dup'ed from fd `total` */
+	__u32 arg;   /* FORK: the child's tgid; NEWFD: 1 when dup'ed from fd `total`;
+		      * DELIVER: this free's index in its read (0, 1, ...);
+		      * READ: how many events the read freed (DELIVERs sent or not) */
 	__u32 total; /* READ: bytes the read returned; WRITE: bytes written */
 	__u32 offset; /* READ: where this chunk starts in the buffer */
 	__u32 len;    /* READ/WRITE: bytes in data[] */
