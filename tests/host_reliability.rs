@@ -1,5 +1,5 @@
 //! Reliability of the tracepoint backend on this host (tests/common/reliability.rs):
-//! faults and a short soak. Needs root. The tests run one at a time: they
+//! faults, a burst while the tool is stopped, and a short soak. Needs root. The tests run one at a time: they
 //! count what the whole machine's tables hold.
 
 mod common;
@@ -33,5 +33,6 @@ host_tests! {
     sigkill_restart => sigkill_then_restart;
     instances_two => two_instances;
     head_pipe => piped_into_head;
+    burst_stalled => |b| burst(b, 200_000, Pace::Stalled);
     soak_short => |b| soak(b, std::env::var("FSG_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20));
 }

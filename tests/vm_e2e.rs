@@ -451,6 +451,12 @@ fn burst_slow(backend: &str) {
 }
 each_backend!(burst_slow: burst_slow_reader_fentry => "fentry", burst_slow_reader_kprobe => "kprobe");
 
+/// A fifth of a burst, made while the tool is stopped: more than the ring buffer holds.
+fn burst_stalled(backend: &str) {
+    burst(backend, burst_events() / 5, Pace::Stalled);
+}
+each_backend!(burst_stalled: burst_stalled_tool_fentry => "fentry", burst_stalled_tool_kprobe => "kprobe");
+
 each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe");
 each_backend!(tracer_killed_with_events_queued: fault_tracer_killed_fentry => "fentry", fault_tracer_killed_kprobe => "kprobe");
 each_backend!(closed_with_unread_events: fault_closed_unread_fentry => "fentry", fault_closed_unread_kprobe => "kprobe");
