@@ -1,6 +1,7 @@
 //! User and group names for uids and gids, looked up once each.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -8,22 +9,23 @@ use crate::model::Proc;
 
 #[derive(Default)]
 pub struct Names {
-    users: HashMap<u32, Option<String>>,
-    groups: HashMap<u32, Option<String>>,
+    users: HashMap<u32, Option<Arc<str>>>,
+    groups: HashMap<u32, Option<Arc<str>>>,
 }
 
 impl Names {
-    pub fn user(&mut self, uid: u32) -> Option<String> {
+    /// The name is shared, not copied: enrichment hands it to every record.
+    pub fn user(&mut self, uid: u32) -> Option<Arc<str>> {
         self.users
             .entry(uid)
-            .or_insert_with(|| User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name))
+            .or_insert_with(|| User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name.into()))
             .clone()
     }
 
-    pub fn group(&mut self, gid: u32) -> Option<String> {
+    pub fn group(&mut self, gid: u32) -> Option<Arc<str>> {
         self.groups
             .entry(gid)
-            .or_insert_with(|| Group::from_gid(Gid::from_raw(gid)).ok().flatten().map(|g| g.name))
+            .or_insert_with(|| Group::from_gid(Gid::from_raw(gid)).ok().flatten().map(|g| g.name.into()))
             .clone()
     }
 

@@ -276,8 +276,8 @@ mod tests {
 
     fn sample() -> Record {
         let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
-        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".to_vec(), ..Default::default() });
-        r.tracee = Some(Proc { pid: 20, comm: b"touch".to_vec(), ..Default::default() });
+        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".into(), ..Default::default() });
+        r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
         r.i_mask = Some(0x0800_0020);
         r.name = b"ABCDE".to_vec();
         r
