@@ -193,11 +193,68 @@ const JSON_ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether JSON can take `b` as it is: ASCII with no control character,
+/// quote or backslash. Most comms, names and paths are; those skip both the
+/// UTF-8 check and the escaping loop. Eight bytes at a time.
+fn json_plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte of each term is set somewhere if, and only if,
+    // some byte is below 0x20 (resp. is 0 after the xor): the usual
+    // has-less/has-zero tests. `w` itself carries the bytes >= 0x80.
+    let care = |w: u64| {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * b'"' as u64);
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * b'\\' as u64);
+        let backslash = s.wrapping_sub(ONES) & !s;
+        (below_space | quote | backslash | w) & HIGH != 0
+    };
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        if care(u64::from_le_bytes(w.try_into().expect("8 bytes"))) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| JSON_ESCAPE[c as usize] == 0 && c < 0x80)
+}
+
+/// Appends untrusted bytes as a JSON string: as [`json_str`] when they are
+/// UTF-8, else U+FFFD for each bad sequence and, after `hex_key`, the exact
+/// bytes in hex (README, Guarantees).
+fn json_bytes(b: &[u8], hex_key: &[u8], out: &mut Vec<u8>) {
+    if json_plain(b) {
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    match std::str::from_utf8(b) {
+        Ok(s) => json_str(s, out),
+        Err(_) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            json_str(&String::from_utf8_lossy(b), out);
+            out.extend_from_slice(hex_key);
+            out.push(b'"');
+            for &byte in b {
+                out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
+            }
+            out.push(b'"');
+        }
+    }
+}
+
 /// Appends `s` as a JSON string, quoted and escaped exactly as
 /// `serde_json::to_writer(out, s)` does (the tests compare the two).
 fn json_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    if json_plain(bytes) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -261,19 +318,7 @@ impl JsonField {
             }
             Value::Static(s) if s == "true" || s == "false" => out.extend_from_slice(s.as_bytes()),
             Value::Static(s) => json_str(s, out),
-            Value::Bytes(b) => match std::str::from_utf8(b) {
-                Ok(s) => json_str(s, out),
-                Err(_) => {
-                    json_str(&String::from_utf8_lossy(b), out);
-                    out.extend_from_slice(&self.hex_key);
-                    out.push(b'"');
-                    for &byte in b {
-                        const HEX: &[u8; 16] = b"0123456789abcdef";
-                        out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
-                    }
-                    out.push(b'"');
-                }
-            },
+            Value::Bytes(b) => json_bytes(b, &self.hex_key, out),
         }
     }
 }
@@ -506,6 +551,28 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
             check(&String::from_utf8_lossy(&rng.bytes(40)));
+        }
+    }
+
+    #[test]
+    fn plain_json_bytes_are_found_exactly() {
+        let plain = |b: &[u8]| b.iter().all(|&c| (0x20..0x80).contains(&c) && c != b'"' && c != b'\\');
+        // Every byte value at every position of strings across word boundaries.
+        for len in 1..=19 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'm'; len];
+                    b[pos] = c;
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                    b[len - 1 - pos] = b' ';
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                }
+            }
+        }
+        let mut rng = Rng(7);
+        for _ in 0..100_000 {
+            let b = rng.bytes(24);
+            assert_eq!(json_plain(&b), plain(&b), "{b:?}");
         }
     }
 
