@@ -227,15 +227,14 @@ pub fn c_bytes(raw: &[u8]) -> Vec<u8> {
 /// Rebuilds a path from components stored leaf first, each ending in NUL.
 /// No component means the root.
 pub fn path_from_components(raw: &[u8]) -> Vec<u8> {
-    let mut components: Vec<&[u8]> = raw.split(|&b| b == 0).filter(|c| !c.is_empty()).collect();
-    components.reverse();
     let mut path = Vec::with_capacity(raw.len() + 1);
-    if components.is_empty() {
-        path.push(b'/');
-    }
-    for c in components {
+    // From the last component (the root's child) back to the first (the leaf).
+    for c in raw.rsplit(|&b| b == 0).filter(|c| !c.is_empty()) {
         path.push(b'/');
         path.extend_from_slice(c);
+    }
+    if path.is_empty() {
+        path.push(b'/');
     }
     path
 }
@@ -249,6 +248,8 @@ mod tests {
         assert_eq!(path_from_components(b"file\0dir\0tmp\0"), b"/tmp/dir/file");
         assert_eq!(path_from_components(b""), b"/");
         assert_eq!(path_from_components(b"etc\0"), b"/etc");
+        assert_eq!(path_from_components(b"\0\0a\0\0b"), b"/b/a");
+        assert_eq!(path_from_components(b"\0\0"), b"/");
     }
 
     #[test]
