@@ -7,7 +7,9 @@
 //!   backslashes and bytes that are not UTF-8 become `\n`, `\t`, `\r`, `\\`,
 //!   `\xNN` or `\u{NNNN}`; a name never spans two rows nor sends escape
 //!   sequences to the terminal.
-//! - JSON: strings are escaped by serde_json. A name that is not valid UTF-8
+//! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
+//!   the tests and fuzz targets compare the output with serde_json's and with
+//!   the previous serde_json-based writer, [`reference`]). A name that is not valid UTF-8
 //!   is written with U+FFFD in `name` and its exact bytes, hex-encoded, in
 //!   `name_hex`, so consumers can recover them.
 
