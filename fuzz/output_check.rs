@@ -1,10 +1,12 @@
 //! What every decoded record must satisfy once formatted: the columns row is
 //! one line of printable text (no control byte, so no terminal escape), and
-//! the JSON line parses and gives back the name's exact bytes.
+//! the JSON line parses and gives back the name's exact bytes. Both are
+//! byte for byte what the previous, serde_json-and-core::fmt writers
+//! (`output::reference`) print for the same record.
 
 use fsnotify_gadget::fields;
 use fsnotify_gadget::model::Record;
-use fsnotify_gadget::output::{Columns, Json};
+use fsnotify_gadget::output::{reference, Columns, Json};
 
 pub fn check(r: &Record) {
     let mut cols = Vec::new();
@@ -14,12 +16,20 @@ pub fn check(r: &Record) {
     assert_eq!(cols.last(), Some(&b'\n'));
     let bad = cols.iter().any(|&b| (b < 0x20 && b != b'\n') || b == 0x7f);
     assert!(!bad, "a control byte in the output: {:?}", String::from_utf8_lossy(&cols));
+    let mut expected = Vec::new();
+    reference::Columns::new(fields::all().collect()).write(r, &mut expected).unwrap();
+    assert_eq!(String::from_utf8_lossy(&cols), String::from_utf8_lossy(&expected));
+    assert_eq!(cols, expected);
     let text = std::str::from_utf8(&cols).expect("columns are UTF-8");
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "a C1 control in {text:?}");
 
     let mut json = Vec::new();
     Json::new(fields::all().collect()).write(r, &mut json).unwrap();
     assert_eq!(json.iter().filter(|&&b| b == b'\n').count(), 1);
+    let mut expected = Vec::new();
+    reference::Json::new(fields::all().collect()).write(r, &mut expected).unwrap();
+    assert_eq!(String::from_utf8_lossy(&json), String::from_utf8_lossy(&expected));
+    assert_eq!(json, expected);
     let v: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
     let name = match v.get("name_hex").and_then(|h| h.as_str()) {
         Some(hex) => (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect(),

@@ -17,10 +17,41 @@ pub enum Value<'a> {
     Hex(u64),
     /// Nanoseconds since the epoch: a number in JSON, a time of day in columns.
     Time(u64),
-    Str(String),
+    /// A number shown by name (see [`Decoded`]).
+    Decoded(Decoded),
     Static(&'static str),
     /// Untrusted bytes (names, comms): escaped by each output.
     Bytes(&'a [u8]),
+}
+
+/// A number the outputs show as names (`IN_OPEN|FS_EVENT_ON_CHILD`), from
+/// [`masks`]. The text is written straight into the output line, with no
+/// String per record, and is plain ASCII with nothing to escape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    InotifyMask(u32),
+    FanotifyMask(u64),
+    FanotifyEventType(u32),
+}
+
+impl Decoded {
+    /// Appends the text.
+    pub fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Decoded::InotifyMask(m) => masks::write_inotify_mask(m, out),
+            Decoded::FanotifyMask(m) => masks::write_fanotify_mask(m, out),
+            Decoded::FanotifyEventType(t) => masks::write_fanotify_event_type(t, out),
+        }
+    }
+
+    /// The text as a String, as the mask functions give it.
+    pub fn text(self) -> String {
+        match self {
+            Decoded::InotifyMask(m) => masks::inotify_mask(m),
+            Decoded::FanotifyMask(m) => masks::fanotify_mask(m),
+            Decoded::FanotifyEventType(t) => masks::fanotify_event_type(t),
+        }
+    }
 }
 
 pub struct Field {
@@ -85,7 +116,7 @@ static EVENT_FIELDS: &[Field] = &[
     Field { name: "i_wd", help: "inotify watch descriptor", width: 4,
         get: |r| r.i_wd.map_or(Value::Null, |v| Value::I64(v.into())) },
     Field { name: "i_mask", help: "inotify event mask, by name", width: 34,
-        get: |r| r.i_mask.map_or(Value::Null, |m| Value::Str(masks::inotify_mask(m))) },
+        get: |r| r.i_mask.map_or(Value::Null, |m| Value::Decoded(Decoded::InotifyMask(m))) },
     Field { name: "i_mask_raw", help: "inotify event mask, as a number", width: 10,
         get: |r| opt_u(r.i_mask) },
     Field { name: "i_cookie", help: "inotify cookie tying IN_MOVED_FROM to IN_MOVED_TO", width: 8,
@@ -95,9 +126,9 @@ static EVENT_FIELDS: &[Field] = &[
     Field { name: "i_ino_dir", help: "inode number of the watched directory (events on its children)", width: 10,
         get: |r| opt_u(r.i_ino_dir) },
     Field { name: "fa_type", help: "the kernel's fanotify event type (FANOTIFY_EVENT_TYPE_*)", width: 30,
-        get: |r| r.fa_type.map_or(Value::Null, |t| Value::Str(masks::fanotify_event_type(t))) },
+        get: |r| r.fa_type.map_or(Value::Null, |t| Value::Decoded(Decoded::FanotifyEventType(t))) },
     Field { name: "fa_mask", help: "fanotify event mask, by name", width: 26,
-        get: |r| r.fa_mask.map_or(Value::Null, |m| Value::Str(masks::fanotify_mask(m))) },
+        get: |r| r.fa_mask.map_or(Value::Null, |m| Value::Decoded(Decoded::FanotifyMask(m))) },
     Field { name: "fa_mask_raw", help: "fanotify event mask, as a number", width: 10,
         get: |r| opt_u(r.fa_mask) },
     Field { name: "fa_pid", help: "pid the fanotify event reports (the tracee's)", width: 8,

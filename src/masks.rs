@@ -6,7 +6,7 @@
 //! get their kernel `FS_*` names; anything else is printed in hex.
 
 /// inotify event bits (`<sys/inotify.h>`) and kernel-internal `FS_*` bits.
-const INOTIFY_BITS: &[(u32, &str)] = &[
+pub(crate) const INOTIFY_BITS: &[(u32, &str)] = &[
     (0x0000_0001, "IN_ACCESS"),
     (0x0000_0002, "IN_MODIFY"),
     (0x0000_0004, "IN_ATTRIB"),
@@ -37,7 +37,7 @@ const INOTIFY_BITS: &[(u32, &str)] = &[
 ];
 
 /// fanotify event bits (`<linux/fanotify.h>`) and kernel-internal `FS_*` bits.
-const FANOTIFY_BITS: &[(u64, &str)] = &[
+pub(crate) const FANOTIFY_BITS: &[(u64, &str)] = &[
     (0x0000_0001, "FAN_ACCESS"),
     (0x0000_0002, "FAN_MODIFY"),
     (0x0000_0004, "FAN_ATTRIB"),
@@ -64,55 +64,96 @@ const FANOTIFY_BITS: &[(u64, &str)] = &[
     (0x4000_0000, "FAN_ONDIR"),
 ];
 
-fn decode<T>(mask: T, table: &[(T, &str)]) -> String
-where
-    T: Copy + PartialEq + std::ops::BitAnd<Output = T> + std::ops::BitAndAssign + std::ops::Not<Output = T> + Default + std::fmt::LowerHex,
-{
-    let zero = T::default();
+/// Appends `0x` and `n` in lowercase hex, as `format!("{n:#x}")` would.
+pub fn push_hex(n: u64, out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(b"0x");
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends the names of the bits of `mask` that `table` names, `|`-separated,
+/// then the other bits in hex. Only ASCII letters, digits, `_`, `|` and `0x`:
+/// nothing any output has to escape.
+fn write_bits<T: Copy + Into<u64>>(mask: u64, table: &[(T, &str)], out: &mut Vec<u8>) {
+    let start = out.len();
     let mut rest = mask;
-    let mut out = String::new();
     for &(bit, name) in table {
-        if mask & bit != zero {
-            if !out.is_empty() {
-                out.push('|');
+        let bit: u64 = bit.into();
+        if mask & bit != 0 {
+            if out.len() != start {
+                out.push(b'|');
             }
-            out.push_str(name);
+            out.extend_from_slice(name.as_bytes());
             rest &= !bit;
         }
     }
-    if rest != zero {
-        if !out.is_empty() {
-            out.push('|');
+    if rest != 0 {
+        if out.len() != start {
+            out.push(b'|');
         }
-        out.push_str(&format!("{rest:#x}"));
+        push_hex(rest, out);
     }
-    out
+}
+
+fn to_string(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::new();
+    write(&mut out);
+    String::from_utf8(out).expect("mask names are ASCII")
+}
+
+/// Appends [`inotify_mask`]'s text without making a String.
+pub fn write_inotify_mask(mask: u32, out: &mut Vec<u8>) {
+    if mask == 0 {
+        out.push(b'0');
+    } else {
+        write_bits(mask.into(), INOTIFY_BITS, out);
+    }
+}
+
+/// Appends [`fanotify_mask`]'s text without making a String.
+pub fn write_fanotify_mask(mask: u64, out: &mut Vec<u8>) {
+    if mask == 0 {
+        out.push(b'0');
+    } else {
+        write_bits(mask, FANOTIFY_BITS, out);
+    }
+}
+
+/// Appends [`fanotify_event_type`]'s text without making a String.
+pub fn write_fanotify_event_type(t: u32, out: &mut Vec<u8>) {
+    const NAMES: &[&str] = &["FID", "FID_NAME", "PATH", "PATH_PERM", "OVERFLOW", "FS_ERROR", "MNT"];
+    out.extend_from_slice(b"FANOTIFY_EVENT_TYPE_");
+    match NAMES.get(t as usize) {
+        Some(n) => out.extend_from_slice(n.as_bytes()),
+        None => out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes()),
+    }
 }
 
 /// `IN_OPEN|FS_EVENT_ON_CHILD`, or `0` for an empty mask.
 pub fn inotify_mask(mask: u32) -> String {
-    if mask == 0 {
-        return "0".to_string();
-    }
-    decode(mask, INOTIFY_BITS)
+    to_string(|out| write_inotify_mask(mask, out))
 }
 
 /// `FAN_OPEN_PERM|FAN_ONDIR`, or `0` for an empty mask.
 pub fn fanotify_mask(mask: u64) -> String {
-    if mask == 0 {
-        return "0".to_string();
-    }
-    decode(mask, FANOTIFY_BITS)
+    to_string(|out| write_fanotify_mask(mask, out))
 }
 
 /// The kernel's `enum fanotify_event_type` names, in the order Linux 5.13 to
 /// 6.18 number them.
 pub fn fanotify_event_type(t: u32) -> String {
-    const NAMES: &[&str] = &["FID", "FID_NAME", "PATH", "PATH_PERM", "OVERFLOW", "FS_ERROR", "MNT"];
-    match NAMES.get(t as usize) {
-        Some(n) => format!("FANOTIFY_EVENT_TYPE_{n}"),
-        None => format!("FANOTIFY_EVENT_TYPE_{t}"),
-    }
+    to_string(|out| write_fanotify_event_type(t, out))
 }
 
 /// Bits of `fanotify_init(2)`'s `flags`, by name.
@@ -136,11 +177,11 @@ const FANOTIFY_INIT_BITS: &[(u32, &str)] = &[
 
 /// `FAN_CLASS_NOTIF` for 0, else the set bits: `FAN_CLOEXEC|FAN_CLASS_CONTENT`.
 pub fn fanotify_init_flags(flags: u32) -> String {
+    let names = to_string(|out| write_bits(flags.into(), FANOTIFY_INIT_BITS, out));
     if flags & 0x0c == 0 {
-        let rest = decode(flags, FANOTIFY_INIT_BITS);
-        return if flags == 0 { "FAN_CLASS_NOTIF".into() } else { format!("FAN_CLASS_NOTIF|{rest}") };
+        return if flags == 0 { "FAN_CLASS_NOTIF".into() } else { format!("FAN_CLASS_NOTIF|{names}") };
     }
-    decode(flags, FANOTIFY_INIT_BITS)
+    names
 }
 
 #[cfg(test)]
@@ -165,6 +206,24 @@ mod tests {
     fn fanotify_bits_have_names() {
         assert_eq!(fanotify_mask(0x0001_0000), "FAN_OPEN_PERM");
         assert_eq!(fanotify_mask(0x4000_0008), "FAN_CLOSE_WRITE|FAN_ONDIR");
+    }
+
+    #[test]
+    fn names_need_no_escaping() {
+        // The outputs write this text as is, between quotes in JSON.
+        let plain = |s: &str| s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        assert!(INOTIFY_BITS.iter().all(|(_, n)| plain(n)));
+        assert!(FANOTIFY_BITS.iter().all(|(_, n)| plain(n)));
+        assert!((0..10).all(|t| plain(&fanotify_event_type(t))));
+    }
+
+    #[test]
+    fn hex_is_like_format() {
+        for n in [0, 1, 0xf, 0x10, 0xdead_beef, 0xffff_8880_1234_5678, u64::MAX] {
+            let mut out = Vec::new();
+            push_hex(n, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:#x}"));
+        }
     }
 
     #[test]

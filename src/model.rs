@@ -4,6 +4,8 @@
 //! Fields a backend cannot know are `None`: JSON prints them as `null`,
 //! columns leave them blank.
 
+use std::sync::Arc;
+
 /// What kind of record this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -62,6 +64,83 @@ impl FaResponse {
     }
 }
 
+/// A process name as the kernel keeps it (`TASK_COMM_LEN`, 16 bytes), held
+/// inline: records are made at up to a million a second, and a heap
+/// allocation per comm was a large part of their cost. Raw bytes: a comm is
+/// whatever the process set, not necessarily UTF-8.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; Comm::MAX],
+}
+
+impl Comm {
+    /// The size of the kernel's comm fields (FSG_COMM_LEN in src/bpf/proc_info.h).
+    pub const MAX: usize = 16;
+
+    /// The first [`Comm::MAX`] bytes of `b`: every comm the backends read
+    /// comes from a 16-byte kernel field, so nothing they give is cut.
+    pub fn new(b: &[u8]) -> Comm {
+        let len = b.len().min(Comm::MAX);
+        let mut bytes = [0; Comm::MAX];
+        bytes[..len].copy_from_slice(&b[..len]);
+        Comm { len: len as u8, bytes }
+    }
+
+    /// The bytes of a C string field, up to its first NUL.
+    pub fn from_c(raw: &[u8]) -> Comm {
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        Comm::new(&raw[..end])
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl std::ops::Deref for Comm {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl From<&[u8]> for Comm {
+    fn from(b: &[u8]) -> Comm {
+        Comm::new(b)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Comm {
+    fn from(b: &[u8; N]) -> Comm {
+        Comm::new(b)
+    }
+}
+
+impl From<&str> for Comm {
+    fn from(s: &str) -> Comm {
+        Comm::new(s.as_bytes())
+    }
+}
+
+impl PartialEq<[u8]> for Comm {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Comm {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.as_bytes() == &other[..]
+    }
+}
+
 /// One side of an event: the process that caused it (tracee) or the one that
 /// read it (tracer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,14 +148,14 @@ pub struct Proc {
     pub pid: u32,
     pub tid: u32,
     pub ppid: u32,
-    /// Raw bytes: a comm is whatever the process set, not necessarily UTF-8.
-    pub comm: Vec<u8>,
-    pub pcomm: Vec<u8>,
+    pub comm: Comm,
+    pub pcomm: Comm,
     pub uid: u32,
     pub gid: u32,
     /// Filled by enrichment from `uid`; `None` when the name is unknown.
-    pub user: Option<String>,
-    pub group: Option<String>,
+    /// Shared with the lookup cache rather than copied into every record.
+    pub user: Option<Arc<str>>,
+    pub group: Option<Arc<str>>,
     pub mntns_id: u64,
 }
 
@@ -148,15 +227,14 @@ pub fn c_bytes(raw: &[u8]) -> Vec<u8> {
 /// Rebuilds a path from components stored leaf first, each ending in NUL.
 /// No component means the root.
 pub fn path_from_components(raw: &[u8]) -> Vec<u8> {
-    let mut components: Vec<&[u8]> = raw.split(|&b| b == 0).filter(|c| !c.is_empty()).collect();
-    components.reverse();
     let mut path = Vec::with_capacity(raw.len() + 1);
-    if components.is_empty() {
-        path.push(b'/');
-    }
-    for c in components {
+    // From the last component (the root's child) back to the first (the leaf).
+    for c in raw.rsplit(|&b| b == 0).filter(|c| !c.is_empty()) {
         path.push(b'/');
         path.extend_from_slice(c);
+    }
+    if path.is_empty() {
+        path.push(b'/');
     }
     path
 }
@@ -170,6 +248,17 @@ mod tests {
         assert_eq!(path_from_components(b"file\0dir\0tmp\0"), b"/tmp/dir/file");
         assert_eq!(path_from_components(b""), b"/");
         assert_eq!(path_from_components(b"etc\0"), b"/etc");
+        assert_eq!(path_from_components(b"\0\0a\0\0b"), b"/b/a");
+        assert_eq!(path_from_components(b"\0\0"), b"/");
+    }
+
+    #[test]
+    fn comms_are_inline_c_strings() {
+        assert_eq!(Comm::from_c(b"touch\0\0\0junk"), b"touch");
+        assert_eq!(Comm::from_c(b"sixteen-bytes-xx"), b"sixteen-bytes-xx");
+        assert_eq!(Comm::new(b"seventeen-bytes-x"), b"seventeen-bytes-");
+        assert_eq!(Comm::default().as_bytes(), b"");
+        assert_eq!(Comm::from(b"\xff\n"), b"\xff\n");
     }
 
     #[test]

@@ -7,15 +7,20 @@
 //!   backslashes and bytes that are not UTF-8 become `\n`, `\t`, `\r`, `\\`,
 //!   `\xNN` or `\u{NNNN}`; a name never spans two rows nor sends escape
 //!   sequences to the terminal.
-//! - JSON: strings are escaped by serde_json. A name that is not valid UTF-8
+//! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
+//!   the tests and fuzz targets compare the output with serde_json's and with
+//!   the previous serde_json-based writer, [`reference`]). A name that is not valid UTF-8
 //!   is written with U+FFFD in `name` and its exact bytes, hex-encoded, in
 //!   `name_hex`, so consumers can recover them.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::fields::{self, Field, Value};
+use crate::masks::push_hex;
 use crate::model::Record;
+
+#[doc(hidden)]
+pub mod reference;
 
 /// The output format (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,20 +38,32 @@ fn is_format_char(c: char) -> bool {
 
 /// Escapes untrusted bytes for a terminal, on one line. See the module docs.
 pub fn escape_terminal(bytes: &[u8], out: &mut String) {
+    let mut v = Vec::with_capacity(bytes.len());
+    escape_terminal_into(bytes, &mut v);
+    out.push_str(std::str::from_utf8(&v).expect("escaped text is UTF-8"));
+}
+
+/// [`escape_terminal`], appended to a byte buffer (always valid UTF-8).
+fn escape_terminal_into(bytes: &[u8], out: &mut Vec<u8>) {
+    // Most names are printable ASCII without a backslash: nothing to escape.
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\r' => out.extend_from_slice(b"\\r"),
                 c if (c as u32) < 0x20 || c == '\u{7f}' => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
                 c if c.is_control() || is_format_char(c) => {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }
-                c => out.push(c),
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
         for b in chunk.invalid() {
@@ -57,51 +74,77 @@ pub fn escape_terminal(bytes: &[u8], out: &mut String) {
 
 /// `HH:MM:SS.nnnnnnnnn` (UTC) from nanoseconds since the epoch.
 pub fn time_of_day(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let day = secs % 86_400;
-    format!("{:02}:{:02}:{:02}.{:09}", day / 3600, day / 60 % 60, day % 60, ns % 1_000_000_000)
+    let mut out = Vec::with_capacity(18);
+    push_time_of_day(ns, &mut out);
+    String::from_utf8(out).expect("digits are ASCII")
 }
 
-fn column_text(v: &Value<'_>, out: &mut String) {
+/// Appends `n`'s last `width` decimal digits, zero-padded.
+fn push_digits(mut n: u64, width: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn push_time_of_day(ns: u64, out: &mut Vec<u8>) {
+    let day = ns / 1_000_000_000 % 86_400;
+    // Hours are below 24: two digits, as `{:02}` gives.
+    push_digits(day / 3600, 2, out);
+    out.push(b':');
+    push_digits(day / 60 % 60, 2, out);
+    out.push(b':');
+    push_digits(day % 60, 2, out);
+    out.push(b'.');
+    push_digits(ns % 1_000_000_000, 9, out);
+}
+
+fn push_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn column_text(v: &Value<'_>, out: &mut Vec<u8>) {
     match v {
         Value::Null => {}
-        Value::U64(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::I64(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::Hex(n) => {
-            let _ = write!(out, "{n:#x}");
-        }
-        Value::Time(ns) => out.push_str(&time_of_day(*ns)),
-        Value::Str(s) => escape_terminal(s.as_bytes(), out),
-        Value::Static(s) => out.push_str(s),
-        Value::Bytes(b) => escape_terminal(b, out),
+        Value::U64(n) => push_int(*n, out),
+        Value::I64(n) => push_int(*n, out),
+        Value::Hex(n) => push_hex(*n, out),
+        Value::Time(ns) => push_time_of_day(*ns, out),
+        Value::Decoded(d) => d.write(out),
+        Value::Static(s) => out.extend_from_slice(s.as_bytes()),
+        Value::Bytes(b) => escape_terminal_into(b, out),
     }
 }
 
 /// Writes records as a table: a header row, then one row per record.
 pub struct Columns {
     fields: Vec<&'static Field>,
+    /// Each column's width: the field's, or its header's if wider.
+    widths: Vec<usize>,
     header_done: bool,
-    line: String,
+    line: Vec<u8>,
 }
 
 impl Columns {
     pub fn new(fields: Vec<&'static Field>) -> Columns {
-        Columns { fields, header_done: false, line: String::new() }
+        let widths = fields.iter().map(|f| f.width.max(fields::header(f).len())).collect();
+        Columns { fields, widths, header_done: false, line: Vec::with_capacity(256) }
     }
 
+    /// Pads the cell that starts at `text_start` to its column's width, in
+    /// characters (the line is UTF-8: every byte but continuation bytes
+    /// starts one).
     fn push_cell(&mut self, i: usize, text_start: usize) {
         let last = i + 1 == self.fields.len();
         if !last {
-            let used = self.line[text_start..].chars().count();
-            let width = self.fields[i].width.max(fields::header(self.fields[i]).len());
-            for _ in used..width {
-                self.line.push(' ');
+            let used = self.line[text_start..].iter().filter(|&&b| b & 0xc0 != 0x80).count();
+            let width = self.widths[i];
+            if used < width {
+                self.line.resize(self.line.len() + width - used, b' ');
             }
-            self.line.push(' ');
+            self.line.push(b' ');
         }
     }
 
@@ -109,11 +152,11 @@ impl Columns {
         self.line.clear();
         for i in 0..self.fields.len() {
             let start = self.line.len();
-            self.line.push_str(&fields::header(self.fields[i]));
+            self.line.extend_from_slice(fields::header(self.fields[i]).as_bytes());
             self.push_cell(i, start);
         }
-        self.line.push('\n');
-        out.write_all(self.line.as_bytes())
+        self.line.push(b'\n');
+        out.write_all(&self.line)
     }
 
     pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
@@ -127,117 +170,230 @@ impl Columns {
             column_text(&(self.fields[i].get)(r), &mut self.line);
             self.push_cell(i, start);
         }
-        self.line.push('\n');
-        out.write_all(self.line.as_bytes())
+        self.line.push(b'\n');
+        out.write_all(&self.line)
+    }
+}
+
+/// How serde_json escapes each byte of a string: 0 not at all, `u` as
+/// `\u00XX`, else a backslash and this byte. Only ASCII bytes are escaped, so
+/// working on the bytes of a `str` never splits a character.
+const JSON_ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Whether JSON can take `b` as it is: ASCII with no control character,
+/// quote or backslash. Most comms, names and paths are; those skip both the
+/// UTF-8 check and the escaping loop. Eight bytes at a time.
+fn json_plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte of each term is set somewhere if, and only if,
+    // some byte is below 0x20 (resp. is 0 after the xor): the usual
+    // has-less/has-zero tests. `w` itself carries the bytes >= 0x80.
+    let care = |w: u64| {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * b'"' as u64);
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * b'\\' as u64);
+        let backslash = s.wrapping_sub(ONES) & !s;
+        (below_space | quote | backslash | w) & HIGH != 0
+    };
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        if care(u64::from_le_bytes(w.try_into().expect("8 bytes"))) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| JSON_ESCAPE[c as usize] == 0 && c < 0x80)
+}
+
+/// Appends untrusted bytes as a JSON string: as [`json_str`] when they are
+/// UTF-8, else U+FFFD for each bad sequence and, after `hex_key`, the exact
+/// bytes in hex (README, Guarantees).
+fn json_bytes(b: &[u8], hex_key: &[u8], out: &mut Vec<u8>) {
+    if json_plain(b) {
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    match std::str::from_utf8(b) {
+        Ok(s) => json_str(s, out),
+        Err(_) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            json_str(&String::from_utf8_lossy(b), out);
+            out.extend_from_slice(hex_key);
+            out.push(b'"');
+            for &byte in b {
+                out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
+            }
+            out.push(b'"');
+        }
+    }
+}
+
+/// Appends `s` as a JSON string, quoted and escaped exactly as
+/// `serde_json::to_writer(out, s)` does (the tests compare the two).
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    if json_plain(bytes) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = JSON_ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        } else {
+            out.extend_from_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// `"key":` as serde_json writes the key, with a comma first unless `first`.
+fn json_key(key: &str, first: bool) -> Box<[u8]> {
+    let mut k = Vec::new();
+    if !first {
+        k.push(b',');
+    }
+    let _ = serde_json::to_writer(&mut k, key);
+    k.push(b':');
+    k.into_boxed_slice()
+}
+
+/// A field and the key bytes written before its value, prepared once.
+struct JsonField {
+    field: &'static Field,
+    /// `,"key":` (no comma for an object's first member).
+    key: Box<[u8]>,
+    /// `,"key_hex":`, for bytes that are not UTF-8.
+    hex_key: Box<[u8]>,
+}
+
+impl JsonField {
+    fn new(field: &'static Field, key: &str, first: bool) -> JsonField {
+        JsonField { field, key: json_key(key, first), hex_key: json_key(&format!("{key}_hex"), false) }
+    }
+
+    fn write(&self, r: &Record, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key);
+        match (self.field.get)(r) {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::U64(n) | Value::Time(n) => push_int(n, out),
+            Value::I64(n) => push_int(n, out),
+            Value::Hex(n) => {
+                out.push(b'"');
+                push_hex(n, out);
+                out.push(b'"');
+            }
+            Value::Decoded(d) => {
+                // ASCII names, digits and `|`: nothing to escape (masks tests).
+                out.push(b'"');
+                d.write(out);
+                out.push(b'"');
+            }
+            Value::Static(s) if s == "true" || s == "false" => out.extend_from_slice(s.as_bytes()),
+            Value::Static(s) => json_str(s, out),
+            Value::Bytes(b) => json_bytes(b, &self.hex_key, out),
+        }
     }
 }
 
 /// A JSON object member: a plain field, or a nested object of fields.
 enum Member {
-    Field(&'static Field),
-    Object(&'static str, Vec<&'static Field>),
+    Field(JsonField),
+    /// `tracer` or `tracee`: `null` when the record has no such side.
+    Object { key: Box<[u8]>, tracer: bool, fields: Vec<JsonField> },
 }
 
 /// Writes records as JSON lines; dotted field names become nested objects.
+///
+/// Each line is built in one reused buffer: keys are prepared once, numbers
+/// go through `itoa`, strings through an escaper that matches serde_json's
+/// byte for byte (tests and fuzz targets check it against [`reference`]).
 pub struct Json {
     layout: Vec<Member>,
     line: Vec<u8>,
 }
 
-fn json_str(s: &str, out: &mut Vec<u8>) {
-    // serde_json escapes quotes, backslashes and every control character.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn json_member(key: &str, v: &Value<'_>, out: &mut Vec<u8>) {
-    json_str(key, out);
-    out.push(b':');
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::U64(n) | Value::Time(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::I64(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::Hex(n) => {
-            let _ = write!(out, "\"{n:#x}\"");
-        }
-        Value::Str(s) => json_str(s, out),
-        Value::Static(s) if *s == "true" || *s == "false" => out.extend_from_slice(s.as_bytes()),
-        Value::Static(s) => json_str(s, out),
-        Value::Bytes(b) => match std::str::from_utf8(b) {
-            Ok(s) => json_str(s, out),
-            Err(_) => {
-                json_str(&String::from_utf8_lossy(b), out);
-                out.push(b',');
-                json_str(&format!("{key}_hex"), out);
-                out.push(b':');
-                json_str(&hex(b), out);
-            }
-        },
-    }
-}
-
 impl Json {
     pub fn new(fields: Vec<&'static Field>) -> Json {
-        let mut layout: Vec<Member> = Vec::new();
+        // Group the fields as before: a nested object where its first field was.
+        let mut groups: Vec<(Option<&'static str>, Vec<&'static Field>)> = Vec::new();
         for f in fields {
             match f.name.split_once('.') {
-                None => layout.push(Member::Field(f)),
-                Some((prefix, _)) => {
-                    let existing = layout.iter_mut().find_map(|m| match m {
-                        Member::Object(p, v) if *p == prefix => Some(v),
-                        _ => None,
-                    });
-                    match existing {
-                        Some(v) => v.push(f),
-                        None => layout.push(Member::Object(f.name.split('.').next().unwrap(), vec![f])),
-                    }
-                }
+                None => groups.push((None, vec![f])),
+                Some((prefix, _)) => match groups.iter_mut().find(|(p, _)| *p == Some(prefix)) {
+                    Some((_, v)) => v.push(f),
+                    None => groups.push((Some(prefix), vec![f])),
+                },
             }
         }
+        let layout = groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, (prefix, fs))| match prefix {
+                None => Member::Field(JsonField::new(fs[0], fs[0].name, i == 0)),
+                Some(prefix) => Member::Object {
+                    key: json_key(prefix, i == 0),
+                    tracer: prefix == "tracer",
+                    fields: fs.iter().enumerate().map(|(j, f)| JsonField::new(f, &f.name[prefix.len() + 1..], j == 0)).collect(),
+                },
+            })
+            .collect();
         Json { layout, line: Vec::with_capacity(1024) }
     }
 
     pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
-        self.line.clear();
-        self.line.push(b'{');
-        for (i, m) in self.layout.iter().enumerate() {
-            if i > 0 {
-                self.line.push(b',');
-            }
+        let line = &mut self.line;
+        line.clear();
+        line.push(b'{');
+        for m in &self.layout {
             match m {
-                Member::Field(f) => json_member(f.name, &(f.get)(r), &mut self.line),
-                Member::Object(prefix, fs) => {
-                    let side = if *prefix == "tracer" { &r.tracer } else { &r.tracee };
-                    json_str(prefix, &mut self.line);
-                    self.line.push(b':');
+                Member::Field(f) => f.write(r, line),
+                Member::Object { key, tracer, fields } => {
+                    line.extend_from_slice(key);
+                    let side = if *tracer { &r.tracer } else { &r.tracee };
                     if side.is_none() {
-                        self.line.extend_from_slice(b"null");
+                        line.extend_from_slice(b"null");
                         continue;
                     }
-                    self.line.push(b'{');
-                    for (j, f) in fs.iter().enumerate() {
-                        if j > 0 {
-                            self.line.push(b',');
-                        }
-                        let key = &f.name[prefix.len() + 1..];
-                        json_member(key, &(f.get)(r), &mut self.line);
+                    line.push(b'{');
+                    for f in fields {
+                        f.write(r, line);
                     }
-                    self.line.push(b'}');
+                    line.push(b'}');
                 }
             }
         }
-        self.line.extend_from_slice(b"}\n");
-        out.write_all(&self.line)
+        line.extend_from_slice(b"}\n");
+        out.write_all(line)
     }
 }
 
@@ -266,7 +422,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Proc};
+    use crate::model::{EventType, FaResponse, Proc};
 
     fn escaped(b: &[u8]) -> String {
         let mut s = String::new();
@@ -276,8 +432,8 @@ mod tests {
 
     fn sample() -> Record {
         let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
-        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".to_vec(), ..Default::default() });
-        r.tracee = Some(Proc { pid: 20, comm: b"touch".to_vec(), ..Default::default() });
+        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".into(), ..Default::default() });
+        r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
         r.i_mask = Some(0x0800_0020);
         r.name = b"ABCDE".to_vec();
         r
@@ -346,6 +502,191 @@ mod tests {
         assert!(lines[1].ends_with("IN_OPEN|FS_EVENT_ON_CHILD          ABCDE"));
         assert!(lines[2].ends_with("two\\nlines\\x1b[2J"));
         assert!(!text.contains('\x1b'));
+    }
+
+    /// Strings that stress an escaper: every hostile name the end-to-end
+    /// tests use, and every byte and boundary character in context.
+    fn hostile_bytes() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = fsg_test_helpers::hostile_names().into_iter().map(|(b, _)| b).collect();
+        v.extend((0..=255u8).map(|b| vec![b'a', b, b'z']));
+        v.extend((0..=255u8).map(|b| vec![b]));
+        for s in ["", "\"", "\\", "\u{7f}", "\u{80}", "\u{9f}", "\u{a0}", "\u{2028}\u{2029}", "\u{feff}", "\u{ffff}", "\u{10ffff}", "é😀"] {
+            v.push(s.as_bytes().to_vec());
+            v.push(format!("x{s}\u{1}{s}\"{s}").into_bytes());
+        }
+        v.push(b"\xed\xa0\x80 surrogate, \xc0\x80 overlong, \xf4\x90 past U+10FFFF, \xe2\x82 cut".to_vec());
+        v
+    }
+
+    /// A small deterministic generator, so the comparisons cover more than
+    /// hand-picked cases and still fail the same way each time.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = self.next() as usize % (max + 1);
+            // Mostly ASCII, with controls, quotes, backslashes and high bytes.
+            const PICK: &[u8] = b"aZ09_-./ \"\\\x00\x07\x1b\n\t\x7f\xc3\xa9\xe2\x80\xae\xff\xf0\x9f\x98\x80";
+            (0..n).map(|_| PICK[self.next() as usize % PICK.len()]).collect()
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        let check = |s: &str| {
+            let mut ours = Vec::new();
+            json_str(s, &mut ours);
+            assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
+        };
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            check(&format!("{c}"));
+            check(&format!("ab{c}\u{1f}{c}"));
+        }
+        for b in hostile_bytes() {
+            check(&String::from_utf8_lossy(&b));
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            check(&String::from_utf8_lossy(&rng.bytes(40)));
+        }
+    }
+
+    #[test]
+    fn plain_json_bytes_are_found_exactly() {
+        let plain = |b: &[u8]| b.iter().all(|&c| (0x20..0x80).contains(&c) && c != b'"' && c != b'\\');
+        // Every byte value at every position of strings across word boundaries.
+        for len in 1..=19 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'm'; len];
+                    b[pos] = c;
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                    b[len - 1 - pos] = b' ';
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                }
+            }
+        }
+        let mut rng = Rng(7);
+        for _ in 0..100_000 {
+            let b = rng.bytes(24);
+            assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+        }
+    }
+
+    /// Records with every field set in turn to hostile values, each side
+    /// present or not, and masks with known and unknown bits.
+    fn varied_records() -> Vec<Record> {
+        let mut out = Vec::new();
+        let mut rng = Rng(42);
+        let names = hostile_bytes();
+        for (i, name) in names.iter().enumerate() {
+            let mut r = sample();
+            r.name = name.clone();
+            let side = Proc {
+                pid: i as u32,
+                tid: u32::MAX,
+                ppid: 1,
+                comm: name[..name.len().min(16)].into(),
+                pcomm: names[(i + 7) % names.len()][..].into(),
+                uid: 1000,
+                gid: 0,
+                user: Some(String::from_utf8_lossy(name).into()),
+                group: (i % 3 != 0).then(|| "wheel".into()),
+                mntns_id: u64::MAX - i as u64,
+            };
+            match i % 4 {
+                0 => r.tracer = Some(side),
+                1 => r.tracee = Some(side),
+                2 => (r.tracer, r.tracee) = (None, None),
+                _ => (r.tracer, r.tracee) = (Some(side.clone()), Some(side)),
+            }
+            out.push(r);
+        }
+        for i in 0..3000u64 {
+            let x = rng.next();
+            let mut r = Record::new(
+                [EventType::Inotify, EventType::Fanotify, EventType::FaResp][i as usize % 3],
+                x.wrapping_mul(i),
+            );
+            r.tracer = (x & 1 == 0).then(|| Proc { comm: rng.bytes(16)[..].into(), pid: x as u32, ..Default::default() });
+            r.tracee = (x & 2 == 0).then(|| Proc { pcomm: rng.bytes(16)[..].into(), user: Some("root".into()), ..Default::default() });
+            let some = |bit: u64| x >> bit & 1 == 0;
+            r.prio = some(3).then_some(x as u32 % 3);
+            r.fsnotify_group = some(4).then_some(rng.next() >> (x % 64));
+            r.latency_ns = some(5).then_some(rng.next());
+            r.i_wd = some(6).then_some(rng.next() as i32);
+            r.i_mask = some(7).then_some(if some(20) { rng.next() as u32 } else { 0 });
+            r.i_cookie = some(8).then_some(rng.next() as u32);
+            r.i_ino = some(9).then_some(rng.next());
+            r.i_ino_dir = some(10).then_some(0);
+            r.fa_type = some(11).then_some(rng.next() as u32 % 12);
+            r.fa_mask = some(12).then_some(if some(21) { rng.next() >> (x % 64) } else { 0 });
+            r.fa_pid = some(13).then_some(rng.next() as u32);
+            r.fa_flags = some(14).then_some(rng.next() as u32);
+            r.fa_f_flags = some(15).then_some(rng.next() as u32);
+            r.fa_response = [FaResponse::Na, FaResponse::Allow, FaResponse::Deny, FaResponse::Interrupted][x as usize >> 16 & 3];
+            r.name = rng.bytes(300);
+            r.name_truncated = some(17);
+            out.push(r);
+        }
+        out
+    }
+
+    /// Field selections: all, the default columns, one side, a single field.
+    fn selections() -> Vec<Vec<&'static Field>> {
+        let mut v = vec![
+            fields::all().collect(),
+            fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
+            fields::parse_list("name,tracee_comm,i_mask,tracer_user,tracee_pid,fa_mask,timestamp").unwrap(),
+            fields::parse_list("tracee_group").unwrap(),
+        ];
+        v.extend(fields::all().map(|f| vec![f]));
+        v
+    }
+
+    #[test]
+    fn json_lines_match_the_serde_json_writer() {
+        let records = varied_records();
+        for sel in selections() {
+            let (mut ours, mut theirs) = (Json::new(sel.clone()), reference::Json::new(sel.clone()));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for r in &records {
+                a.clear();
+                b.clear();
+                ours.write(r, &mut a).unwrap();
+                theirs.write(r, &mut b).unwrap();
+                assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{sel:?} {r:?}");
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn columns_match_the_previous_writer() {
+        let records = varied_records();
+        for sel in selections() {
+            let (mut ours, mut theirs) = (Columns::new(sel.clone()), reference::Columns::new(sel.clone()));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for r in &records {
+                ours.write(r, &mut a).unwrap();
+                theirs.write(r, &mut b).unwrap();
+            }
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{sel:?}");
+        }
+        for b in hostile_bytes() {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            escape_terminal(&b, &mut ours);
+            reference::escape_terminal(&b, &mut theirs);
+            assert_eq!(ours, theirs);
+        }
+        for ns in [0, 1, 999_999_999, 86_399_999_999_999, u64::MAX, 1_700_000_000_123_456_789] {
+            assert_eq!(time_of_day(ns), reference::time_of_day(ns));
+        }
     }
 
     #[test]

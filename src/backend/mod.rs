@@ -15,10 +15,13 @@ use anyhow::Result;
 
 use crate::model::Record;
 
-/// The bytes of a C string from a skeleton's `char[]` (generated as `[i8]`), up to its NUL.
-pub fn c_chars(s: &[i8]) -> Vec<u8> {
-    let bytes: Vec<u8> = s.iter().map(|&c| c as u8).collect();
-    crate::model::c_bytes(&bytes)
+/// The comm in a skeleton's `char[16]` (generated as `[i8]`), up to its NUL.
+pub fn c_comm(s: &[i8]) -> crate::model::Comm {
+    let mut bytes = [0u8; crate::model::Comm::MAX];
+    for (b, &c) in bytes.iter_mut().zip(s) {
+        *b = c as u8;
+    }
+    crate::model::Comm::from_c(&bytes[..s.len().min(bytes.len())])
 }
 
 /// Converts a `struct fsg_proc` (src/bpf/proc_info.h) to a [`crate::model::Proc`].
@@ -31,8 +34,8 @@ macro_rules! proc_of {
             pid: p.pid,
             tid: p.tid,
             ppid: p.ppid,
-            comm: $crate::backend::c_chars(&p.comm),
-            pcomm: $crate::backend::c_chars(&p.pcomm),
+            comm: $crate::backend::c_comm(&p.comm),
+            pcomm: $crate::backend::c_comm(&p.pcomm),
             uid: p.uid,
             gid: p.gid,
             user: None,

@@ -115,7 +115,7 @@ fn proc_info(pid: u32, names: &mut crate::names::Names) -> Option<ProcInfo> {
         comm.pop();
     }
     let uid = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| procfs::status_uid(&s));
-    let user = uid.and_then(|u| names.user(u));
+    let user = uid.and_then(|u| names.user(u)).map(|u| u.to_string());
     let mntns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().and_then(|l| procfs::ns_id(&l.to_string_lossy()));
     Some(ProcInfo { comm, uid, user, mntns })
 }

@@ -622,7 +622,7 @@ mod tests {
     use super::*;
 
     fn proc_(pid: u32, comm: &str) -> Proc {
-        Proc { pid, tid: pid, comm: comm.as_bytes().to_vec(), ..Default::default() }
+        Proc { pid, tid: pid, comm: comm.into(), ..Default::default() }
     }
 
     fn inotify_bytes(evs: &[(i32, u32, &str)]) -> Vec<u8> {

@@ -97,7 +97,7 @@ fn inotify_read_bytes(wd: i32, mask: u32, name: &str) -> Vec<u8> {
 }
 
 fn proc_(pid: u32, comm: &str, uid: u32) -> Proc {
-    Proc { pid, tid: pid, ppid: 1, comm: comm.into(), pcomm: b"bash".to_vec(), uid, gid: uid, mntns_id: 4026531841, ..Default::default() }
+    Proc { pid, tid: pid, ppid: 1, comm: comm.into(), pcomm: b"bash".into(), uid, gid: uid, mntns_id: 4026531841, ..Default::default() }
 }
 
 /// Tracepoint-backend partial records: per inotify event, its allocation (tracee), its
