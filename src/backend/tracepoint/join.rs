@@ -730,7 +730,7 @@ mod tests {
         };
         c.frees = 3;
         j.push(Raw::Read(c), &mut r, &mut out);
-        let comms: Vec<_> = out.iter().map(|o| o.tracee.as_ref().map(|t| t.comm.clone())).collect();
+        let comms: Vec<_> = out.iter().map(|o| o.tracee.as_ref().map(|t| t.comm.to_vec())).collect();
         assert_eq!(comms, vec![Some(b"a".to_vec()), None, Some(b"c".to_vec())]);
         assert_eq!(j.stats, JoinStats { no_tracee: 1, ..Default::default() });
     }
