@@ -294,6 +294,14 @@ fn tracepoint_part(report: &mut Report, records: &[Value]) {
         &["tracepoint"],
         Some(Target::AtMost(1.10)),
     );
+    comparison(
+        report,
+        records,
+        "tp-stat",
+        "the same with only the attach points: empty programs on sys_enter, sys_exit and the four slab tracepoints",
+        &["hooks"],
+        None,
+    );
     prog_stats(report, records);
 }
 

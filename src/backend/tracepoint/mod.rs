@@ -155,6 +155,27 @@ fn hull(ranges: &[(Range, u32)]) -> (u64, u64) {
     (lo, hi)
 }
 
+/// For the benchmark: the backend's allocation and syscall programs
+/// attached with nothing to do (they return at once), to measure what
+/// being attached to those tracepoints costs by itself. Detached on drop.
+pub struct HooksOnly {
+    _skel: TracepointSkel<'static>,
+    _links: Vec<Link>,
+}
+
+pub fn attach_hooks_only() -> Result<HooksOnly> {
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open = TracepointSkelBuilder::default().open(storage).context("opening the BPF object")?;
+    open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?.hooks_only = true;
+    let skel = open.load().map_err(|e| anyhow!("loading the tracepoint programs: {e}{}", super::libbpf_tail()))?;
+    let p = &skel.progs;
+    let mut links = Vec::new();
+    for prog in [&p.tp_sys_exit, &p.tp_sys_enter, &p.tp_kfree, &p.tp_kmem_cache_free, &p.tp_kmalloc, &p.tp_kmem_cache_alloc] {
+        links.push(prog.attach().map_err(|e| anyhow!("attaching {}: {e}", prog.name().to_string_lossy()))?);
+    }
+    Ok(HooksOnly { _skel: skel, _links: links })
+}
+
 impl TracepointTracer {
     pub fn open(filters: &Filters) -> Result<TracepointTracer> {
         let wanted: Vec<&str> = ALLOC_FUNCS.iter().map(|(name, _)| *name).chain(FREE_FUNCS.iter().copied()).collect();

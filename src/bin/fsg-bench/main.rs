@@ -104,13 +104,18 @@ fn work_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// One workload run under `config` ("none" or a backend); the gadget, if any, follows the
+/// One workload run under `config` ("none", a backend, or "hooks": the tracepoint backend's
+/// hot programs attached with nothing to do); the gadget, if any, follows the
 /// workload's own events only when `follow` is set.
 fn one_run(config: &str, mode: &str, dir: &Path, args: &[String], follow: bool) -> Result<(procs::WorkResult, Option<procs::GadgetEnd>)> {
     let _ = std::fs::remove_dir_all(dir);
     let workload = Workload::start(mode, dir, args)?;
+    let _hooks = match config {
+        "hooks" => Some(fsnotify_gadget::backend::tracepoint::attach_hooks_only()?),
+        _ => None,
+    };
     let gadget = match config {
-        "none" => None,
+        "none" | "hooks" => None,
         backend => {
             let filter = if follow { vec!["--tracer-pid".to_string(), workload.pid().to_string()] } else { vec![] };
             Some(Gadget::start(backend, &filter)?)
@@ -232,7 +237,7 @@ fn host(size: &Size, work: &Path) -> Result<()> {
     let tp = "tracepoint";
     let stat_args = vec!["--ops".to_string(), size.stat_passes.to_string()];
     compare("tp-inotify", "inotify", &fsnotify_args(size), &["none", tp], size.rounds, true, work)?;
-    compare("tp-stat", "stat", &stat_args, &["none", tp], size.rounds, false, work)?;
+    compare("tp-stat", "stat", &stat_args, &["none", tp, "hooks"], size.rounds, false, work)?;
     bpf_stats(tp, &[("inotify", fsnotify_args(size)), ("stat", stat_args)], work)?;
     saturation(tp, size.step_secs, work)?;
     startup(tp, size.startups)?;
