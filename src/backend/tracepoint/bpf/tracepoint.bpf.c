@@ -380,7 +380,6 @@ static long copy_chunk(__u64 i, struct copy_ctx *c)
 	ch = bpf_ringbuf_reserve(&events, sizeof(*ch), 0);
 	if (!ch) {
 		count(FSGT_STAT_RINGBUF_DROPS);
-		count(FSGT_STAT_READ_DROPS);
 		/* Nothing of this read reaches user space: count its events
 		 * here. A later chunk's loss is counted there, from the first. */
 		if (i == 0)

@@ -55,10 +55,9 @@ enum fsgt_stat {
 	FSGT_STAT_FDS_FULL = 1,      /* notify fds not tracked: the fds map was full */
 	FSGT_STAT_READING_FULL = 2,  /* reads not followed: the reading map was full */
 	FSGT_STAT_TRUNCATED = 3,     /* reads longer than FSGT_MAX_CHUNKS chunks */
-	FSGT_STAT_READ_DROPS = 4,    /* READ records among the RINGBUF_DROPS */
-	FSGT_STAT_WRITE_DROPS = 5,   /* WRITE records (permission answers) among them */
-	FSGT_STAT_READ_LOST = 6,     /* events freed during reads whose first READ record was lost */
-	FSGT_STAT_MAX = 7,
+	FSGT_STAT_WRITE_DROPS = 4,   /* WRITE records (permission answers) among the RINGBUF_DROPS */
+	FSGT_STAT_READ_LOST = 5,     /* events freed during reads whose first READ record was lost */
+	FSGT_STAT_MAX = 6,
 };
 
 /* Key of the fds map: a notify fd of a process. */
