@@ -3,7 +3,8 @@
 # Runs the VM test binary, prints its exit code between markers that xtask/src/report.rs reads,
 # and powers off. Settings come from the kernel command line (xtask/src/qemu.rs):
 #   fsg.fail_on_purpose=1  set FSG_FAIL_ON_PURPOSE=1 for the tests
-#   fsg.filter=NAME        libtest filter for the test binary
+#   fsg.filter=WORD        run only the tests whose names contain WORD (repeatable: all)
+#   fsg.skip=WORD          leave out the tests whose names contain WORD (repeatable)
 #   fsg.shell=1            an interactive shell instead of the tests
 #   fsg.bench=smoke|full   the benchmarks (fsg-bench vm) instead of the tests
 #   fsg.shard=K/N          run only the K-th of every N tests (the harness boots N guests)
@@ -25,13 +26,14 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 mode=test
-filter=
+select=
 shard=1/1
 set -f # the command line's words are not file name patterns
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
     fsg.fail_on_purpose=1) export FSG_FAIL_ON_PURPOSE=1 ;;
-    fsg.filter=*) filter="${arg#fsg.filter=}" ;;
+    fsg.filter=*) select="$select --filter ${arg#fsg.filter=}" ;;
+    fsg.skip=*) select="$select --skip ${arg#fsg.skip=}" ;;
     fsg.shell=1) mode=shell ;;
     fsg.bench=smoke) mode=bench bench_args=--smoke ;;
     fsg.bench=full) mode=bench bench_args= ;;
@@ -55,11 +57,12 @@ elif [ "$mode" = bench ]; then
     code=$?
     echo "FSG-VM: tests end, exit code $code"
 else
-    set --
-    [ -n "$filter" ] && set -- --filter "$filter"
     echo "FSG-VM: tests begin"
     # One process a test, each with its own deadline (helpers/src/bin/fsg-vm-runner.rs).
-    /usr/bin/fsg-vm-runner --binary /opt/fsg/vm_e2e --shard "$shard" "$@"
+    # $select is words without spaces or quotes (xtask checks them): split on purpose.
+    set -f
+    /usr/bin/fsg-vm-runner --binary /opt/fsg/vm_e2e --shard "$shard" $select
+    set +f
     code=$?
     read -r cpu user nice system idle rest < /proc/stat
     echo "FSG-VM: guest CPU ticks: busy $((user + nice + system)) idle $idle"

@@ -14,6 +14,17 @@ pub const SELF_TEST_PACKAGE: &str = "linux-image-6.12-cloud-amd64";
 const SPEC_HELP: &str = "--kernel takes a vmlinuz path or a Debian kernel package name \
                          such as linux-image-6.12-cloud-amd64";
 
+/// The guest tests a boot with these command-line words runs: (only those whose names
+/// contain, leave out those whose names contain). A kernel booted with `lockdown=...` runs the
+/// `lockdown` tests, which check what the tool does there; every other boot leaves them out.
+pub fn test_selection(cmdline: &[String]) -> (Option<&'static str>, Option<&'static str>) {
+    if cmdline.iter().any(|w| w.starts_with("lockdown=")) {
+        (Some("lockdown"), None)
+    } else {
+        (None, Some("lockdown"))
+    }
+}
+
 /// Where a kernel comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {

@@ -59,6 +59,13 @@ impl GuestArgs {
         if let Some(filter) = &self.filter {
             line.push_str(&format!(" fsg.filter={filter}"));
         }
+        let (only, skip) = crate::kernels::test_selection(kernel_words);
+        if let Some(word) = only {
+            line.push_str(&format!(" fsg.filter={word}"));
+        }
+        if let Some(word) = skip {
+            line.push_str(&format!(" fsg.skip={word}"));
+        }
         if self.shell {
             line.push_str(" fsg.shell=1");
         }
@@ -258,7 +265,11 @@ mod tests {
         assert_eq!(
             args.kernel_command_line(&["lockdown=confidentiality".into()]),
             "console=ttyS0 quiet panic=-1 no_timer_check lockdown=confidentiality fsg.fail_on_purpose=1 \
-             fsg.filter=a::b fsg.shard=1/2 fsg.env=FSG_BURST_EVENTS=1000000"
+             fsg.filter=a::b fsg.filter=lockdown fsg.shard=1/2 fsg.env=FSG_BURST_EVENTS=1000000"
+        );
+        assert_eq!(
+            GuestArgs::default().kernel_command_line(&[]),
+            "console=ttyS0 quiet panic=-1 no_timer_check fsg.skip=lockdown"
         );
         assert!(check_filter("harness_fails_on_purpose").is_ok());
         assert!(check_filter("two words").is_err());

@@ -2,7 +2,7 @@
 //! so that a hung test fails by name instead of eating the whole boot's timeout.
 //!
 //! ```text
-//! fsg-vm-runner --binary /opt/fsg/vm_e2e [--filter WORD] [--shard K/N]
+//! fsg-vm-runner --binary /opt/fsg/vm_e2e [--filter WORD]... [--skip WORD]... [--shard K/N]
 //! ```
 //!
 //! First it measures how fast this guest is (a short timed loop of writes to a watched file,
@@ -37,25 +37,29 @@ const REFERENCE_WRITES_PER_S: f64 = 60_000.0;
 const DEADLINES: [(&str, u64); 3] = [("burst_", 240), ("soak_", 150), ("", 90)];
 
 fn usage() -> ! {
-    eprintln!("usage: fsg-vm-runner --binary PATH [--filter WORD] [--shard K/N]");
+    eprintln!("usage: fsg-vm-runner --binary PATH [--filter WORD]... [--skip WORD]... [--shard K/N]");
     exit(2)
 }
 
 struct Options {
     binary: String,
-    filter: Option<String>,
+    /// Tests whose names contain every one of these...
+    filters: Vec<String>,
+    /// ...and none of these.
+    skips: Vec<String>,
     /// (K, N): run the tests whose index in the sorted list is K-1 modulo N.
     shard: (usize, usize),
 }
 
 fn parse_args() -> Options {
-    let mut options = Options { binary: String::new(), filter: None, shard: (1, 1) };
+    let mut options = Options { binary: String::new(), filters: vec![], skips: vec![], shard: (1, 1) };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match arg.as_str() {
             "--binary" => options.binary = value(),
-            "--filter" => options.filter = Some(value()),
+            "--filter" => options.filters.push(value()),
+            "--skip" => options.skips.push(value()),
             "--shard" => options.shard = parse_shard(&value()).unwrap_or_else(|| usage()),
             _ => usage(),
         }
@@ -215,11 +219,18 @@ fn main() {
     let (k, n) = options.shard;
     let selected: Vec<String> = all
         .iter()
-        .filter(|name| options.filter.as_ref().is_none_or(|f| name.contains(f.as_str())))
+        .filter(|name| options.filters.iter().all(|f| name.contains(f.as_str())))
+        .filter(|name| !options.skips.iter().any(|f| name.contains(f.as_str())))
         .enumerate()
         .filter(|(i, _)| i % n == k - 1)
         .map(|(_, name)| name.clone())
         .collect();
+    if selected.is_empty() && all.len() >= n {
+        // A boot that runs nothing proves nothing: a filter or a shard that selects no test is
+        // a mistake to report, not a pass.
+        println!("fsg-vm-runner: no test of {} matches the filters {:?}, skips {:?}", all.len(), options.filters, options.skips);
+        exit(1);
+    }
     println!("\nrunning {} tests (shard {k} of {n})", selected.len());
     let _ = std::io::stdout().flush();
 
