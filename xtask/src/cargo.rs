@@ -96,7 +96,8 @@ impl Workspace {
         Ok(executables(&String::from_utf8_lossy(&out.stdout), kind))
     }
 
-    /// `cargo test --workspace --release`, its output passed through; the summed libtest
+    /// `cargo test --workspace --release --no-fail-fast` (a failing test binary does not hide
+    /// the ones after it), its output passed through; the summed libtest
     /// results and whether cargo succeeded. The workspace's binaries are built first:
     /// host tests run the test helpers, which `cargo test` alone does not build.
     pub fn run_host_tests(&self) -> Result<(Totals, bool)> {
@@ -110,7 +111,7 @@ impl Workspace {
         }
         let mut child = self
             .cargo()
-            .args(["test", "--workspace", "--release"])
+            .args(["test", "--workspace", "--release", "--no-fail-fast"])
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot run cargo test")?;
