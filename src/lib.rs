@@ -8,8 +8,6 @@
 pub mod backend;
 pub mod cli;
 pub mod fields;
-#[cfg(test)]
-mod fuzz_seeds;
 pub mod kallsyms;
 pub mod list;
 pub mod masks;

@@ -9,7 +9,7 @@
 //!   sequences to the terminal.
 //! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
 //!   the tests and fuzz targets compare the output with serde_json's and with
-//!   the previous serde_json-based writer, [`reference`]). A name that is not valid UTF-8
+//!   the previous serde_json-based writer, kept in testkit/ as an oracle). A name that is not valid UTF-8
 //!   is written with U+FFFD in `name` and its exact bytes, hex-encoded, in
 //!   `name_hex`, so consumers can recover them.
 
@@ -18,9 +18,6 @@ use std::io::{self, Write};
 use crate::fields::{self, Field, Value};
 use crate::masks::push_hex;
 use crate::model::Record;
-
-#[doc(hidden)]
-pub mod reference;
 
 /// The output format (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -336,7 +333,7 @@ enum Member {
 ///
 /// Each line is built in one reused buffer: keys are prepared once, numbers
 /// go through `itoa`, strings through an escaper that matches serde_json's
-/// byte for byte (tests and fuzz targets check it against [`reference`]).
+/// byte for byte (testkit/ and the fuzz targets check it against the old writer).
 pub struct Json {
     layout: Vec<Member>,
     line: Vec<u8>,
@@ -422,7 +419,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, FaResponse, Proc};
+    use crate::model::{EventType, Proc};
 
     fn escaped(b: &[u8]) -> String {
         let mut s = String::new();
@@ -504,38 +501,6 @@ mod tests {
         assert!(!text.contains('\x1b'));
     }
 
-    /// Strings that stress an escaper: every hostile name the end-to-end
-    /// tests use, and every byte and boundary character in context.
-    fn hostile_bytes() -> Vec<Vec<u8>> {
-        let mut v: Vec<Vec<u8>> = fsg_test_helpers::hostile_names().into_iter().map(|(b, _)| b).collect();
-        v.extend((0..=255u8).map(|b| vec![b'a', b, b'z']));
-        v.extend((0..=255u8).map(|b| vec![b]));
-        for s in ["", "\"", "\\", "\u{7f}", "\u{80}", "\u{9f}", "\u{a0}", "\u{2028}\u{2029}", "\u{feff}", "\u{ffff}", "\u{10ffff}", "é😀"] {
-            v.push(s.as_bytes().to_vec());
-            v.push(format!("x{s}\u{1}{s}\"{s}").into_bytes());
-        }
-        v.push(b"\xed\xa0\x80 surrogate, \xc0\x80 overlong, \xf4\x90 past U+10FFFF, \xe2\x82 cut".to_vec());
-        v
-    }
-
-    /// A small deterministic generator, so the comparisons cover more than
-    /// hand-picked cases and still fail the same way each time.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn bytes(&mut self, max: usize) -> Vec<u8> {
-            let n = self.next() as usize % (max + 1);
-            // Mostly ASCII, with controls, quotes, backslashes and high bytes.
-            const PICK: &[u8] = b"aZ09_-./ \"\\\x00\x07\x1b\n\t\x7f\xc3\xa9\xe2\x80\xae\xff\xf0\x9f\x98\x80";
-            (0..n).map(|_| PICK[self.next() as usize % PICK.len()]).collect()
-        }
-    }
-
     #[test]
     fn json_strings_are_escaped_as_serde_json_does() {
         let check = |s: &str| {
@@ -547,10 +512,10 @@ mod tests {
             check(&format!("{c}"));
             check(&format!("ab{c}\u{1f}{c}"));
         }
-        for b in hostile_bytes() {
+        for b in fsg_test_helpers::hostile_bytes() {
             check(&String::from_utf8_lossy(&b));
         }
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = fsg_test_helpers::Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
             check(&String::from_utf8_lossy(&rng.bytes(40)));
         }
@@ -571,121 +536,10 @@ mod tests {
                 }
             }
         }
-        let mut rng = Rng(7);
+        let mut rng = fsg_test_helpers::Rng(7);
         for _ in 0..100_000 {
             let b = rng.bytes(24);
             assert_eq!(json_plain(&b), plain(&b), "{b:?}");
-        }
-    }
-
-    /// Records with every field set in turn to hostile values, each side
-    /// present or not, and masks with known and unknown bits.
-    fn varied_records() -> Vec<Record> {
-        let mut out = Vec::new();
-        let mut rng = Rng(42);
-        let names = hostile_bytes();
-        for (i, name) in names.iter().enumerate() {
-            let mut r = sample();
-            r.name = name.clone();
-            let side = Proc {
-                pid: i as u32,
-                tid: u32::MAX,
-                ppid: 1,
-                comm: name[..name.len().min(16)].into(),
-                pcomm: names[(i + 7) % names.len()][..].into(),
-                uid: 1000,
-                gid: 0,
-                user: Some(String::from_utf8_lossy(name).into()),
-                group: (i % 3 != 0).then(|| "wheel".into()),
-                mntns_id: u64::MAX - i as u64,
-            };
-            match i % 4 {
-                0 => r.tracer = Some(side),
-                1 => r.tracee = Some(side),
-                2 => (r.tracer, r.tracee) = (None, None),
-                _ => (r.tracer, r.tracee) = (Some(side.clone()), Some(side)),
-            }
-            out.push(r);
-        }
-        for i in 0..3000u64 {
-            let x = rng.next();
-            let mut r = Record::new(
-                [EventType::Inotify, EventType::Fanotify, EventType::FaResp][i as usize % 3],
-                x.wrapping_mul(i),
-            );
-            r.tracer = (x & 1 == 0).then(|| Proc { comm: rng.bytes(16)[..].into(), pid: x as u32, ..Default::default() });
-            r.tracee = (x & 2 == 0).then(|| Proc { pcomm: rng.bytes(16)[..].into(), user: Some("root".into()), ..Default::default() });
-            let some = |bit: u64| x >> bit & 1 == 0;
-            r.prio = some(3).then_some(x as u32 % 3);
-            r.fsnotify_group = some(4).then_some(rng.next() >> (x % 64));
-            r.latency_ns = some(5).then_some(rng.next());
-            r.i_wd = some(6).then_some(rng.next() as i32);
-            r.i_mask = some(7).then_some(if some(20) { rng.next() as u32 } else { 0 });
-            r.i_cookie = some(8).then_some(rng.next() as u32);
-            r.i_ino = some(9).then_some(rng.next());
-            r.i_ino_dir = some(10).then_some(0);
-            r.fa_type = some(11).then_some(rng.next() as u32 % 12);
-            r.fa_mask = some(12).then_some(if some(21) { rng.next() >> (x % 64) } else { 0 });
-            r.fa_pid = some(13).then_some(rng.next() as u32);
-            r.fa_flags = some(14).then_some(rng.next() as u32);
-            r.fa_f_flags = some(15).then_some(rng.next() as u32);
-            r.fa_response = [FaResponse::Na, FaResponse::Allow, FaResponse::Deny, FaResponse::Interrupted][x as usize >> 16 & 3];
-            r.name = rng.bytes(300);
-            r.name_truncated = some(17);
-            out.push(r);
-        }
-        out
-    }
-
-    /// Field selections: all, the default columns, one side, a single field.
-    fn selections() -> Vec<Vec<&'static Field>> {
-        let mut v = vec![
-            fields::all().collect(),
-            fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
-            fields::parse_list("name,tracee_comm,i_mask,tracer_user,tracee_pid,fa_mask,timestamp").unwrap(),
-            fields::parse_list("tracee_group").unwrap(),
-        ];
-        v.extend(fields::all().map(|f| vec![f]));
-        v
-    }
-
-    #[test]
-    fn json_lines_match_the_serde_json_writer() {
-        let records = varied_records();
-        for sel in selections() {
-            let (mut ours, mut theirs) = (Json::new(sel.clone()), reference::Json::new(sel.clone()));
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for r in &records {
-                a.clear();
-                b.clear();
-                ours.write(r, &mut a).unwrap();
-                theirs.write(r, &mut b).unwrap();
-                assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{sel:?} {r:?}");
-                assert_eq!(a, b);
-            }
-        }
-    }
-
-    #[test]
-    fn columns_match_the_previous_writer() {
-        let records = varied_records();
-        for sel in selections() {
-            let (mut ours, mut theirs) = (Columns::new(sel.clone()), reference::Columns::new(sel.clone()));
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for r in &records {
-                ours.write(r, &mut a).unwrap();
-                theirs.write(r, &mut b).unwrap();
-            }
-            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{sel:?}");
-        }
-        for b in hostile_bytes() {
-            let (mut ours, mut theirs) = (String::new(), String::new());
-            escape_terminal(&b, &mut ours);
-            reference::escape_terminal(&b, &mut theirs);
-            assert_eq!(ours, theirs);
-        }
-        for ns in [0, 1, 999_999_999, 86_399_999_999_999, u64::MAX, 1_700_000_000_123_456_789] {
-            assert_eq!(time_of_day(ns), reference::time_of_day(ns));
         }
     }
 
