@@ -20,7 +20,7 @@ use crate::masks::push_hex;
 use crate::model::Record;
 
 /// The output format (`-o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for a terminal.
     Columns,

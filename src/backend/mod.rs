@@ -73,7 +73,7 @@ impl Filters {
 }
 
 /// Which backend to use (`--backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     /// The best one this kernel allows: fentry, else kprobe, else tracepoint.
     Auto,
@@ -242,33 +242,46 @@ impl Clock {
     }
 }
 
-/// Opens the chosen backend; `auto` tries them best first and says on stderr
-/// which one runs and why the better ones did not.
-pub fn open(choice: Choice, filters: &Filters) -> Result<Box<dyn Tracer>> {
+/// A backend that runs, and what to tell the user about it: which backend
+/// `auto` chose and why the better ones did not work, or what it cannot do.
+pub struct Opened {
+    pub tracer: Box<dyn Tracer>,
+    /// Lines for stderr, without the `fsnotify-gadget: ` prefix.
+    pub notes: Vec<String>,
+}
+
+/// Opens the chosen backend; `auto` tries them best first and notes which
+/// one runs and why the better ones did not.
+pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
     use kernel::Family;
+    let with_notes = |mut t: kernel::KernelTracer, mut after: Vec<String>| {
+        let mut notes = std::mem::take(&mut t.notes);
+        notes.append(&mut after);
+        Opened { tracer: Box::new(t), notes }
+    };
     match choice {
-        Choice::Fentry => Ok(Box::new(kernel::KernelTracer::open(Family::Fentry, filters)?)),
-        Choice::Kprobe => Ok(Box::new(kernel::KernelTracer::open(Family::Kprobe, filters)?)),
-        Choice::Tracepoint => Ok(Box::new(tracepoint::TracepointTracer::open(filters)?)),
+        Choice::Fentry => Ok(with_notes(kernel::KernelTracer::open(Family::Fentry, filters)?, vec![])),
+        Choice::Kprobe => Ok(with_notes(kernel::KernelTracer::open(Family::Kprobe, filters)?, vec![])),
+        Choice::Tracepoint => Ok(Opened { tracer: Box::new(tracepoint::TracepointTracer::open(filters)?), notes: vec![] }),
         Choice::Auto => {
             let mut why = Vec::new();
             for family in [Family::Fentry, Family::Kprobe] {
                 match kernel::KernelTracer::open(family, filters) {
                     Ok(t) => {
-                        eprintln!("fsnotify-gadget: using the {} backend", t.name());
-                        return Ok(Box::new(t));
+                        let using = format!("using the {} backend", t.name());
+                        return Ok(with_notes(t, vec![using]));
                     }
                     Err(e) => why.push(format!("{}: {:#}", family.name(), e)),
                 }
             }
             match tracepoint::TracepointTracer::open(filters) {
                 Ok(t) => {
-                    eprintln!(
-                        "fsnotify-gadget: using the tracepoint backend ({}); it cannot fill {}",
+                    let using = format!(
+                        "using the tracepoint backend ({}); it cannot fill {}",
                         why.join("; "),
                         tracepoint::UNFILLED_FIELDS.join(", ")
                     );
-                    Ok(Box::new(t))
+                    Ok(Opened { tracer: Box::new(t), notes: vec![using] })
                 }
                 Err(e) => {
                     why.push(format!("tracepoint: {e:#}"));

@@ -20,24 +20,18 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 
 use anyhow::Result;
-use clap::Args;
 use serde_json::{json, Map, Value};
 
 use crate::output::{escape_terminal, Format};
 use procfs::FdInfo;
 
-#[derive(Args)]
-pub struct ListArgs {
-    /// Output format: aligned columns, or one JSON object per line.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "columns")]
-    pub output: Format,
-
-    /// Only this process.
-    #[arg(long, value_name = "PID", value_parser = crate::cli::parse_pid)]
+/// What to list and how (`fsnotify-gadget list`'s flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub format: Format,
+    /// Only this process's instances.
     pub pid: Option<u32>,
-
-    /// Also list every watch (inotify) and mark (fanotify), with its path.
-    #[arg(long)]
+    /// Also every watch and mark, with its path.
     pub watches: bool,
 }
 
@@ -225,7 +219,7 @@ fn table(header: &[&str], rows: &[Vec<String>], out: &mut impl Write) -> io::Res
     Ok(())
 }
 
-pub fn run(args: &ListArgs) -> Result<()> {
+pub fn run(args: &Options) -> Result<()> {
     // Other users' fdinfo needs root-like rights, the iterator CAP_BPF and
     // CAP_PERFMON. A kernel without BTF is not fatal: only the address is lost.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -237,13 +231,12 @@ pub fn run(args: &ListArgs) -> Result<()> {
         );
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match list(args, &mut out).and_then(|()| out.flush().map_err(Into::into)) {
-        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => Ok(()),
-        r => r,
-    }
+    list(args, &mut out)?;
+    out.flush()?;
+    Ok(())
 }
 
-fn list(args: &ListArgs, out: &mut impl Write) -> Result<()> {
+fn list(args: &Options, out: &mut impl Write) -> Result<()> {
     // Everything is scanned even with --pid: other holders of its instances
     // and its user's totals are part of the answer.
     let mut fds = scan_fds(None);
@@ -305,12 +298,12 @@ fn list(args: &ListArgs, out: &mut impl Write) -> Result<()> {
     }
 
     let mut resolver = resolve::Resolver::default();
-    match args.output {
+    match args.format {
         Format::Json => write_json(args, &instances, &procs, &mut resolver, out)?,
         Format::Columns => write_columns(args, &instances, &procs, &mut resolver, out)?,
     }
     let summary = Summary::new(&instances, &groups, &fds, &procs);
-    match args.output {
+    match args.format {
         Format::Json => summary.json(out)?,
         Format::Columns => summary.columns(out)?,
     }
@@ -386,7 +379,7 @@ fn watch_rows(i: &Instance, resolver: &mut resolve::Resolver) -> Vec<WatchRow> {
 }
 
 fn write_columns(
-    args: &ListArgs,
+    args: &Options,
     instances: &[Instance],
     procs: &HashMap<u32, ProcInfo>,
     resolver: &mut resolve::Resolver,
@@ -442,7 +435,7 @@ fn write_columns(
 }
 
 fn write_json(
-    args: &ListArgs,
+    args: &Options,
     instances: &[Instance],
     procs: &HashMap<u32, ProcInfo>,
     resolver: &mut resolve::Resolver,

@@ -81,6 +81,8 @@ pub struct KernelTracer {
     skel: KernelSkel<'static>,
     _links: Vec<Link>,
     ring: DecodedRing<Record>,
+    /// What the caller should tell the user about how it runs.
+    pub notes: Vec<String>,
 }
 
 impl KernelTracer {
@@ -122,6 +124,7 @@ impl KernelTracer {
         // Attach the end of an event's life first, so nothing recorded by a
         // later hook can miss its removal.
         let mut links = Vec::new();
+        let mut notes = Vec::new();
         let p = &skel.progs;
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
@@ -132,11 +135,11 @@ impl KernelTracer {
                 Ok(link) => links.push(link),
                 Err(fentry_err) => match p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle) {
                     Ok(link) => links.push(link),
-                    Err(kprobe_err) => eprintln!(
-                        "fsnotify-gadget: warning: fanotify events reported by file handle (FID) will have no path: \
+                    Err(kprobe_err) => notes.push(format!(
+                        "warning: fanotify events reported by file handle (FID) will have no path: \
                          {} takes neither an fentry ({fentry_err}) nor a kprobe ({kprobe_err})",
                         targets.fanotify_handle
-                    ),
+                    )),
                 },
             }
         } else {
@@ -152,7 +155,7 @@ impl KernelTracer {
 
         let clock = Clock::now();
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode::decode(raw, clock))?;
-        Ok(KernelTracer { family, skel, _links: links, ring })
+        Ok(KernelTracer { family, skel, _links: links, ring, notes })
     }
 }
 
