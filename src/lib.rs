@@ -15,4 +15,5 @@ pub mod model;
 pub mod names;
 pub mod output;
 pub mod privileges;
+pub mod procfs;
 pub mod trace;

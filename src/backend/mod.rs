@@ -68,7 +68,8 @@ pub struct Filters {
 impl Filters {
     /// The bitmask of `enum fsg_kind` values wanted.
     pub fn kinds(&self) -> u32 {
-        (if self.inotify { 1 } else { 0 }) | (if self.fanotify { 2 } else { 0 })
+        use crate::procfs::NotifyKind;
+        (if self.inotify { NotifyKind::Inotify.raw() } else { 0 }) | (if self.fanotify { NotifyKind::Fanotify.raw() } else { 0 })
     }
 }
 

@@ -3,27 +3,24 @@
 //! Sources, all readable without kprobes:
 //! - `/proc/PID/fd` links (`anon_inode:inotify`, `anon_inode:[fanotify]`) find
 //!   the notify fds, and `/proc/PID/fdinfo/FD` their watches, marks and
-//!   fanotify flags (parsed in [`procfs`]);
-//! - a `task_file` BPF iterator ([`iter`]) reads each such file's
-//!   `private_data`: the `struct fsnotify_group` address the tracer prints.
+//!   fanotify flags ([`crate::procfs`]);
+//! - a `task_file` BPF iterator ([`crate::procfs::iter`]) reads each such
+//!   file's `private_data`: the `struct fsnotify_group` address the tracer prints.
 //!
 //! An instance (an open file description) held through several fds or by
 //! several processes (dup, fork) is one row: fds are grouped by their group
 //! address, or, when the iterator is unavailable, by `kcmp(KCMP_FILE)`.
 
-mod iter;
-pub mod procfs;
-mod resolve;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use crate::output::{escape_terminal, Format};
-use procfs::FdInfo;
+use crate::procfs::fdinfo::{Mark, Object};
+use crate::procfs::{iter, resolve, NotifyFd, NotifyKind as Kind};
 
 /// What to list and how (`fsnotify-gadget list`'s flags).
 #[derive(Debug, Clone)]
@@ -35,41 +32,6 @@ pub struct Options {
     pub watches: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Inotify,
-    Fanotify,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Inotify => "inotify",
-            Kind::Fanotify => "fanotify",
-        }
-    }
-
-    /// The kind of a `/proc/PID/fd/N` link target.
-    pub fn of_link(target: &[u8]) -> Option<Kind> {
-        match target {
-            b"anon_inode:inotify" => Some(Kind::Inotify),
-            b"anon_inode:[fanotify]" => Some(Kind::Fanotify),
-            _ => None,
-        }
-    }
-}
-
-/// One notify fd of one process.
-#[derive(Debug, Clone)]
-pub struct NotifyFd {
-    pub pid: u32,
-    pub fd: u32,
-    pub kind: Kind,
-    pub info: FdInfo,
-    /// From the iterator.
-    pub group: Option<u64>,
-}
-
 #[derive(Debug, Clone, Default)]
 struct ProcInfo {
     comm: Vec<u8>,
@@ -78,39 +40,11 @@ struct ProcInfo {
     mntns: Option<u64>,
 }
 
-/// Every notify fd in /proc. Processes and fds that vanish meanwhile, or
-/// cannot be read, are skipped.
-fn scan_fds(only: Option<u32>) -> Vec<NotifyFd> {
-    let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
-    let me = std::process::id();
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        // Not ourselves: fds inherited from whoever started us would show up twice.
-        if pid == me || only.is_some_and(|o| o != pid) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
-        for f in fds.flatten() {
-            let Some(fd) = f.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            let Ok(target) = std::fs::read_link(f.path()) else { continue };
-            let Some(kind) = Kind::of_link(target.as_os_str().as_bytes()) else { continue };
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else { continue };
-            out.push(NotifyFd { pid, fd, kind, info: procfs::parse_fdinfo(&text), group: None });
-        }
-    }
-    out.sort_by_key(|f| (f.pid, f.fd));
-    out
-}
-
 fn proc_info(pid: u32, names: &mut crate::names::Names) -> Option<ProcInfo> {
-    let mut comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
-    if comm.last() == Some(&b'\n') {
-        comm.pop();
-    }
-    let uid = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| procfs::status_uid(&s));
+    let comm = crate::procfs::comm(pid)?;
+    let uid = crate::procfs::uid(pid);
     let user = uid.and_then(|u| names.user(u)).map(|u| u.to_string());
-    let mntns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().and_then(|l| procfs::ns_id(&l.to_string_lossy()));
+    let mntns = crate::procfs::mntns(pid);
     Some(ProcInfo { comm, uid, user, mntns })
 }
 
@@ -239,7 +173,7 @@ pub fn run(args: &Options) -> Result<()> {
 fn list(args: &Options, out: &mut impl Write) -> Result<()> {
     // Everything is scanned even with --pid: other holders of its instances
     // and its user's totals are part of the answer.
-    let mut fds = scan_fds(None);
+    let mut fds = crate::procfs::scan_notify_fds(None);
     let iter_result = match std::env::var_os("FSG_LIST_NO_ITER") {
         // For tests of the fallback (kcmp de-duplication, empty addresses).
         Some(_) => Err(anyhow::anyhow!("disabled by FSG_LIST_NO_ITER")),
@@ -357,7 +291,7 @@ fn watch_rows(i: &Instance, resolver: &mut resolve::Resolver) -> Vec<WatchRow> {
         Kind::Inotify => inotify_watch_mask(m as u32),
         Kind::Fanotify => crate::masks::fanotify_mask(m),
     };
-    let mut marks: Vec<&procfs::Mark> = f.info.marks.iter().collect();
+    let mut marks: Vec<&Mark> = f.info.marks.iter().collect();
     marks.sort_by_key(|m| m.wd);
     marks
         .into_iter()
@@ -370,7 +304,7 @@ fn watch_rows(i: &Instance, resolver: &mut resolve::Resolver) -> Vec<WatchRow> {
             ignored_mask: decode(m.ignored_mask),
             dev: resolver.dev(f.pid, &m.object),
             ino: match m.object {
-                procfs::Object::Inode { ino, .. } => Some(ino),
+                Object::Inode { ino, .. } => Some(ino),
                 _ => None,
             },
             path: resolver.describe(f.pid, &m.object),
@@ -621,7 +555,7 @@ mod tests {
     use super::*;
 
     fn fd(pid: u32, fd: u32, kind: Kind, group: Option<u64>, marks: &str) -> NotifyFd {
-        NotifyFd { pid, fd, kind, info: procfs::parse_fdinfo(marks), group }
+        NotifyFd { pid, fd, kind, info: crate::procfs::fdinfo::parse_fdinfo(marks), group }
     }
 
     #[test]
@@ -629,14 +563,6 @@ mod tests {
         assert_eq!(inotify_watch_mask(0xfff), "IN_ALL_EVENTS");
         assert_eq!(inotify_watch_mask(0x2), "IN_MODIFY");
         assert!(inotify_watch_mask(0x1000fff).starts_with("IN_ALL_EVENTS|"));
-    }
-
-    #[test]
-    fn link_targets_name_the_kind() {
-        assert_eq!(Kind::of_link(b"anon_inode:inotify"), Some(Kind::Inotify));
-        assert_eq!(Kind::of_link(b"anon_inode:[fanotify]"), Some(Kind::Fanotify));
-        assert_eq!(Kind::of_link(b"anon_inode:[eventfd]"), None);
-        assert_eq!(Kind::of_link(b"/tmp/anon_inode:inotify"), None);
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn checked_in_seeds_parse_cleanly() {
     }
     for text in files("fdinfo") {
         let text = String::from_utf8(text).unwrap();
-        let info = fsnotify_gadget::list::procfs::parse_fdinfo(&text);
+        let info = fsnotify_gadget::procfs::fdinfo::parse_fdinfo(&text);
         assert!(!info.marks.is_empty(), "{text}");
     }
     for text in files("kallsyms") {
