@@ -6,6 +6,7 @@
 //! - [`trace`]: the loop that ties them together.
 
 pub mod backend;
+pub mod boundary;
 pub mod cli;
 pub mod fields;
 pub mod kallsyms;

@@ -16,6 +16,9 @@ pub mod tracepoint;
 #[doc(hidden)]
 pub mod tracepoint_compat {
     pub use super::tracepoint::skel::types::{fsgt_event, fsgt_flags, fsgt_rec};
+
+    // SAFETY: generated from tracepoint_event.h and proc_info.h: integers and arrays.
+    unsafe impl crate::boundary::Plain for fsgt_event {}
 }
 
 use std::time::Duration;

@@ -6,6 +6,9 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/task_files.skel.rs"));
 }
 
+// SAFETY: generated from task_file_rec.h: integers only.
+unsafe impl crate::boundary::Plain for skel::types::fsg_task_file {}
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::mem::{size_of, MaybeUninit};
@@ -79,9 +82,7 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
 
     let mut out = HashMap::new();
     for chunk in bytes.chunks_exact(size_of::<fsg_task_file>()) {
-        let mut r = fsg_task_file::default();
-        // SAFETY: fsg_task_file is plain old data and the chunk has exactly its size.
-        unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), (&mut r as *mut fsg_task_file).cast::<u8>(), chunk.len()) };
+        let r: fsg_task_file = crate::boundary::read_prefix(chunk);
         let kind = match NotifyKind::from_raw(r.kind) {
             Some(k) => Some(k),
             None if targeted => continue,

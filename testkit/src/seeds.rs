@@ -55,9 +55,7 @@ fn tp_record(rec: fsgt_rec, kind: u32, data: &[u8], flags: u32) -> Vec<u8> {
     ev.fd = 3;
     ev.total = data.len() as u32;
     set_c(&mut ev.proc.comm, b"inotifywait");
-    // SAFETY: fsgt_event is repr(C) plain data; HEADER_LEN is its size.
-    let head = unsafe { std::slice::from_raw_parts((&ev as *const fsgt_event).cast::<u8>(), TP_HEADER_LEN) };
-    let mut v = head.to_vec();
+    let mut v = fsnotify_gadget::boundary::as_bytes(&ev)[..TP_HEADER_LEN].to_vec();
     v.extend_from_slice(data);
     v
 }

@@ -8,6 +8,9 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/kernel.skel.rs"));
 }
 
+// SAFETY: generated from kernel_event.h and proc_info.h: integers and arrays.
+unsafe impl crate::boundary::Plain for skel::types::fsg_event {}
+
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
@@ -194,11 +197,8 @@ impl Tracer for KernelTracer {
 
     fn lost(&self) -> Lost {
         let bss = self.skel.maps.bss_data.as_deref();
-        let at = |s: fsg_stat| {
-            // SAFETY: the counters live in the mmapped .bss, which the kernel
-            // updates atomically; a volatile read sees the current value.
-            bss.map_or(0, |b| unsafe { std::ptr::read_volatile(&b.stats[s.0 as usize]) })
-        };
+        // The counters live in the mmapped .bss, which the kernel updates atomically.
+        let at = |s: fsg_stat| bss.map_or(0, |b| crate::boundary::read_counter(&b.stats[s.0 as usize]));
         Lost {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
