@@ -119,9 +119,10 @@ fn esc(b: &[u8]) -> String {
 /// A JSON string member for untrusted bytes: `key`, plus `key_hex` with the
 /// exact bytes when they are not UTF-8.
 fn json_bytes(obj: &mut Map<String, Value>, key: &str, b: &[u8]) {
-    obj.insert(key.into(), Value::String(String::from_utf8_lossy(b).into_owned()));
-    if std::str::from_utf8(b).is_err() {
-        obj.insert(format!("{key}_hex"), Value::String(b.iter().map(|x| format!("{x:02x}")).collect()));
+    let (text, hex) = crate::output::json::untrusted(b);
+    obj.insert(key.into(), Value::String(text.into_owned()));
+    if let Some(hex) = hex {
+        obj.insert(crate::output::json::hex_key(key), Value::String(hex));
     }
 }
 

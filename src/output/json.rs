@@ -1,174 +1,39 @@
-//! Formats records as aligned columns or JSON lines.
-//!
-//! Names, paths and comms are chosen by whoever created the file or the
-//! process, so they are escaped before they reach a terminal or a JSON
-//! consumer:
-//! - columns: control characters, invisible/bidirectional format characters,
-//!   backslashes and bytes that are not UTF-8 become `\n`, `\t`, `\r`, `\\`,
-//!   `\xNN` or `\u{NNNN}`; a name never spans two rows nor sends escape
-//!   sequences to the terminal.
-//! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
-//!   the tests and fuzz targets compare the output with serde_json's and with
-//!   the previous serde_json-based writer, kept in testkit/ as an oracle). A name that is not valid UTF-8
-//!   is written with U+FFFD in `name` and its exact bytes, hex-encoded, in
-//!   `name_hex`, so consumers can recover them.
+//! The JSON-lines printer, and the JSON rule for untrusted bytes that every
+//! JSON writer of the tool follows (`list` too): the string is the bytes when
+//! they are UTF-8, else U+FFFD for each bad sequence, with the exact bytes as
+//! lowercase hex under the key with `_hex` appended (README, Guarantees).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::fields::{self, Field, Value};
+use super::push_int;
+use crate::fields::{Field, Value};
 use crate::masks::push_hex;
 use crate::model::Record;
 
-/// The output format (`-o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned columns for a terminal.
-    Columns,
-    /// One JSON object per line.
-    Json,
+/// The key that holds the exact bytes of `key`'s value when they are not UTF-8.
+pub fn hex_key(key: &str) -> String {
+    format!("{key}_hex")
 }
 
-/// Characters that change how text is displayed without being visible.
-fn is_format_char(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
-}
-
-/// Escapes untrusted bytes for a terminal, on one line. See the module docs.
-pub fn escape_terminal(bytes: &[u8], out: &mut String) {
-    let mut v = Vec::with_capacity(bytes.len());
-    escape_terminal_into(bytes, &mut v);
-    out.push_str(std::str::from_utf8(&v).expect("escaped text is UTF-8"));
-}
-
-/// [`escape_terminal`], appended to a byte buffer (always valid UTF-8).
-fn escape_terminal_into(bytes: &[u8], out: &mut Vec<u8>) {
-    // Most names are printable ASCII without a backslash: nothing to escape.
-    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
-        out.extend_from_slice(bytes);
-        return;
+/// Appends bytes as lowercase hex, two digits per byte.
+fn push_hex_bytes(b: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &byte in b {
+        out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
     }
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
-                }
-                c if c.is_control() || is_format_char(c) => {
-                    let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-                }
-                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-            }
+}
+
+/// Untrusted bytes under the rule above: the string, and the hex of the
+/// exact bytes when they are not UTF-8 (for [`hex_key`]).
+pub fn untrusted(b: &[u8]) -> (Cow<'_, str>, Option<String>) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (Cow::Borrowed(s), None),
+        Err(_) => {
+            let mut hex = Vec::with_capacity(b.len() * 2);
+            push_hex_bytes(b, &mut hex);
+            (String::from_utf8_lossy(b), Some(String::from_utf8(hex).expect("hex digits are ASCII")))
         }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-}
-
-/// `HH:MM:SS.nnnnnnnnn` (UTC) from nanoseconds since the epoch.
-pub fn time_of_day(ns: u64) -> String {
-    let mut out = Vec::with_capacity(18);
-    push_time_of_day(ns, &mut out);
-    String::from_utf8(out).expect("digits are ASCII")
-}
-
-/// Appends `n`'s last `width` decimal digits, zero-padded.
-fn push_digits(mut n: u64, width: usize, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + width, b'0');
-    for d in out[start..].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-}
-
-fn push_time_of_day(ns: u64, out: &mut Vec<u8>) {
-    let day = ns / 1_000_000_000 % 86_400;
-    // Hours are below 24: two digits, as `{:02}` gives.
-    push_digits(day / 3600, 2, out);
-    out.push(b':');
-    push_digits(day / 60 % 60, 2, out);
-    out.push(b':');
-    push_digits(day % 60, 2, out);
-    out.push(b'.');
-    push_digits(ns % 1_000_000_000, 9, out);
-}
-
-fn push_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-fn column_text(v: &Value<'_>, out: &mut Vec<u8>) {
-    match v {
-        Value::Null => {}
-        Value::U64(n) => push_int(*n, out),
-        Value::I64(n) => push_int(*n, out),
-        Value::Hex(n) => push_hex(*n, out),
-        Value::Time(ns) => push_time_of_day(*ns, out),
-        Value::Decoded(d) => d.write(out),
-        Value::Static(s) => out.extend_from_slice(s.as_bytes()),
-        Value::Bytes(b) => escape_terminal_into(b, out),
-    }
-}
-
-/// Writes records as a table: a header row, then one row per record.
-pub struct Columns {
-    fields: Vec<&'static Field>,
-    /// Each column's width: the field's, or its header's if wider.
-    widths: Vec<usize>,
-    header_done: bool,
-    line: Vec<u8>,
-}
-
-impl Columns {
-    pub fn new(fields: Vec<&'static Field>) -> Columns {
-        let widths = fields.iter().map(|f| f.width.max(fields::header(f).len())).collect();
-        Columns { fields, widths, header_done: false, line: Vec::with_capacity(256) }
-    }
-
-    /// Pads the cell that starts at `text_start` to its column's width, in
-    /// characters (the line is UTF-8: every byte but continuation bytes
-    /// starts one).
-    fn push_cell(&mut self, i: usize, text_start: usize) {
-        let last = i + 1 == self.fields.len();
-        if !last {
-            let used = self.line[text_start..].iter().filter(|&&b| b & 0xc0 != 0x80).count();
-            let width = self.widths[i];
-            if used < width {
-                self.line.resize(self.line.len() + width - used, b' ');
-            }
-            self.line.push(b' ');
-        }
-    }
-
-    pub fn header(&mut self, out: &mut impl Write) -> io::Result<()> {
-        self.line.clear();
-        for i in 0..self.fields.len() {
-            let start = self.line.len();
-            self.line.extend_from_slice(fields::header(self.fields[i]).as_bytes());
-            self.push_cell(i, start);
-        }
-        self.line.push(b'\n');
-        out.write_all(&self.line)
-    }
-
-    pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
-        if !self.header_done {
-            self.header_done = true;
-            self.header(out)?;
-        }
-        self.line.clear();
-        for i in 0..self.fields.len() {
-            let start = self.line.len();
-            column_text(&(self.fields[i].get)(r), &mut self.line);
-            self.push_cell(i, start);
-        }
-        self.line.push(b'\n');
-        out.write_all(&self.line)
     }
 }
 
@@ -231,13 +96,10 @@ fn json_bytes(b: &[u8], hex_key: &[u8], out: &mut Vec<u8>) {
     match std::str::from_utf8(b) {
         Ok(s) => json_str(s, out),
         Err(_) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             json_str(&String::from_utf8_lossy(b), out);
             out.extend_from_slice(hex_key);
             out.push(b'"');
-            for &byte in b {
-                out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
-            }
+            push_hex_bytes(b, out);
             out.push(b'"');
         }
     }
@@ -295,7 +157,7 @@ struct JsonField {
 
 impl JsonField {
     fn new(field: &'static Field, key: &str, first: bool) -> JsonField {
-        JsonField { field, key: json_key(key, first), hex_key: json_key(&format!("{key}_hex"), false) }
+        JsonField { field, key: json_key(key, first), hex_key: json_key(&hex_key(key), false) }
     }
 
     fn write(&self, r: &Record, out: &mut Vec<u8>) {
@@ -394,38 +256,11 @@ impl Json {
     }
 }
 
-/// Either writer, chosen by `-o`.
-pub enum Writer {
-    Columns(Columns),
-    Json(Json),
-}
-
-impl Writer {
-    pub fn new(format: Format, fields: Vec<&'static Field>) -> Writer {
-        match format {
-            Format::Columns => Writer::Columns(Columns::new(fields)),
-            Format::Json => Writer::Json(Json::new(fields)),
-        }
-    }
-
-    pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
-        match self {
-            Writer::Columns(c) => c.write(r, out),
-            Writer::Json(j) => j.write(r, out),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields;
     use crate::model::{EventType, Proc};
-
-    fn escaped(b: &[u8]) -> String {
-        let mut s = String::new();
-        escape_terminal(b, &mut s);
-        s
-    }
 
     fn sample() -> Record {
         let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
@@ -434,17 +269,6 @@ mod tests {
         r.i_mask = Some(0x0800_0020);
         r.name = b"ABCDE".to_vec();
         r
-    }
-
-    #[test]
-    fn terminal_escapes_control_and_invalid_bytes() {
-        assert_eq!(escaped(b"a\x1b[31mb"), "a\\x1b[31mb");
-        assert_eq!(escaped(b"x\ny\tz\r"), "x\\ny\\tz\\r");
-        assert_eq!(escaped(b"\xff\xfe"), "\\xff\\xfe");
-        assert_eq!(escaped(b"back\\slash"), "back\\\\slash");
-        assert_eq!(escaped("rtl\u{202e}txt".as_bytes()), "rtl\\u{202e}txt");
-        assert_eq!(escaped("\u{9b}".as_bytes()), "\\u{009b}");
-        assert_eq!(escaped("héllo | \"q\"".as_bytes()), "héllo | \"q\"");
     }
 
     #[test]
@@ -480,25 +304,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["name"], "valid \"utf8\"\n");
         assert!(v.get("name_hex").is_none());
-    }
-
-    #[test]
-    fn columns_align_and_escape() {
-        let fields = fields::parse_list("tracer_comm,tracee_comm,i_mask,name").unwrap();
-        let mut c = Columns::new(fields);
-        let mut out = Vec::new();
-        let mut r = sample();
-        c.write(&r, &mut out).unwrap();
-        r.name = b"two\nlines\x1b[2J".to_vec();
-        c.write(&r, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("TRACER_COMM      TRACEE_COMM      I_MASK"));
-        assert_eq!(lines[1].find("touch"), lines[0].find("TRACEE_COMM"));
-        assert!(lines[1].ends_with("IN_OPEN|FS_EVENT_ON_CHILD          ABCDE"));
-        assert!(lines[2].ends_with("two\\nlines\\x1b[2J"));
-        assert!(!text.contains('\x1b'));
     }
 
     #[test]
@@ -544,7 +349,9 @@ mod tests {
     }
 
     #[test]
-    fn time_of_day_is_utc() {
-        assert_eq!(time_of_day(86_400_000_000_000 + 3_723_000_000_005), "01:02:03.000000005");
+    fn untrusted_bytes_follow_the_hex_rule() {
+        assert_eq!(untrusted(b"plain"), (Cow::Borrowed("plain"), None));
+        assert_eq!(untrusted(b"a\xffb"), (Cow::Owned("a\u{fffd}b".to_string()), Some("61ff62".to_string())));
+        assert_eq!(hex_key("comm"), "comm_hex");
     }
 }
