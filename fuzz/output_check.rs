@@ -2,11 +2,12 @@
 //! one line of printable text (no control byte, so no terminal escape), and
 //! the JSON line parses and gives back the name's exact bytes. Both are
 //! byte for byte what the previous, serde_json-and-core::fmt writers
-//! (`output::reference`) print for the same record.
+//! (`fsg_testkit::reference`) print for the same record.
 
+use fsg_testkit::reference;
 use fsnotify_gadget::fields;
 use fsnotify_gadget::model::Record;
-use fsnotify_gadget::output::{reference, Columns, Json};
+use fsnotify_gadget::output::{Columns, Json};
 
 pub fn check(r: &Record) {
     let mut cols = Vec::new();

@@ -1,6 +1,10 @@
 //! The command line. Every flag's help is its documentation.
+//!
+//! The only module that knows clap: every flag and value enum is defined
+//! here, and the commands get plain options ([`crate::trace::Options`],
+//! [`crate::list::Options`]).
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
@@ -42,7 +46,64 @@ pub struct Cli {
 pub enum Command {
     /// List every inotify and fanotify instance on the machine (idle ones
     /// too): who holds it, its fsnotify_group address, its watches.
-    List(crate::list::ListArgs),
+    List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Output format: aligned columns, or one JSON object per line.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "columns")]
+    pub output: OutputFormat,
+
+    /// Only this process.
+    #[arg(long, value_name = "PID", value_parser = parse_pid)]
+    pub pid: Option<u32>,
+
+    /// Also list every watch (inotify) and mark (fanotify), with its path.
+    #[arg(long)]
+    pub watches: bool,
+}
+
+/// The output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for a terminal.
+    Columns,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Format {
+        match f {
+            OutputFormat::Columns => Format::Columns,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// Which backend to use (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// The best one this kernel allows: fentry, else kprobe, else tracepoint.
+    Auto,
+    /// fentry/fexit programs (needs BPF trampolines).
+    Fentry,
+    /// kprobes/kretprobes (needs CONFIG_KPROBES and bpf_probe_read_kernel).
+    Kprobe,
+    /// Tracepoints only (works on locked-down kernels without kprobes).
+    Tracepoint,
+}
+
+impl From<BackendChoice> for Choice {
+    fn from(c: BackendChoice) -> Choice {
+        match c {
+            BackendChoice::Auto => Choice::Auto,
+            BackendChoice::Fentry => Choice::Fentry,
+            BackendChoice::Kprobe => Choice::Kprobe,
+            BackendChoice::Tracepoint => Choice::Tracepoint,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -75,7 +136,7 @@ pub struct TraceArgs {
 
     /// Output format: aligned columns, or one JSON object per line.
     #[arg(short = 'o', long = "output", value_enum, default_value = "columns", help_heading = "Output")]
-    pub output: Format,
+    pub output: OutputFormat,
 
     /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
@@ -91,7 +152,7 @@ pub struct TraceArgs {
     /// Kernel hooks to use; auto picks the best the kernel allows and says
     /// which on stderr.
     #[arg(long, value_enum, default_value = "auto")]
-    pub backend: Choice,
+    pub backend: BackendChoice,
 }
 
 /// The fields `--fields` selected.
@@ -141,9 +202,28 @@ impl TraceArgs {
     pub fn selected_fields(&self) -> Vec<&'static Field> {
         match (&self.fields, self.output) {
             (Some(list), _) => list.0.clone(),
-            (None, Format::Columns) => fields::DEFAULT_COLUMNS.iter().map(|n| fields::find(n).expect("default field")).collect(),
-            (None, Format::Json) => fields::all().collect(),
+            (None, OutputFormat::Columns) => fields::DEFAULT_COLUMNS.iter().map(|n| fields::find(n).expect("default field")).collect(),
+            (None, OutputFormat::Json) => fields::all().collect(),
         }
+    }
+
+    /// What the tracer needs, without clap.
+    pub fn options(&self) -> crate::trace::Options {
+        crate::trace::Options {
+            backend: self.backend.into(),
+            filters: self.filters(),
+            format: self.output.into(),
+            fields: self.selected_fields(),
+            timeout: self.timeout,
+            stats: self.stats,
+        }
+    }
+}
+
+impl ListArgs {
+    /// What `list` needs, without clap.
+    pub fn options(&self) -> crate::list::Options {
+        crate::list::Options { format: self.output.into(), pid: self.pid, watches: self.watches }
     }
 }
 

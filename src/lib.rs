@@ -1,15 +1,17 @@
 //! fsnotify-gadget: inotify and fanotify, made visible with eBPF.
 //!
+//! - [`cli`]: the command line, the only module that knows clap.
 //! - [`model`]: the one record type every backend fills.
 //! - [`backend`]: the kernel side (fentry, kprobe, tracepoint).
+//! - [`boundary`]: the typed kernel/user boundary (BPF bytes as skeleton types).
+//! - [`procfs`]: processes and their inotify/fanotify fds, for `list` and the tracers.
 //! - [`masks`], [`fields`], [`output`]: decoding and formatting, pure.
-//! - [`trace`]: the loop that ties them together.
+//! - [`trace`]: the loop that ties them together; [`list`]: `fsnotify-gadget list`.
 
 pub mod backend;
+pub mod boundary;
 pub mod cli;
 pub mod fields;
-#[cfg(test)]
-mod fuzz_seeds;
 pub mod kallsyms;
 pub mod list;
 pub mod masks;
@@ -17,4 +19,5 @@ pub mod model;
 pub mod names;
 pub mod output;
 pub mod privileges;
+pub mod procfs;
 pub mod trace;

@@ -1,13 +1,22 @@
 use std::process::ExitCode;
 
+use fsnotify_gadget::cli::{self, Command};
+
+/// Whether an error is the reader closing our stdout (`| head -1`): the
+/// output it wanted was written, so the run ends quietly and successfully.
+fn reader_went_away(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 fn main() -> ExitCode {
-    let cli = fsnotify_gadget::cli::parse();
+    let cli = cli::parse();
     let result = match &cli.command {
-        Some(fsnotify_gadget::cli::Command::List(args)) => fsnotify_gadget::list::run(args),
-        None => fsnotify_gadget::trace::run(&cli.trace),
+        Some(Command::List(args)) => fsnotify_gadget::list::run(&args.options()),
+        None => fsnotify_gadget::trace::run(&cli.trace.options()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if reader_went_away(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fsnotify-gadget: error: {e:#}");
             ExitCode::FAILURE

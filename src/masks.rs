@@ -6,7 +6,7 @@
 //! get their kernel `FS_*` names; anything else is printed in hex.
 
 /// inotify event bits (`<sys/inotify.h>`) and kernel-internal `FS_*` bits.
-pub(crate) const INOTIFY_BITS: &[(u32, &str)] = &[
+pub const INOTIFY_BITS: &[(u32, &str)] = &[
     (0x0000_0001, "IN_ACCESS"),
     (0x0000_0002, "IN_MODIFY"),
     (0x0000_0004, "IN_ATTRIB"),
@@ -37,7 +37,7 @@ pub(crate) const INOTIFY_BITS: &[(u32, &str)] = &[
 ];
 
 /// fanotify event bits (`<linux/fanotify.h>`) and kernel-internal `FS_*` bits.
-pub(crate) const FANOTIFY_BITS: &[(u64, &str)] = &[
+pub const FANOTIFY_BITS: &[(u64, &str)] = &[
     (0x0000_0001, "FAN_ACCESS"),
     (0x0000_0002, "FAN_MODIFY"),
     (0x0000_0004, "FAN_ATTRIB"),

@@ -6,11 +6,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::backend::{self, Lost, TableUse, Tracer};
-use crate::cli::TraceArgs;
+use crate::backend::{self, Choice, Filters, Lost, TableUse, Tracer};
+use crate::fields::Field;
 use crate::model::Record;
 use crate::names::Names;
-use crate::output::Writer;
+use crate::output::{Format, Writer};
+
+/// What to trace and how to print it (the tracer's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub backend: Choice,
+    pub filters: Filters,
+    pub format: Format,
+    pub fields: Vec<&'static Field>,
+    /// Stop after this long; None: at Ctrl-C or SIGTERM.
+    pub timeout: Option<Duration>,
+    /// Print a stats line this often, and at exit.
+    pub stats: Option<Duration>,
+}
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -101,15 +114,16 @@ fn warn_lost(new: &Lost) {
     }
 }
 
-/// What to do with an output error: a closed pipe (`| head`) ends quietly.
-fn stopped_by_reader(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::BrokenPipe
-}
-
-pub fn run(args: &TraceArgs) -> Result<()> {
+/// Traces until stopped. An output error ends the run with that error (a
+/// closed pipe, `| head`, is for the caller to take as a normal end).
+pub fn run(args: &Options) -> Result<()> {
     crate::privileges::check()?;
     backend::quiet_libbpf();
-    let mut tracer: Box<dyn Tracer> = backend::open(args.backend, &args.filters())?;
+    let opened = backend::open(args.backend, &args.filters)?;
+    for note in &opened.notes {
+        eprintln!("fsnotify-gadget: {note}");
+    }
+    let mut tracer: Box<dyn Tracer> = opened.tracer;
     // Loading parsed the kernel's BTF (tens of MiB, now freed, and more
     // when auto tried a backend that failed): give those pages back.
     // SAFETY: malloc_trim only releases free heap memory.
@@ -117,7 +131,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     install_signal_handlers();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
 
-    let mut writer = Writer::new(args.output, args.selected_fields());
+    let mut writer = Writer::new(args.format, args.fields.clone());
     let mut names = Names::default();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -142,11 +156,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
         let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
         more = tracer.poll(wait, &mut batch)?;
-        match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
-            Ok(n) => printed += n,
-            Err(e) if stopped_by_reader(&e) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
+        printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
         let lost = tracer.lost();
         if lost != reported {
             warn_lost(&lost.since(&reported));
@@ -163,11 +173,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
-    match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
-        Ok(n) => printed += n,
-        Err(e) if stopped_by_reader(&e) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    }
+    printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
     if args.stats.is_some() {
         print_stats(tracer.as_ref(), printed);
     }

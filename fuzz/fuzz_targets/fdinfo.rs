@@ -3,15 +3,15 @@
 #![no_main]
 
 use fsnotify_gadget::backend::tracepoint::parse_fanotify_fdinfo;
-use fsnotify_gadget::list::procfs;
+use fsnotify_gadget::procfs::{self, fdinfo, mountinfo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let info = procfs::parse_fdinfo(&text);
+    let info = fdinfo::parse_fdinfo(&text);
     assert!(info.marks.len() <= text.lines().count());
     let _ = parse_fanotify_fdinfo(&text);
     let _ = procfs::status_uid(&text);
     let _ = procfs::ns_id(&text);
-    let _ = procfs::parse_mountinfo(&text);
+    let _ = mountinfo::parse_mountinfo(&text);
 });

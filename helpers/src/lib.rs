@@ -35,3 +35,35 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Strings that stress an escaper: every hostile name the end-to-end
+/// tests use, and every byte and boundary character in context.
+pub fn hostile_bytes() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = hostile_names().into_iter().map(|(b, _)| b).collect();
+    v.extend((0..=255u8).map(|b| vec![b'a', b, b'z']));
+    v.extend((0..=255u8).map(|b| vec![b]));
+    for s in ["", "\"", "\\", "\u{7f}", "\u{80}", "\u{9f}", "\u{a0}", "\u{2028}\u{2029}", "\u{feff}", "\u{ffff}", "\u{10ffff}", "é😀"] {
+        v.push(s.as_bytes().to_vec());
+        v.push(format!("x{s}\u{1}{s}\"{s}").into_bytes());
+    }
+    v.push(b"\xed\xa0\x80 surrogate, \xc0\x80 overlong, \xf4\x90 past U+10FFFF, \xe2\x82 cut".to_vec());
+    v
+}
+
+/// A small deterministic generator, so the comparisons cover more than
+/// hand-picked cases and still fail the same way each time.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.next_u64() as usize % (max + 1);
+        // Mostly ASCII, with controls, quotes, backslashes and high bytes.
+        const PICK: &[u8] = b"aZ09_-./ \"\\\x00\x07\x1b\n\t\x7f\xc3\xa9\xe2\x80\xae\xff\xf0\x9f\x98\x80";
+        (0..n).map(|_| PICK[self.next_u64() as usize % PICK.len()]).collect()
+    }
+}

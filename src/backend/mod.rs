@@ -9,6 +9,18 @@
 pub mod kernel;
 pub mod tracepoint;
 
+/// Compatibility for the tracepoint backend's move onto the shared layers:
+/// its record types, which its module keeps crate-private, for the seed
+/// corpus builder in testkit/. Delete once that backend exports what its
+/// builders need.
+#[doc(hidden)]
+pub mod tracepoint_compat {
+    pub use super::tracepoint::skel::types::{fsgt_event, fsgt_flags, fsgt_rec};
+
+    // SAFETY: generated from tracepoint_event.h and proc_info.h: integers and arrays.
+    unsafe impl crate::boundary::Plain for fsgt_event {}
+}
+
 use std::time::Duration;
 
 use anyhow::Result;
@@ -59,12 +71,13 @@ pub struct Filters {
 impl Filters {
     /// The bitmask of `enum fsg_kind` values wanted.
     pub fn kinds(&self) -> u32 {
-        (if self.inotify { 1 } else { 0 }) | (if self.fanotify { 2 } else { 0 })
+        use crate::procfs::NotifyKind;
+        (if self.inotify { NotifyKind::Inotify.raw() } else { 0 }) | (if self.fanotify { NotifyKind::Fanotify.raw() } else { 0 })
     }
 }
 
 /// Which backend to use (`--backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     /// The best one this kernel allows: fentry, else kprobe, else tracepoint.
     Auto,
@@ -233,33 +246,46 @@ impl Clock {
     }
 }
 
-/// Opens the chosen backend; `auto` tries them best first and says on stderr
-/// which one runs and why the better ones did not.
-pub fn open(choice: Choice, filters: &Filters) -> Result<Box<dyn Tracer>> {
+/// A backend that runs, and what to tell the user about it: which backend
+/// `auto` chose and why the better ones did not work, or what it cannot do.
+pub struct Opened {
+    pub tracer: Box<dyn Tracer>,
+    /// Lines for stderr, without the `fsnotify-gadget: ` prefix.
+    pub notes: Vec<String>,
+}
+
+/// Opens the chosen backend; `auto` tries them best first and notes which
+/// one runs and why the better ones did not.
+pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
     use kernel::Family;
+    let with_notes = |mut t: kernel::KernelTracer, mut after: Vec<String>| {
+        let mut notes = std::mem::take(&mut t.notes);
+        notes.append(&mut after);
+        Opened { tracer: Box::new(t), notes }
+    };
     match choice {
-        Choice::Fentry => Ok(Box::new(kernel::KernelTracer::open(Family::Fentry, filters)?)),
-        Choice::Kprobe => Ok(Box::new(kernel::KernelTracer::open(Family::Kprobe, filters)?)),
-        Choice::Tracepoint => Ok(Box::new(tracepoint::TracepointTracer::open(filters)?)),
+        Choice::Fentry => Ok(with_notes(kernel::KernelTracer::open(Family::Fentry, filters)?, vec![])),
+        Choice::Kprobe => Ok(with_notes(kernel::KernelTracer::open(Family::Kprobe, filters)?, vec![])),
+        Choice::Tracepoint => Ok(Opened { tracer: Box::new(tracepoint::TracepointTracer::open(filters)?), notes: vec![] }),
         Choice::Auto => {
             let mut why = Vec::new();
             for family in [Family::Fentry, Family::Kprobe] {
                 match kernel::KernelTracer::open(family, filters) {
                     Ok(t) => {
-                        eprintln!("fsnotify-gadget: using the {} backend", t.name());
-                        return Ok(Box::new(t));
+                        let using = format!("using the {} backend", t.name());
+                        return Ok(with_notes(t, vec![using]));
                     }
                     Err(e) => why.push(format!("{}: {:#}", family.name(), e)),
                 }
             }
             match tracepoint::TracepointTracer::open(filters) {
                 Ok(t) => {
-                    eprintln!(
-                        "fsnotify-gadget: using the tracepoint backend ({}); it cannot fill {}",
+                    let using = format!(
+                        "using the tracepoint backend ({}); it cannot fill {}",
                         why.join("; "),
                         tracepoint::UNFILLED_FIELDS.join(", ")
                     );
-                    Ok(Box::new(t))
+                    Ok(Opened { tracer: Box::new(t), notes: vec![using] })
                 }
                 Err(e) => {
                     why.push(format!("tracepoint: {e:#}"));

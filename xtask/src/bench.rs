@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: runs fsg-bench (src/bin/fsg-bench) on the host and inside the test VM
+//! `cargo xtask bench`: runs fsg-bench (bench/) on the host and inside the test VM
 //! on each default kernel, then reduces its raw `FSG-BENCH {json}` lines to the figures of
 //! BENCHMARKS.md, each beside its target.
 //!

@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 const MAIN_PACKAGE: &str = "fsnotify-gadget";
 /// The programs the end-to-end tests drive.
 const HELPERS_PACKAGE: &str = "fsg-test-helpers";
+/// The benchmarks' measuring side (bench/), which the VM image carries too.
+const BENCH_PACKAGE: &str = "fsg-bench";
 /// tests/vm_e2e.rs: the tests that run inside the VM.
 const VM_TEST_TARGET: &str = "vm_e2e";
 
@@ -48,7 +50,7 @@ impl Workspace {
         command
     }
 
-    /// `cargo build --release` of fsnotify-gadget and every test helper; their paths.
+    /// `cargo build --release` of fsnotify-gadget, every test helper and fsg-bench; their paths.
     pub fn build_programs(&self) -> Result<Vec<PathBuf>> {
         let mut command = self.cargo();
         command.args([
@@ -57,7 +59,7 @@ impl Workspace {
             "--bins",
             "--message-format=json-render-diagnostics",
         ]);
-        command.args(["--package", MAIN_PACKAGE, "--package", HELPERS_PACKAGE]);
+        command.args(["--package", MAIN_PACKAGE, "--package", HELPERS_PACKAGE, "--package", BENCH_PACKAGE]);
         let built = self.artifacts(command, "bin")?;
         if !built.iter().any(|(name, _)| name == MAIN_PACKAGE) {
             bail!("cargo build did not produce the {MAIN_PACKAGE} binary");

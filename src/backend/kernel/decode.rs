@@ -37,9 +37,7 @@ pub fn decode(raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
         static HEADER: std::cell::RefCell<Box<fsg_event>> = std::cell::RefCell::new(Box::default());
     }
     HEADER.with_borrow_mut(|ev| {
-        // SAFETY: fsg_event is plain old data (integers and arrays, repr(C)),
-        // every bit pattern is valid, and HEADER_LEN is within both buffers.
-        unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), (&mut **ev as *mut fsg_event).cast::<u8>(), HEADER_LEN) };
+        crate::boundary::copy_prefix(raw, HEADER_LEN, &mut **ev);
         decode_header(ev, raw, clock)
     })
 }
@@ -100,9 +98,7 @@ fn decode_header(ev: &fsg_event, raw: &[u8], clock: Clock) -> Result<Record, Dec
 /// benchmarks that feed the decoder without a kernel.
 pub fn encode(ev: &fsg_event) -> Vec<u8> {
     let len = HEADER_LEN + (ev.name_len as usize).min(ev.name.len());
-    // SAFETY: fsg_event is repr(C) plain data; len <= size_of::<fsg_event>().
-    let bytes = unsafe { std::slice::from_raw_parts((ev as *const fsg_event).cast::<u8>(), len) };
-    bytes.to_vec()
+    crate::boundary::as_bytes(ev)[..len].to_vec()
 }
 
 /// Sets a C string field from bytes (truncating to the field).

@@ -8,6 +8,9 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/kernel.skel.rs"));
 }
 
+// SAFETY: generated from kernel_event.h and proc_info.h: integers and arrays.
+unsafe impl crate::boundary::Plain for skel::types::fsg_event {}
+
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
@@ -81,6 +84,8 @@ pub struct KernelTracer {
     skel: KernelSkel<'static>,
     _links: Vec<Link>,
     ring: DecodedRing<Record>,
+    /// What the caller should tell the user about how it runs.
+    pub notes: Vec<String>,
 }
 
 impl KernelTracer {
@@ -122,6 +127,7 @@ impl KernelTracer {
         // Attach the end of an event's life first, so nothing recorded by a
         // later hook can miss its removal.
         let mut links = Vec::new();
+        let mut notes = Vec::new();
         let p = &skel.progs;
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
@@ -132,11 +138,11 @@ impl KernelTracer {
                 Ok(link) => links.push(link),
                 Err(fentry_err) => match p.kprobe_fanotify_handle.attach_kprobe(false, targets.fanotify_handle) {
                     Ok(link) => links.push(link),
-                    Err(kprobe_err) => eprintln!(
-                        "fsnotify-gadget: warning: fanotify events reported by file handle (FID) will have no path: \
+                    Err(kprobe_err) => notes.push(format!(
+                        "warning: fanotify events reported by file handle (FID) will have no path: \
                          {} takes neither an fentry ({fentry_err}) nor a kprobe ({kprobe_err})",
                         targets.fanotify_handle
-                    ),
+                    )),
                 },
             }
         } else {
@@ -152,7 +158,7 @@ impl KernelTracer {
 
         let clock = Clock::now();
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode::decode(raw, clock))?;
-        Ok(KernelTracer { family, skel, _links: links, ring })
+        Ok(KernelTracer { family, skel, _links: links, ring, notes })
     }
 }
 
@@ -191,11 +197,8 @@ impl Tracer for KernelTracer {
 
     fn lost(&self) -> Lost {
         let bss = self.skel.maps.bss_data.as_deref();
-        let at = |s: fsg_stat| {
-            // SAFETY: the counters live in the mmapped .bss, which the kernel
-            // updates atomically; a volatile read sees the current value.
-            bss.map_or(0, |b| unsafe { std::ptr::read_volatile(&b.stats[s.0 as usize]) })
-        };
+        // The counters live in the mmapped .bss, which the kernel updates atomically.
+        let at = |s: fsg_stat| bss.map_or(0, |b| crate::boundary::read_counter(&b.stats[s.0 as usize]));
         Lost {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),

@@ -12,22 +12,16 @@
  * Each hook has an fentry and a kprobe flavor sharing one body; user space
  * loads one family (see src/backend/kernel/mod.rs).
  */
-#include "kernel_types.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
 #include "kernel_event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Filters, set by user space before load; 0 means "any". */
-const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY;
-const volatile __u32 tracee_pid = 0;
-const volatile __u32 tracer_pid = 0;
-const volatile __u64 tracer_group = 0;
+FSG_FILTER_GLOBALS;
 
-/* Counters user space reads through the mmapped .bss; see enum fsg_stat. */
-__u64 stats[FSG_STAT_MAX];
+/* See enum fsg_stat. */
+FSG_COUNTERS(FSG_STAT_MAX);
 
 /* Make the skeleton generator emit these types for user space. */
 struct fsg_event _fsg_event_type = {};
@@ -123,24 +117,7 @@ struct {
 
 static __always_inline void count(enum fsg_stat stat)
 {
-	__sync_fetch_and_add(&stats[stat], 1);
-}
-
-static __always_inline void fill_proc(struct fsg_proc *p)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
-	p->pid = pid_tgid >> 32;
-	p->tid = (__u32)pid_tgid;
-	p->uid = (__u32)uid_gid;
-	p->gid = uid_gid >> 32;
-	p->ppid = BPF_CORE_READ(parent, tgid);
-	p->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	bpf_get_current_comm(p->comm, sizeof(p->comm));
-	BPF_CORE_READ_STR_INTO(&p->pcomm, parent, comm);
+	fsg_count(stat);
 }
 
 static __always_inline __u32 group_prio(struct fsnotify_group *group)

@@ -8,17 +8,13 @@
 #ifndef FSG_KERNEL_EVENT_H
 #define FSG_KERNEL_EVENT_H
 
+#include "notify_kind.h"
 #include "proc_info.h"
 
 #define FSG_NAME_MAX 255
 #define FSG_PATH_MAX 4096
 /* A path of up to FSG_PATH_MAX bytes plus room for one more component. */
 #define FSG_NAME_BUF (FSG_PATH_MAX + FSG_NAME_MAX + 1)
-
-enum fsg_kind {
-	FSG_KIND_INOTIFY = 1,
-	FSG_KIND_FANOTIFY = 2,
-};
 
 enum fsg_type {
 	FSG_TYPE_INOTIFY = 1,

@@ -4,8 +4,7 @@
 
 use std::process::{Command, Output};
 
-mod common;
-use common::{gadget_bin, require_root};
+use crate::common::{gadget_bin, require_root};
 
 fn gadget(args: &[&str]) -> Output {
     Command::new(gadget_bin()).args(args).output().expect("run fsnotify-gadget")
@@ -17,6 +16,7 @@ fn stderr_lines(out: &Output) -> Vec<String> {
 
 #[test]
 fn bad_flags_give_one_line_and_status_2() {
+    let _alone = crate::alone(module_path!());
     for (args, want) in [
         (&["--tracee-pid", "abc"][..], "--tracee-pid"),
         (&["--tracer-pid", "-5"], "'-5' is not a process id"),
@@ -44,6 +44,7 @@ fn bad_flags_give_one_line_and_status_2() {
 
 #[test]
 fn help_and_version_still_succeed() {
+    let _alone = crate::alone(module_path!());
     let help = gadget(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("FIELDS"));
@@ -78,6 +79,7 @@ fn traced(privs: &[&str], args: &[&str]) -> (Output, Vec<String>) {
 /// tool stopped before loading, not that strace saw nothing.
 #[test]
 fn strace_sees_the_programs_load_when_privileged() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let (out, calls) = traced(&["--reuid=0"], &["--backend", "tracepoint", "--timeout", "0.2", "--inotify-only"]);
     assert!(out.status.success(), "{out:?}");
@@ -86,6 +88,7 @@ fn strace_sees_the_programs_load_when_privileged() {
 
 #[test]
 fn unprivileged_user_is_told_the_missing_capabilities_before_anything_loads() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
     for args in [&["--backend", "tracepoint", "--timeout", "1"][..], &[], &["list"]] {
@@ -102,6 +105,7 @@ fn unprivileged_user_is_told_the_missing_capabilities_before_anything_loads() {
 
 #[test]
 fn a_partly_privileged_process_is_told_exactly_what_it_lacks() {
+    let _alone = crate::alone(module_path!());
     require_root();
     // Root without CAP_PERFMON and CAP_SYS_ADMIN: CAP_BPF alone is not enough.
     let (out, calls) = traced(&["--bounding-set=-perfmon,-sys_admin"], &["--backend", "tracepoint", "--timeout", "1"]);

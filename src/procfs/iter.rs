@@ -1,10 +1,13 @@
-//! The `task_file` BPF iterator (bpf/list.bpf.c): the fsnotify_group address
-//! (`file->private_data`) of every open inotify and fanotify file.
+//! The `task_file` BPF iterator (bpf/task_files.bpf.c): the fsnotify_group
+//! address (`file->private_data`) of every open inotify and fanotify file.
 
 #[allow(clippy::all, non_camel_case_types, dead_code)]
 mod skel {
-    include!(concat!(env!("OUT_DIR"), "/list.skel.rs"));
+    include!(concat!(env!("OUT_DIR"), "/task_files.skel.rs"));
 }
+
+// SAFETY: generated from task_file_rec.h: integers only.
+unsafe impl crate::boundary::Plain for skel::types::fsg_task_file {}
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,10 +17,12 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Iter, OpenObject};
 
-use skel::types::fsgl_rec;
-use skel::ListSkelBuilder;
+/// C's `enum fsg_kind` (src/bpf/notify_kind.h), as the skeleton generates it.
+pub use skel::types::fsg_kind;
+use skel::types::fsg_task_file;
+use skel::TaskFilesSkelBuilder;
 
-use super::Kind;
+use super::NotifyKind;
 
 /// What the iterator saw of one open notify file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +30,7 @@ pub struct IterFile {
     pub group: u64,
     /// None when the kernel's read functions were not found in kallsyms and
     /// every file was reported: the caller then trusts /proc for the kind.
-    pub kind: Option<Kind>,
+    pub kind: Option<NotifyKind>,
 }
 
 /// Addresses of `inotify_read` and `fanotify_read` (exact names, text
@@ -61,14 +66,14 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     let targeted = ino_read != 0 || fan_read != 0;
 
     let mut storage = MaybeUninit::<OpenObject>::uninit();
-    let mut open = ListSkelBuilder::default().open(&mut storage).context("opening the BPF object")?;
+    let mut open = TaskFilesSkelBuilder::default().open(&mut storage).context("opening the BPF object")?;
     let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
     rodata.inotify_read_addr = ino_read;
     rodata.fanotify_read_addr = fan_read;
     let skel = open.load().map_err(|e| anyhow!("loading the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
     let link = skel
         .progs
-        .list_notify_fds
+        .task_notify_files
         .attach()
         .map_err(|e| anyhow!("attaching the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
     let mut it = Iter::new(&link).map_err(|e| anyhow!("creating the iterator: {e}"))?;
@@ -76,15 +81,12 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     it.read_to_end(&mut bytes).context("reading the iterator")?;
 
     let mut out = HashMap::new();
-    for chunk in bytes.chunks_exact(size_of::<fsgl_rec>()) {
-        let mut r = fsgl_rec::default();
-        // SAFETY: fsgl_rec is plain old data and the chunk has exactly its size.
-        unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), (&mut r as *mut fsgl_rec).cast::<u8>(), chunk.len()) };
-        let kind = match r.kind {
-            1 => Some(Kind::Inotify),
-            2 => Some(Kind::Fanotify),
-            _ if targeted => continue,
-            _ => None,
+    for chunk in bytes.chunks_exact(size_of::<fsg_task_file>()) {
+        let r: fsg_task_file = crate::boundary::read_prefix(chunk);
+        let kind = match NotifyKind::from_raw(r.kind) {
+            Some(k) => Some(k),
+            None if targeted => continue,
+            None => None,
         };
         out.entry((r.tgid, r.fd)).or_insert(IterFile { group: r.group, kind });
     }

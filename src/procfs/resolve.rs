@@ -10,7 +10,8 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::procfs::{self, Handle, MountEntry, Object};
+use super::fdinfo::{Handle, Object};
+use super::mountinfo::{self, MountEntry};
 
 #[derive(Default)]
 pub struct Resolver {
@@ -64,7 +65,7 @@ fn errno_name(e: i32) -> String {
 impl Resolver {
     fn pid_mounts(&mut self, pid: u32) -> &[MountEntry] {
         self.pid_mounts.entry(pid).or_insert_with(|| {
-            std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).map(|t| procfs::parse_mountinfo(&t)).unwrap_or_default()
+            std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).map(|t| mountinfo::parse_mountinfo(&t)).unwrap_or_default()
         })
     }
 
@@ -72,7 +73,7 @@ impl Resolver {
     fn anchor(&mut self, pid: u32, dev: (u32, u32)) -> Option<&OwnedFd> {
         if !self.anchors.contains_key(&dev) || self.anchors[&dev].is_none() {
             let own = self.own_mounts.get_or_insert_with(|| {
-                std::fs::read_to_string("/proc/self/mountinfo").map(|t| procfs::parse_mountinfo(&t)).unwrap_or_default()
+                std::fs::read_to_string("/proc/self/mountinfo").map(|t| mountinfo::parse_mountinfo(&t)).unwrap_or_default()
             });
             let mut fd = mounts_of(own, dev).find_map(|m| open_dir(&m.mount_point));
             if fd.is_none() {
@@ -92,7 +93,7 @@ impl Resolver {
     pub fn describe(&mut self, pid: u32, object: &Object) -> Vec<u8> {
         match object {
             Object::Inode { sdev, handle, .. } => {
-                let dev = procfs::dev_of_sdev(*sdev);
+                let dev = mountinfo::dev_of_sdev(*sdev);
                 let Some(h) = handle else { return b"(no file handle in fdinfo)".to_vec() };
                 let Some(anchor) = self.anchor(pid, dev) else {
                     return format!("(filesystem {} not reachable)", dev_text(dev)).into_bytes();
@@ -117,7 +118,7 @@ impl Resolver {
                 out
             }
             Object::Filesystem { sdev } => {
-                let dev = procfs::dev_of_sdev(*sdev);
+                let dev = mountinfo::dev_of_sdev(*sdev);
                 let mp = mounts_of(self.pid_mounts(pid), dev).next().map(|m| m.mount_point.clone());
                 let mut out = format!("(filesystem {}", dev_text(dev)).into_bytes();
                 if let Some(mp) = mp {
@@ -134,7 +135,7 @@ impl Resolver {
     /// The device of a mark's object, when it has one.
     pub fn dev(&mut self, pid: u32, object: &Object) -> Option<(u32, u32)> {
         match object {
-            Object::Inode { sdev, .. } | Object::Filesystem { sdev } => Some(procfs::dev_of_sdev(*sdev)),
+            Object::Inode { sdev, .. } | Object::Filesystem { sdev } => Some(mountinfo::dev_of_sdev(*sdev)),
             Object::Mount { mnt_id } => self.pid_mounts(pid).iter().find(|m| m.mnt_id == *mnt_id).map(|m| m.dev),
             Object::MountNs { .. } => None,
         }

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::{require_root, Client};
+use crate::common::{require_root, Client};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -107,7 +106,7 @@ fn notify_fds(pid: u32, link: &str) -> Vec<u32> {
 }
 
 fn test_dir(name: &str) -> PathBuf {
-    common::test_dir(&format!("list-{name}"))
+    crate::common::test_dir(&format!("list-{name}"))
 }
 
 fn s(p: &Path) -> &str {
@@ -116,6 +115,7 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn inotifywait_tree_shows_pid_comm_fd_watches_and_paths() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let root = test_dir("tree");
@@ -194,6 +194,7 @@ fn fdinfo_fa_flags(pid: u32, fd: u32) -> (u64, u64) {
 
 #[test]
 fn fatrace_appears_with_its_init_flags() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("fatrace");
@@ -268,6 +269,7 @@ fn instances_of(all: &[Value], pid: u32) -> Vec<&Value> {
 
 #[test]
 fn two_instances_and_an_inherited_fd_are_counted_once() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("shared");
@@ -362,6 +364,7 @@ fn two_instances_and_an_inherited_fd_are_counted_once() {
 
 #[test]
 fn deleted_directory_and_exiting_processes() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("deleted");
@@ -410,6 +413,7 @@ fn deleted_directory_and_exiting_processes() {
 
 #[test]
 fn fanotify_inode_and_mount_marks_are_named() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("famarks");
@@ -444,6 +448,7 @@ fn fanotify_inode_and_mount_marks_are_named() {
 
 #[test]
 fn watch_in_another_mount_namespace_resolves_through_the_holder() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("mntns");

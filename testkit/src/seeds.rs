@@ -3,7 +3,7 @@
 //! returns from read(2) on inotify and fanotify fds, procfs and kallsyms
 //! text), so the fuzzer starts from inputs that reach deep into each parser.
 //!
-//! `cargo test --lib fuzz_seeds -- --ignored` rewrites `fuzz/corpus/*/seed-*`
+//! `cargo test -p fsg-testkit seeds -- --ignored` rewrites `fuzz/corpus/*/seed-*`
 //! (as root: the fanotify seed needs CAP_SYS_ADMIN). The other test checks
 //! that every seed parses cleanly, so a change of a record layout that makes
 //! the checked-in seeds stale is noticed.
@@ -11,10 +11,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::backend::kernel::decode::{encode, set_c};
-use crate::backend::kernel::skel::types::{fsg_event, fsg_flags, fsg_type};
-use crate::backend::tracepoint::skel::types::{fsgt_event, fsgt_flags, fsgt_rec};
-use crate::backend::tracepoint::HEADER_LEN as TP_HEADER_LEN;
+use fsnotify_gadget::backend::kernel::decode::{encode, fsg_event, fsg_flags, fsg_type, set_c};
+use fsnotify_gadget::backend::tracepoint::HEADER_LEN as TP_HEADER_LEN;
+use fsnotify_gadget::backend::tracepoint_compat::{fsgt_event, fsgt_flags, fsgt_rec};
 
 /// One `[u16 LE length][record]` frame: how the `tracepoint_ring` target
 /// splits its input into ring-buffer records.
@@ -56,9 +55,7 @@ fn tp_record(rec: fsgt_rec, kind: u32, data: &[u8], flags: u32) -> Vec<u8> {
     ev.fd = 3;
     ev.total = data.len() as u32;
     set_c(&mut ev.proc.comm, b"inotifywait");
-    // SAFETY: fsgt_event is repr(C) plain data; HEADER_LEN is its size.
-    let head = unsafe { std::slice::from_raw_parts((&ev as *const fsgt_event).cast::<u8>(), TP_HEADER_LEN) };
-    let mut v = head.to_vec();
+    let mut v = fsnotify_gadget::boundary::as_bytes(&ev)[..TP_HEADER_LEN].to_vec();
     v.extend_from_slice(data);
     v
 }
@@ -159,7 +156,7 @@ fn kallsyms_excerpt() -> String {
 }
 
 /// Every seed, as (target, file name, bytes).
-fn seeds() -> std::io::Result<Vec<(&'static str, String, Vec<u8>)>> {
+pub fn seeds() -> std::io::Result<Vec<(&'static str, String, Vec<u8>)>> {
     let dir = std::env::temp_dir().join(format!("fsg-seeds-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -181,12 +178,13 @@ fn seeds() -> std::io::Result<Vec<(&'static str, String, Vec<u8>)>> {
     Ok(out)
 }
 
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus")
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
 }
 
+#[cfg(test)]
 #[test]
-#[ignore = "rewrites fuzz/corpus/*/seed-*: cargo test --lib fuzz_seeds -- --ignored"]
+#[ignore = "rewrites fuzz/corpus/*/seed-*: cargo test -p fsg-testkit seeds -- --ignored"]
 fn write_fuzz_seeds() {
     for (target, name, bytes) in seeds().expect("build the seeds (as root)") {
         let d = corpus_dir().join(target);
@@ -195,9 +193,10 @@ fn write_fuzz_seeds() {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn checked_in_seeds_parse_cleanly() {
-    use crate::backend::Clock;
+    use fsnotify_gadget::backend::Clock;
     let clock = Clock::with_offset(0);
     let files = |target: &str| -> Vec<Vec<u8>> {
         let d = corpus_dir().join(target);
@@ -212,7 +211,7 @@ fn checked_in_seeds_parse_cleanly() {
         v
     };
     for raw in files("kernel_ring") {
-        crate::backend::kernel::decode::decode(&raw, clock).expect("a kernel_ring seed decodes");
+        fsnotify_gadget::backend::kernel::decode::decode(&raw, clock).expect("a kernel_ring seed decodes");
     }
     for stream in files("tracepoint_ring") {
         let mut rest = &stream[..];
@@ -220,29 +219,29 @@ fn checked_in_seeds_parse_cleanly() {
         while rest.len() >= 2 {
             let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
             let rec = &rest[2..2 + len];
-            crate::backend::tracepoint::decode(rec, clock).expect("a tracepoint_ring record decodes");
+            fsnotify_gadget::backend::tracepoint::decode(rec, clock).expect("a tracepoint_ring record decodes");
             rest = &rest[2 + len..];
             n += 1;
         }
         assert!(rest.is_empty() && n > 3);
     }
     for buf in files("inotify_buf") {
-        let (evs, err) = crate::backend::tracepoint::userbuf::parse_inotify(&buf);
+        let (evs, err) = fsnotify_gadget::backend::tracepoint::userbuf::parse_inotify(&buf);
         assert_eq!(err, None);
         assert!(evs.iter().any(|e| !e.name.is_empty()), "{evs:?}");
     }
     for buf in files("fanotify_buf") {
-        let (evs, err) = crate::backend::tracepoint::userbuf::parse_fanotify(&buf);
+        let (evs, err) = fsnotify_gadget::backend::tracepoint::userbuf::parse_fanotify(&buf);
         assert_eq!(err, None);
         assert!(!evs.is_empty());
     }
     for text in files("fdinfo") {
         let text = String::from_utf8(text).unwrap();
-        let info = crate::list::procfs::parse_fdinfo(&text);
+        let info = fsnotify_gadget::procfs::fdinfo::parse_fdinfo(&text);
         assert!(!info.marks.is_empty(), "{text}");
     }
     for text in files("kallsyms") {
-        let k = crate::kallsyms::Kallsyms::parse(&String::from_utf8(text).unwrap(), &["inotify_read", "inotify_handle_inode_event"]);
+        let k = fsnotify_gadget::kallsyms::Kallsyms::parse(&String::from_utf8(text).unwrap(), &["inotify_read", "inotify_handle_inode_event"]);
         assert!(k.has("inotify_read") || k.has("inotify_handle_inode_event"));
     }
 }

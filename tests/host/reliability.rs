@@ -2,12 +2,10 @@
 //! faults, a burst while the tool is stopped, and a short soak. Needs root. The tests run one at a time: they
 //! count what the whole machine's tables hold.
 
-mod common;
-
 use std::sync::Mutex;
 
-use common::reliability::*;
-use common::require_root;
+use crate::common::reliability::*;
+use crate::common::require_root;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -16,6 +14,7 @@ macro_rules! host_tests {
         $(
             #[test]
             fn $name() {
+                let _alone = crate::alone(module_path!());
                 let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
                 require_root();
                 $body("tracepoint");

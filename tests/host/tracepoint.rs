@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-use common::{helper, require_root};
+use crate::common::{helper, require_root};
 
 fn tempdir(tag: &str) -> PathBuf {
-    common::test_dir(&format!("tp-{tag}"))
+    crate::common::test_dir(&format!("tp-{tag}"))
 }
 
 struct Gadget {
@@ -115,6 +114,7 @@ fn pid_of(v: &Value, side: &str) -> Option<u64> {
 /// 1. inotifywatch + touch on an existing file.
 #[test]
 fn inotifywatch_and_touch() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t1");
     let file = dir.join("existing");
@@ -143,6 +143,7 @@ fn inotifywatch_and_touch() {
 /// 2. Many tracees, one tracer, many events per read: each record names its tracee.
 #[test]
 fn many_tracees_one_tracer() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t2");
     let g = gadget(&["--inotify-only"], 8);
@@ -179,6 +180,7 @@ fn many_tracees_one_tracer() {
 /// 3. Two tracers on one directory: each record goes to the tracer that read it.
 #[test]
 fn two_tracers_same_directory() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t3");
     let g = gadget(&["--inotify-only"], 4);
@@ -207,6 +209,7 @@ fn two_tracers_same_directory() {
 /// 4. fanotify: fatrace, and permission events answered by fsg-fanotify-perm.
 #[test]
 fn fanotify_fatrace_and_permission_answers() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t4");
     let target = dir.join("read-me");
@@ -230,7 +233,7 @@ fn fanotify_fatrace_and_permission_answers() {
         .spawn()
         .unwrap();
     let perm_pid = perm.id() as u64;
-    common::wait_ready(&ready, "fsg-fanotify-perm");
+    crate::common::wait_ready(&ready, "fsg-fanotify-perm");
     let ok = Command::new("cat").arg(pdir.join("ok")).output().unwrap();
     let bad_child = Command::new("cat").arg(pdir.join("bad")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let bad_pid = bad_child.id() as u64;
@@ -278,6 +281,7 @@ fn fanotify_fatrace_and_permission_answers() {
 /// 5. Every filter flag.
 #[test]
 fn filters() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t5");
     let a = inotifywait(&dir);
@@ -339,6 +343,7 @@ fn filters() {
 /// 6. A tracer whose inotify fd existed before the gadget started.
 #[test]
 fn tracer_started_before_the_gadget() {
+    let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("t6");
     let w = inotifywait(&dir);

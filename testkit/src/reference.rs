@@ -1,15 +1,15 @@
 //! The output writers as they were before issue #6 made them fast: every
 //! string through `serde_json::to_writer`, every number through `core::fmt`,
 //! every mask name through a new String. Kept only as the oracle the fast
-//! writers in [`super`] are compared with, byte for byte, by the unit tests
+//! writers in `fsnotify_gadget::output` are compared with, byte for byte, by the unit tests
 //! and the fuzz targets (fuzz/output_check.rs). Not for output.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::fields::{self, Decoded, Field, Value};
-use crate::masks::{FANOTIFY_BITS, INOTIFY_BITS};
-use crate::model::Record;
+use fsnotify_gadget::fields::{self, Decoded, Field, Value};
+use fsnotify_gadget::masks::{FANOTIFY_BITS, INOTIFY_BITS};
+use fsnotify_gadget::model::Record;
 
 /// The mask decoder as it was: a String grown name by name, `{:#x}` for the rest.
 fn decode<T>(mask: T, table: &[(T, &str)]) -> String

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * BPF C that more than one program needs: the process fields in both CO-RE
+ * forms, the tracers' filter globals and loss counters, and local flavors of
+ * the kernel types an iterator reads. Included by the .bpf.c files only,
+ * before their own event header.
+ */
+#ifndef FSG_COMMON_BPF_H
+#define FSG_COMMON_BPF_H
+
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "notify_kind.h"
+#include "proc_info.h"
+
+/*
+ * The filters every tracer takes, set by user space before load through the
+ * skeleton's .rodata; 0 means "any".
+ */
+#define FSG_FILTER_GLOBALS                                                       \
+	const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY; \
+	const volatile __u32 tracee_pid = 0;                                    \
+	const volatile __u32 tracer_pid = 0;                                    \
+	const volatile __u64 tracer_group = 0
+
+/*
+ * Loss counters user space reads through the mmapped .bss (`stats[]`),
+ * indexed by the object's own stat enum, and how to bump one.
+ */
+#define FSG_COUNTERS(n) __u64 stats[n]
+#define fsg_count(stat) __sync_fetch_and_add(&stats[(stat)], 1)
+
+/* The current task as struct fsg_proc, with probe reads (kprobe, fentry). */
+static __always_inline void fill_proc(struct fsg_proc *p)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	p->ppid = BPF_CORE_READ(parent, tgid);
+	p->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+	BPF_CORE_READ_STR_INTO(&p->pcomm, parent, comm);
+}
+
+/*
+ * The same with direct BTF pointer loads only, for programs that must load
+ * where bpf_probe_read_kernel is refused (lockdown=confidentiality).
+ */
+static __always_inline void fill_proc_btf(struct fsg_proc *p)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *parent = task->real_parent;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct nsproxy *ns = task->nsproxy;
+
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	p->ppid = parent->tgid;
+	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+#pragma unroll
+	for (int i = 0; i < FSG_COMM_LEN; i++)
+		p->pcomm[i] = parent->comm[i];
+}
+
+/*
+ * Local flavors (CO-RE ignores the ___fsg suffix) of the task_file iterator
+ * context and of file_operations, so a program does not depend on which of
+ * them kernel_types.h declares.
+ */
+struct seq_file;
+struct bpf_iter_meta___fsg {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task_file___fsg {
+	struct bpf_iter_meta___fsg *meta;
+	struct task_struct *task;
+	u32 fd;
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+struct file_operations___fsg {
+	ssize_t (*read)(struct file *, char *, size_t, loff_t *);
+} __attribute__((preserve_access_index));
+
+#endif /* FSG_COMMON_BPF_H */

@@ -1,0 +1,73 @@
+//! The summary after the instances: each user's use against the
+//! fs.inotify limits, and the instances with most watches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{user_text, Instance, ProcInfo};
+use crate::procfs::{NotifyFd, NotifyKind as Kind};
+
+fn read_limit(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[derive(Default)]
+pub(super) struct UserTotals {
+    pub(super) name: String,
+    pub(super) inotify_instances: u64,
+    pub(super) inotify_watches: u64,
+    pub(super) fanotify_groups: u64,
+    pub(super) fanotify_marks: u64,
+}
+
+/// Per-user totals (over every instance on the machine, for the users of the
+/// listed rows), the limits, and the listed instances with most watches.
+pub(super) struct Summary {
+    pub(super) users: BTreeMap<Option<u32>, UserTotals>,
+    pub(super) max_user_instances: Option<u64>,
+    pub(super) max_user_watches: Option<u64>,
+    pub(super) top: Vec<(u32, u32, Vec<u8>, Kind, usize)>,
+}
+
+impl Summary {
+    pub(super) fn new(instances: &[Instance], groups: &[Vec<usize>], fds: &[NotifyFd], procs: &HashMap<u32, ProcInfo>) -> Summary {
+        let shown: std::collections::HashSet<Option<u32>> = instances.iter().map(|i| procs[&i.primary.pid].uid).collect();
+        let mut users: BTreeMap<Option<u32>, UserTotals> = BTreeMap::new();
+        for g in groups {
+            // The instance counts against its first holder's (real) uid.
+            let f = &fds[g[0]];
+            let p = &procs[&f.pid];
+            if !shown.contains(&p.uid) {
+                continue;
+            }
+            let t = users.entry(p.uid).or_default();
+            t.name = user_text(p);
+            let n = f.info.marks.len() as u64;
+            match f.kind {
+                Kind::Inotify => {
+                    t.inotify_instances += 1;
+                    t.inotify_watches += n;
+                }
+                Kind::Fanotify => {
+                    t.fanotify_groups += 1;
+                    t.fanotify_marks += n;
+                }
+            }
+        }
+        let mut top: Vec<_> = instances
+            .iter()
+            .filter(|i| !i.primary.info.marks.is_empty())
+            .map(|i| {
+                let f = i.primary;
+                (f.pid, f.fd, procs[&f.pid].comm.clone(), f.kind, f.info.marks.len())
+            })
+            .collect();
+        top.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        top.truncate(5);
+        Summary {
+            users,
+            max_user_instances: read_limit("/proc/sys/fs/inotify/max_user_instances"),
+            max_user_watches: read_limit("/proc/sys/fs/inotify/max_user_watches"),
+            top,
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The JSON-lines printer, and the JSON rule for untrusted bytes that every
+//! JSON writer of the tool follows (`list` too): the string is the bytes when
+//! they are UTF-8, else U+FFFD for each bad sequence, with the exact bytes as
+//! lowercase hex under the key with `_hex` appended (README, Guarantees).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use super::push_int;
+use crate::fields::{Field, Value};
+use crate::masks::push_hex;
+use crate::model::Record;
+
+/// The key that holds the exact bytes of `key`'s value when they are not UTF-8.
+pub fn hex_key(key: &str) -> String {
+    format!("{key}_hex")
+}
+
+/// Appends bytes as lowercase hex, two digits per byte.
+fn push_hex_bytes(b: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &byte in b {
+        out.extend_from_slice(&[HEX[(byte >> 4) as usize], HEX[(byte & 0xf) as usize]]);
+    }
+}
+
+/// Untrusted bytes under the rule above: the string, and the hex of the
+/// exact bytes when they are not UTF-8 (for [`hex_key`]).
+pub fn untrusted(b: &[u8]) -> (Cow<'_, str>, Option<String>) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (Cow::Borrowed(s), None),
+        Err(_) => {
+            let mut hex = Vec::with_capacity(b.len() * 2);
+            push_hex_bytes(b, &mut hex);
+            (String::from_utf8_lossy(b), Some(String::from_utf8(hex).expect("hex digits are ASCII")))
+        }
+    }
+}
+
+/// How serde_json escapes each byte of a string: 0 not at all, `u` as
+/// `\u00XX`, else a backslash and this byte. Only ASCII bytes are escaped, so
+/// working on the bytes of a `str` never splits a character.
+const JSON_ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Whether JSON can take `b` as it is: ASCII with no control character,
+/// quote or backslash. Most comms, names and paths are; those skip both the
+/// UTF-8 check and the escaping loop. Eight bytes at a time.
+fn json_plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte of each term is set somewhere if, and only if,
+    // some byte is below 0x20 (resp. is 0 after the xor): the usual
+    // has-less/has-zero tests. `w` itself carries the bytes >= 0x80.
+    let care = |w: u64| {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * b'"' as u64);
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * b'\\' as u64);
+        let backslash = s.wrapping_sub(ONES) & !s;
+        (below_space | quote | backslash | w) & HIGH != 0
+    };
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        if care(u64::from_le_bytes(w.try_into().expect("8 bytes"))) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| JSON_ESCAPE[c as usize] == 0 && c < 0x80)
+}
+
+/// Appends untrusted bytes as a JSON string: as [`json_str`] when they are
+/// UTF-8, else U+FFFD for each bad sequence and, after `hex_key`, the exact
+/// bytes in hex (README, Guarantees).
+fn json_bytes(b: &[u8], hex_key: &[u8], out: &mut Vec<u8>) {
+    if json_plain(b) {
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    match std::str::from_utf8(b) {
+        Ok(s) => json_str(s, out),
+        Err(_) => {
+            json_str(&String::from_utf8_lossy(b), out);
+            out.extend_from_slice(hex_key);
+            out.push(b'"');
+            push_hex_bytes(b, out);
+            out.push(b'"');
+        }
+    }
+}
+
+/// Appends `s` as a JSON string, quoted and escaped exactly as
+/// `serde_json::to_writer(out, s)` does (the tests compare the two).
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    if json_plain(bytes) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = JSON_ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        } else {
+            out.extend_from_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// `"key":` as serde_json writes the key, with a comma first unless `first`.
+fn json_key(key: &str, first: bool) -> Box<[u8]> {
+    let mut k = Vec::new();
+    if !first {
+        k.push(b',');
+    }
+    let _ = serde_json::to_writer(&mut k, key);
+    k.push(b':');
+    k.into_boxed_slice()
+}
+
+/// A field and the key bytes written before its value, prepared once.
+struct JsonField {
+    field: &'static Field,
+    /// `,"key":` (no comma for an object's first member).
+    key: Box<[u8]>,
+    /// `,"key_hex":`, for bytes that are not UTF-8.
+    hex_key: Box<[u8]>,
+}
+
+impl JsonField {
+    fn new(field: &'static Field, key: &str, first: bool) -> JsonField {
+        JsonField { field, key: json_key(key, first), hex_key: json_key(&hex_key(key), false) }
+    }
+
+    fn write(&self, r: &Record, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key);
+        match (self.field.get)(r) {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::U64(n) | Value::Time(n) => push_int(n, out),
+            Value::I64(n) => push_int(n, out),
+            Value::Hex(n) => {
+                out.push(b'"');
+                push_hex(n, out);
+                out.push(b'"');
+            }
+            Value::Decoded(d) => {
+                // ASCII names, digits and `|`: nothing to escape (masks tests).
+                out.push(b'"');
+                d.write(out);
+                out.push(b'"');
+            }
+            Value::Static(s) if s == "true" || s == "false" => out.extend_from_slice(s.as_bytes()),
+            Value::Static(s) => json_str(s, out),
+            Value::Bytes(b) => json_bytes(b, &self.hex_key, out),
+        }
+    }
+}
+
+/// A JSON object member: a plain field, or a nested object of fields.
+enum Member {
+    Field(JsonField),
+    /// `tracer` or `tracee`: `null` when the record has no such side.
+    Object { key: Box<[u8]>, tracer: bool, fields: Vec<JsonField> },
+}
+
+/// Writes records as JSON lines; dotted field names become nested objects.
+///
+/// Each line is built in one reused buffer: keys are prepared once, numbers
+/// go through `itoa`, strings through an escaper that matches serde_json's
+/// byte for byte (testkit/ and the fuzz targets check it against the old writer).
+pub struct Json {
+    layout: Vec<Member>,
+    line: Vec<u8>,
+}
+
+impl Json {
+    pub fn new(fields: Vec<&'static Field>) -> Json {
+        // Group the fields as before: a nested object where its first field was.
+        let mut groups: Vec<(Option<&'static str>, Vec<&'static Field>)> = Vec::new();
+        for f in fields {
+            match f.name.split_once('.') {
+                None => groups.push((None, vec![f])),
+                Some((prefix, _)) => match groups.iter_mut().find(|(p, _)| *p == Some(prefix)) {
+                    Some((_, v)) => v.push(f),
+                    None => groups.push((Some(prefix), vec![f])),
+                },
+            }
+        }
+        let layout = groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, (prefix, fs))| match prefix {
+                None => Member::Field(JsonField::new(fs[0], fs[0].name, i == 0)),
+                Some(prefix) => Member::Object {
+                    key: json_key(prefix, i == 0),
+                    tracer: prefix == "tracer",
+                    fields: fs.iter().enumerate().map(|(j, f)| JsonField::new(f, &f.name[prefix.len() + 1..], j == 0)).collect(),
+                },
+            })
+            .collect();
+        Json { layout, line: Vec::with_capacity(1024) }
+    }
+
+    pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        line.push(b'{');
+        for m in &self.layout {
+            match m {
+                Member::Field(f) => f.write(r, line),
+                Member::Object { key, tracer, fields } => {
+                    line.extend_from_slice(key);
+                    let side = if *tracer { &r.tracer } else { &r.tracee };
+                    if side.is_none() {
+                        line.extend_from_slice(b"null");
+                        continue;
+                    }
+                    line.push(b'{');
+                    for f in fields {
+                        f.write(r, line);
+                    }
+                    line.push(b'}');
+                }
+            }
+        }
+        line.extend_from_slice(b"}\n");
+        out.write_all(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields;
+    use crate::model::{EventType, Proc};
+
+    fn sample() -> Record {
+        let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
+        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".into(), ..Default::default() });
+        r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
+        r.i_mask = Some(0x0800_0020);
+        r.name = b"ABCDE".to_vec();
+        r
+    }
+
+    #[test]
+    fn json_nests_sides_and_decodes_masks() {
+        let fields = fields::parse_list("tracer_comm,tracee_comm,i_mask,i_mask_raw,name,i_wd").unwrap();
+        let mut out = Vec::new();
+        Json::new(fields).write(&sample(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["tracer"]["comm"], "inotifywatch");
+        assert_eq!(v["tracee"]["comm"], "touch");
+        assert_eq!(v["i_mask"], "IN_OPEN|FS_EVENT_ON_CHILD");
+        assert_eq!(v["i_mask_raw"], 0x0800_0020);
+        assert_eq!(v["name"], "ABCDE");
+        assert!(v["i_wd"].is_null());
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn json_round_trips_hostile_names() {
+        let mut r = sample();
+        r.name = b"evil\n\x1b]52;c;AAAA\x07\"\\\xff".to_vec();
+        let mut out = Vec::new();
+        Json::new(fields::all().collect()).write(&r, &mut out).unwrap();
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let hex = v["name_hex"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        assert_eq!(bytes, r.name);
+
+        r.name = b"valid \"utf8\"\n".to_vec();
+        out.clear();
+        Json::new(fields::all().collect()).write(&r, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["name"], "valid \"utf8\"\n");
+        assert!(v.get("name_hex").is_none());
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        let check = |s: &str| {
+            let mut ours = Vec::new();
+            json_str(s, &mut ours);
+            assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
+        };
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            check(&format!("{c}"));
+            check(&format!("ab{c}\u{1f}{c}"));
+        }
+        for b in fsg_test_helpers::hostile_bytes() {
+            check(&String::from_utf8_lossy(&b));
+        }
+        let mut rng = fsg_test_helpers::Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            check(&String::from_utf8_lossy(&rng.bytes(40)));
+        }
+    }
+
+    #[test]
+    fn plain_json_bytes_are_found_exactly() {
+        let plain = |b: &[u8]| b.iter().all(|&c| (0x20..0x80).contains(&c) && c != b'"' && c != b'\\');
+        // Every byte value at every position of strings across word boundaries.
+        for len in 1..=19 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'm'; len];
+                    b[pos] = c;
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                    b[len - 1 - pos] = b' ';
+                    assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+                }
+            }
+        }
+        let mut rng = fsg_test_helpers::Rng(7);
+        for _ in 0..100_000 {
+            let b = rng.bytes(24);
+            assert_eq!(json_plain(&b), plain(&b), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn untrusted_bytes_follow_the_hex_rule() {
+        assert_eq!(untrusted(b"plain"), (Cow::Borrowed("plain"), None));
+        assert_eq!(untrusted(b"a\xffb"), (Cow::Owned("a\u{fffd}b".to_string()), Some("61ff62".to_string())));
+        assert_eq!(hex_key("comm"), "comm_hex");
+    }
+}

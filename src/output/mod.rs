@@ -1,0 +1,67 @@
+//! Formats records as aligned columns or JSON lines.
+//!
+//! Names, paths and comms are chosen by whoever created the file or the
+//! process, so they are escaped before they reach a terminal or a JSON
+//! consumer:
+//! - columns: control characters, invisible/bidirectional format characters,
+//!   backslashes and bytes that are not UTF-8 become `\n`, `\t`, `\r`, `\\`,
+//!   `\xNN` or `\u{NNNN}`; a name never spans two rows nor sends escape
+//!   sequences to the terminal.
+//! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
+//!   the tests and fuzz targets compare the output with serde_json's and with
+//!   the previous serde_json-based writer, kept in testkit/ as an oracle). A
+//!   name that is not valid UTF-8 is written with U+FFFD in `name` and its
+//!   exact bytes, hex-encoded, in `name_hex`, so consumers can recover them
+//!   ([`json::untrusted`], which `list` follows too).
+//!
+//! One file per job: [`escape`] (the terminal escaping), [`columns`] and
+//! [`json`] (one printer per format), and [`Writer`] here, which picks one.
+
+pub mod columns;
+pub mod escape;
+pub mod json;
+
+use std::io::{self, Write};
+
+use crate::fields::Field;
+use crate::model::Record;
+
+pub use columns::{time_of_day, Columns};
+pub use escape::escape_terminal;
+pub use json::Json;
+
+/// The output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Columns,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Appends `n` in decimal.
+fn push_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Either writer, chosen by `-o`.
+pub enum Writer {
+    Columns(Columns),
+    Json(Json),
+}
+
+impl Writer {
+    pub fn new(format: Format, fields: Vec<&'static Field>) -> Writer {
+        match format {
+            Format::Columns => Writer::Columns(Columns::new(fields)),
+            Format::Json => Writer::Json(Json::new(fields)),
+        }
+    }
+
+    pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Writer::Columns(c) => c.write(r, out),
+            Writer::Json(j) => j.write(r, out),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The end-to-end tests on this machine's own kernel, in one binary. They
+//! need root; they fail (never pass silently) without it.
+//!
+//! - [`tracepoint`]: the tracepoint backend with real clients;
+//! - [`list`]: `fsnotify-gadget list`;
+//! - [`hostile`]: hostile names and vanishing processes (tests/vm_e2e.rs runs
+//!   the same with the fentry and kprobe backends);
+//! - [`input`]: bad flags and missing privileges;
+//! - [`reliability`]: faults, a stalled burst and a short soak
+//!   (tests/common/reliability.rs).
+//!
+//! The tests of one module never run beside another module's (see
+//! [`alone`]): some count what the whole machine's tables hold, some set
+//! sysctls, some hold notify fds that a child spawned by another test would
+//! inherit.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod hostile;
+mod input;
+mod list;
+mod reliability;
+mod tracepoint;
+
+use std::sync::{Condvar, Mutex};
+
+/// Which module's tests run now, and how many of them.
+static RUNNING: Mutex<(Option<&'static str>, usize)> = Mutex::new((None, 0));
+static CHANGED: Condvar = Condvar::new();
+
+/// Held by a running test: until every test of its module has dropped its
+/// guard, no test of another module starts.
+pub struct Alone;
+
+/// Waits until no test of another module runs, then admits this one
+/// (`module` is its `module_path!()`).
+pub fn alone(module: &'static str) -> Alone {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    while running.0.is_some_and(|m| m != module) {
+        running = CHANGED.wait(running).unwrap_or_else(|e| e.into_inner());
+    }
+    running.0 = Some(module);
+    running.1 += 1;
+    Alone
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        running.1 -= 1;
+        if running.1 == 0 {
+            running.0 = None;
+            CHANGED.notify_all();
+        }
+    }
+}
