@@ -63,7 +63,7 @@ fn output(c: Child) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn tracer_records<'a>(records: &'a [Value], pid: u32) -> Vec<&'a Value> {
+fn tracer_records(records: &[Value], pid: u32) -> Vec<&Value> {
     records.iter().filter(|r| r["tracer"]["pid"].as_u64() == Some(pid as u64)).collect()
 }
 
