@@ -482,3 +482,75 @@ each_backend!(soak_short: soak_fentry => "fentry", soak_kprobe => "kprobe");
 use common::hostile::{hostile_names_end_to_end, vanishing_processes};
 each_backend!(hostile_names_end_to_end: hostile_names_fentry => "fentry", hostile_names_kprobe => "kprobe", hostile_names_tracepoint => "tracepoint");
 each_backend!(vanishing_processes: hostile_vanishing_fentry => "fentry", hostile_vanishing_kprobe => "kprobe");
+
+// Booted with lockdown=confidentiality (the harness's lockdown boot runs the
+// tests whose names contain `lockdown`, and only there): bpf_probe_read_kernel
+// and trampolines are refused, and the tracepoint backend is what is left.
+
+/// The lockdown level the kernel enforces, from securityfs (`[confidentiality]`).
+fn lockdown_level() -> String {
+    let path = "/sys/kernel/security/lockdown";
+    if !Path::new(path).exists() {
+        let _ = Command::new("mount").args(["-t", "securityfs", "none", "/sys/kernel/security"]).status();
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("").trim_matches(['[', ']']).to_string()
+}
+
+/// `--backend auto` says why fentry and kprobe refuse, one reason each, and
+/// traces with the tracepoint backend: the seed's inotify example works.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_auto_picks_tracepoint() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    let dir = test_dir("lockdown-auto");
+    let file = dir.join("ABCDE");
+    std::fs::write(&file, b"x").unwrap();
+    let g = Gadget::start(&["--inotify-only"]);
+    let w = Client::start("inotifywatch", &[dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let touch_pid = run("touch", &[file.to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    let watcher = w.pid();
+    w.stop();
+    let using = stderr.iter().find(|l| l.contains("using the tracepoint backend")).unwrap_or_else(|| panic!("{stderr:#?}"));
+    assert_eq!(using.matches("fentry: ").count(), 1, "{using}");
+    assert_eq!(using.matches("kprobe: ").count(), 1, "{using}");
+    assert!(using.contains("lockdown"), "the reason names lockdown: {using}");
+    let mine = with(&records, "name", "ABCDE");
+    for bit in ["IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"] {
+        let r = mine.iter().find(|r| has_bit(&r["i_mask"], bit)).unwrap_or_else(|| panic!("no {bit} in {records:#?}"));
+        assert_eq!(s(r, "tracer.pid"), watcher);
+        assert_eq!(s(r, "tracee.pid"), touch_pid);
+        assert_eq!(s(r, "tracee.comm"), "touch");
+        assert_eq!(r["prio"], 0);
+    }
+}
+
+/// Forced, fentry and kprobe each stop with one error line naming the cause.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_fentry_and_kprobe_refuse_in_one_line() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    for backend in ["fentry", "kprobe"] {
+        let out = Command::new(common::gadget_bin()).args(["--backend", backend, "--timeout", "1"]).output().unwrap();
+        assert!(!out.status.success(), "{backend} ran under lockdown: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{backend}: {err}");
+        assert!(lines[0].starts_with("fsnotify-gadget: error: "), "{backend}: {err}");
+        assert!(lines[0].contains("lockdown"), "{backend}: {err}");
+    }
+}
+
+/// Forced, the tracepoint backend runs the permission example under lockdown too.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_tracepoint_permission_answers() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    fanotify_permission_answers("tracepoint");
+}

@@ -3,7 +3,7 @@
 //!
 //! - `fentry`: fentry/fexit on the fsnotify queue functions (trampolines).
 //! - `kprobe`: the same programs as kprobes/kretprobes.
-//! - `tracepoint`: syscall and allocator tracepoints only, for kernels that
+//! - `tracepoint`: allocator and wakeup tracepoints only, for kernels that
 //!   allow neither (no CONFIG_KPROBES, lockdown=confidentiality).
 
 pub mod kernel;

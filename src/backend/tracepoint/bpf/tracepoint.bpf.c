@@ -82,8 +82,11 @@ struct alloc {
 	struct fsg_proc tracee;
 	struct fsg_proc tracer; /* permission events: who answered */
 	__u32 kind;
-	__u32 flags; /* FSG_F_TRACER once the answer's tracer is known */
+	__u32 flags; /* FSG_F_TRACER once the answer's tracer is known, FSGT_A_READER
+		      * when only the reader woken by the request is */
 };
+
+#define FSGT_A_READER (1u << 30)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -193,9 +196,8 @@ static __always_inline __u32 group_prio(__u64 g)
  * The group of the notify file that the current syscall's fd names, 0 if it
  * names none. The fd is the first argument (rdi; ebx for an ia32 task).
  */
-static __always_inline __u64 fd_group(__u32 *kind)
+static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	struct fdtable *fdt = task->files->fdt;
 	__u64 fds[2] = { regs->di, regs->bx };
@@ -237,6 +239,31 @@ static __always_inline __u64 fd_group(__u32 *kind)
 		}
 	}
 	return 0;
+}
+
+static __always_inline __u64 fd_group(__u32 *kind)
+{
+	return task_fd_group(bpf_get_current_task_btf(), kind);
+}
+
+/* Another task's fields, as fill_proc() gives the current one's. */
+static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
+{
+	struct task_struct *parent = task->real_parent;
+	const struct cred *cred = task->cred;
+	struct nsproxy *ns = task->nsproxy;
+
+	p->pid = task->tgid;
+	p->tid = task->pid;
+	p->uid = cred->uid.val;
+	p->gid = cred->gid.val;
+	p->ppid = parent->tgid;
+	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+#pragma unroll
+	for (int i = 0; i < FSG_COMM_LEN; i++) {
+		p->comm[i] = task->comm[i];
+		p->pcomm[i] = parent->comm[i];
+	}
 }
 
 /* Whether the current task is in a read-family syscall (native or ia32). */
@@ -535,7 +562,7 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 	__u32 kind = 0;
 	struct fsg_event *e;
 
-	if (a->flags & FSG_F_TRACER) {
+	if (a->flags & (FSG_F_TRACER | FSGT_A_READER)) {
 		tracer = a->tracer;
 		group = a->group;
 		have_tracer = true;
@@ -677,19 +704,42 @@ int BPF_PROG(tp_waking, struct task_struct *p)
 	struct alloc *a;
 	struct fanotify_perm_event *pe;
 
+	if (w) {
+		ptr = *w;
+		a = bpf_map_lookup_elem(&allocs, &ptr);
+		if (!a || !is_perm_type(fanotify_type(ptr)))
+			return 0;
+		pe = KP(struct fanotify_perm_event, ptr);
+		if (KBF(pe, state) != FAN_EVENT_ANSWERED)
+			return 0;
+		fill_proc(&a->tracer);
+		group = fd_group(&kind);
+		if (kind == FSG_KIND_FANOTIFY && group)
+			a->group = group;
+		a->flags |= FSG_F_TRACER;
+		return 0;
+	}
+	/*
+	 * The tracee queueing its request wakes the reader blocked on the
+	 * group's queue: the tracer that will read it, unless another reader
+	 * of the group takes it first. Kept unless the answer's waker (above)
+	 * is seen: a tracer that answers before its tracee sleeps wakes nobody.
+	 */
+	tid = (__u32)bpf_get_current_pid_tgid();
+	w = bpf_map_lookup_elem(&waiting, &tid);
 	if (!w)
 		return 0;
 	ptr = *w;
 	a = bpf_map_lookup_elem(&allocs, &ptr);
-	if (!a || !is_perm_type(fanotify_type(ptr)))
+	if (!a || (a->flags & (FSG_F_TRACER | FSGT_A_READER)) || !is_perm_type(fanotify_type(ptr)))
 		return 0;
 	pe = KP(struct fanotify_perm_event, ptr);
-	if (KBF(pe, state) != FAN_EVENT_ANSWERED)
+	if (KBF(pe, state) != FAN_EVENT_INIT)
 		return 0;
-	fill_proc(&a->tracer);
-	group = fd_group(&kind);
+	fill_proc_of(&a->tracer, p);
+	group = task_fd_group(p, &kind);
 	a->group = kind == FSG_KIND_FANOTIFY ? group : 0;
-	a->flags |= FSG_F_TRACER;
+	a->flags |= FSGT_A_READER;
 	return 0;
 }
 
