@@ -549,7 +549,7 @@ fn lockdown_fentry_and_kprobe_refuse_in_one_line() {
 /// Forced, the tracepoint backend runs the permission example under lockdown too.
 #[test]
 #[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
-fn lockdown_tracepoint_permission_answers() {
+fn lockdown_forced_permission_answers() {
     require_root();
     assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
     fanotify_permission_answers("tracepoint");

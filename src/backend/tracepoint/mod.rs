@@ -63,6 +63,10 @@ const FREE_FUNCS: &[(&str, fsgt_free_class)] = &[
     // permission requests (freed by the tracer's answer or close).
     ("inotify_free_event", fsgt_free_class::FSGT_FREE_OTHER),
     ("fanotify_free_event", fsgt_free_class::FSGT_FREE_OTHER),
+    ("fanotify_free_path_event", fsgt_free_class::FSGT_FREE_OTHER),
+    ("fanotify_free_perm_event", fsgt_free_class::FSGT_FREE_OTHER),
+    ("fanotify_free_fid_event", fsgt_free_class::FSGT_FREE_OTHER),
+    ("fanotify_free_name_event", fsgt_free_class::FSGT_FREE_OTHER),
     ("fsnotify_destroy_event", fsgt_free_class::FSGT_FREE_OTHER),
     ("fanotify_write", fsgt_free_class::FSGT_FREE_OTHER),
     ("fanotify_release", fsgt_free_class::FSGT_FREE_OTHER),
@@ -72,7 +76,7 @@ const FREE_FUNCS: &[(&str, fsgt_free_class)] = &[
 ];
 
 const MAX_ALLOC_RANGES: usize = 8;
-const MAX_FREE_RANGES: usize = 16;
+const MAX_FREE_RANGES: usize = 24;
 
 /// The call-site ranges and read functions this kernel has.
 struct Sites {

@@ -9,7 +9,7 @@
 
 /* Address ranges user space passes for the allocator call-site checks. */
 #define FSGT_ALLOC_RANGES 8
-#define FSGT_FREE_RANGES 16
+#define FSGT_FREE_RANGES 24
 
 /* What a free's call site says about the event freed. */
 enum fsgt_free_class {
