@@ -90,8 +90,17 @@ impl Reader {
     }
 
     /// SIGTERM; returns its `events=` and `overflow=` counts.
-    pub fn finish(mut self) -> (u64, u64) {
-        self.signal(libc::SIGTERM);
+    pub fn finish(self) -> (u64, u64) {
+        self.finish_with(libc::SIGTERM)
+    }
+
+    /// SIGUSR1: it reads on, at its pace, until its queue is empty; then as [`Reader::finish`].
+    pub fn finish_drained(self) -> (u64, u64) {
+        self.finish_with(libc::SIGUSR1)
+    }
+
+    fn finish_with(mut self, sig: i32) -> (u64, u64) {
+        self.signal(sig);
         let mut out = String::new();
         self.client.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
         let status = self.client.child.wait().unwrap();
@@ -108,6 +117,40 @@ pub fn modify_events(files: &[File; 2], n: u64) {
     for i in 0..n {
         files[(i % 2) as usize].write_at(b"x", 0).unwrap();
     }
+}
+
+/// How many events a burst makes.
+#[derive(Debug, Clone, Copy)]
+pub struct BurstSize {
+    /// Stop after this many events...
+    pub max_events: u64,
+    /// ...or after this long writing, whichever comes first (None: no time limit)...
+    pub max_time: Option<Duration>,
+    /// ...but never before this many.
+    pub min_events: u64,
+}
+
+impl BurstSize {
+    /// Exactly `n` events.
+    pub fn exactly(n: u64) -> BurstSize {
+        BurstSize { max_events: n, max_time: None, min_events: n }
+    }
+}
+
+/// Like [`modify_events`], sized by `size`; returns how many it made.
+pub fn modify_events_sized(files: &[File; 2], size: BurstSize) -> u64 {
+    let start = Instant::now();
+    let mut made = 0;
+    while made < size.max_events {
+        let step = (size.max_events - made).min(1024);
+        modify_events(files, step);
+        made += step;
+        let late = size.max_time.is_some_and(|t| start.elapsed() >= t);
+        if late && made >= size.min_events {
+            break;
+        }
+    }
+    made
 }
 
 pub fn two_files(dir: &Path) -> [File; 2] {
@@ -165,24 +208,38 @@ impl Drop for Sysctl {
 pub enum Pace {
     /// 64 KiB reads, no pause, and a queue that holds the whole burst.
     Fast,
-    /// 4 KiB reads with 50 ms pauses and the default queue: it overflows.
+    /// 1 KiB reads with 100 ms pauses (about 300 events a second) and a queue
+    /// of [`SLOW_QUEUE`] events: any writer faster than that overflows it.
     Slow,
     /// Like `Fast`, but fsnotify-gadget is stopped (SIGSTOP) until the reader
     /// has read everything: the ring buffer overflows.
     Stalled,
 }
 
-/// `n` events in a few seconds to one reader. Afterwards: every record
+/// `max_queued_events` for the slow reader: small, so that a burst of a few
+/// thousand events overflows it on any machine.
+pub const SLOW_QUEUE: u64 = 1024;
+
+/// Events that surely overflow the kernel backends' ring buffer while the tool
+/// is stopped: its 8 MiB (src/backend/kernel/bpf/kernel.bpf.c) held 33,825
+/// records of a burst (7-byte names) on Debian's 6.1 and 6.12 kernels.
+pub const RING_OVERFLOW_EVENTS: u64 = 60_000;
+
+/// `n` events, sized by `size`, to one reader. Afterwards: every record
 /// emitted or reported lost (emitted + lost = what the reader read), the
 /// tables that join the halves of an event are empty, and the tool's memory
 /// is back near where it started.
-pub fn burst(backend: &str, n: u64, pace: Pace) {
+pub fn burst(backend: &str, size: BurstSize, pace: Pace) {
     let dir = test_dir(&format!("burst-{pace:?}"));
     let files = two_files(&dir);
-    let _queue = (pace != Pace::Slow).then(|| Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &(n + 1024).to_string()));
+    let queue = match pace {
+        Pace::Fast | Pace::Stalled => size.max_events + 1024,
+        Pace::Slow => SLOW_QUEUE,
+    };
+    let _queue = Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &queue.to_string());
     let reader_args: &[&str] = match pace {
         Pace::Fast | Pace::Stalled => &[],
-        Pace::Slow => &["--buf", "4096", "--pause-ms", "50"],
+        Pace::Slow => &["--buf", "1024", "--pause-ms", "100"],
     };
     let reader = Reader::start(&dir, reader_args);
     let pid = reader.pid().to_string();
@@ -198,12 +255,11 @@ pub fn burst(backend: &str, n: u64, pace: Pace) {
         stall(libc::SIGSTOP);
     }
     let start = Instant::now();
-    modify_events(&files, n);
+    let n = modify_events_sized(&files, size);
     let generated_in = start.elapsed();
     drop(files);
-    // Let the reader take what its queue holds: it stops at once when told.
-    sleep(Duration::from_secs(if pace == Pace::Slow { 8 } else { 1 }));
-    let (read, overflows) = reader.finish();
+    // The reader takes what its queue holds, at its own pace, then stops.
+    let (read, overflows) = reader.finish_drained();
     if pace == Pace::Stalled {
         stall(libc::SIGCONT);
     }
@@ -214,8 +270,8 @@ pub fn burst(backend: &str, n: u64, pace: Pace) {
 
     let emitted = out.lines().count() as u64;
     let (records, lost) = final_counts(&stderr);
-    eprintln!(
-        "burst {pace:?}: {n} writes in {:.1} s; reader read {read} events ({overflows} overflow); \
+    println!(
+        "FSG-NOTE: burst {pace:?}: {n} writes in {:.1} s ({size:?}); reader read {read} events ({overflows} overflow); \
          {emitted} records, {lost} reported lost; RSS {idle_kib} KiB idle, {after_kib} KiB after",
         generated_in.as_secs_f64()
     );
@@ -295,7 +351,9 @@ pub fn closed_with_unread_events(backend: &str) {
 pub fn queue_overflow_is_a_record(backend: &str) {
     let dir = test_dir("overflow");
     let files = two_files(&dir);
-    let max: u64 = read_sysctl("/proc/sys/fs/inotify/max_queued_events").parse().unwrap();
+    // A small queue: the overflow is the same at any size, and fewer events make it quicker.
+    let max = SLOW_QUEUE;
+    let _queue = Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &max.to_string());
     let reader = Reader::start(&dir, &[]);
     let pid = reader.pid();
     let g = Gadget::start(&["--backend", backend, "--tracer-pid", &pid.to_string()]);
@@ -503,7 +561,7 @@ pub fn soak(backend: &str, secs: u64) {
     sleep(Duration::from_millis(500));
     let (out, stderr) = g.stop_raw();
     let (records, lost) = final_counts(&stderr);
-    eprintln!("soak: {secs} s, {rounds} rounds, {records} records, {lost} lost; (RSS KiB, table entries) each second: {samples:?}");
+    println!("FSG-NOTE: soak: {secs} s, {rounds} rounds, {records} records, {lost} lost; (RSS KiB, table entries) each second: {samples:?}");
     assert!(records > rounds, "the workload's events were recorded ({records} records for {rounds} rounds)");
     assert_eq!(out.lines().count() as u64, records);
     // Flat: the second half's highest RSS within 4 MiB of the first half's.

@@ -6,6 +6,8 @@
 #   fsg.filter=NAME        libtest filter for the test binary
 #   fsg.shell=1            an interactive shell instead of the tests
 #   fsg.bench=smoke|full   the benchmarks (fsg-bench vm) instead of the tests
+#   fsg.shard=K/N          run only the K-th of every N tests (the harness boots N guests)
+#   fsg.env=NAME=VALUE     export NAME=VALUE to the tests (FSG_BURST_EVENTS, FSG_SOAK_SECS)
 
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin
 mount -t proc proc /proc
@@ -20,9 +22,11 @@ mount -t tmpfs tmpfs /run
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 mode=test
 filter=
+shard=1/1
 set -f # the command line's words are not file name patterns
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
@@ -31,6 +35,8 @@ for arg in $(cat /proc/cmdline); do
     fsg.shell=1) mode=shell ;;
     fsg.bench=smoke) mode=bench bench_args=--smoke ;;
     fsg.bench=full) mode=bench bench_args= ;;
+    fsg.shard=*) shard="${arg#fsg.shard=}" ;;
+    fsg.env=FSG_*=*) export "${arg#fsg.env=}" ;;
     esac
 done
 set +f
@@ -50,10 +56,13 @@ elif [ "$mode" = bench ]; then
     echo "FSG-VM: tests end, exit code $code"
 else
     set --
-    [ -n "$filter" ] && set -- "$filter"
+    [ -n "$filter" ] && set -- --filter "$filter"
     echo "FSG-VM: tests begin"
-    /opt/fsg/vm_e2e --ignored --test-threads=1 --color never "$@"
+    # One process a test, each with its own deadline (helpers/src/bin/fsg-vm-runner.rs).
+    /usr/bin/fsg-vm-runner --binary /opt/fsg/vm_e2e --shard "$shard" "$@"
     code=$?
+    read -r cpu user nice system idle rest < /proc/stat
+    echo "FSG-VM: guest CPU ticks: busy $((user + nice + system)) idle $idle"
     echo "FSG-VM: tests end, exit code $code"
 fi
 poweroff -f

@@ -14,26 +14,53 @@ pub const SELF_TEST_PACKAGE: &str = "linux-image-6.12-cloud-amd64";
 const SPEC_HELP: &str = "--kernel takes a vmlinuz path or a Debian kernel package name \
                          such as linux-image-6.12-cloud-amd64";
 
+/// Where a kernel comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Spec {
+pub enum Source {
     Path(PathBuf),
     Package(String),
 }
 
+/// A kernel to boot: where it comes from, and words added to its command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub source: Source,
+    /// Kernel command-line words such as `lockdown=confidentiality`.
+    pub cmdline: Vec<String>,
+}
+
 impl Spec {
-    /// `--kernel` takes a path to a vmlinuz file or a Debian package name.
+    pub fn package(name: &str) -> Spec {
+        Spec { source: Source::Package(name.to_string()), cmdline: vec![] }
+    }
+
+    /// `--kernel` takes a path to a vmlinuz file or a Debian package name, each optionally
+    /// followed by `+WORD=VALUE` command-line words (`linux-image-6.12-cloud-amd64+lockdown=confidentiality`).
+    /// A `+` inside a package's version (`6.12.117+deb12`) is part of the name: only a
+    /// trailing `+...` that holds `=` is a command-line word.
     pub fn parse(arg: &str) -> Spec {
-        if arg.contains('/') || Path::new(arg).exists() {
-            Spec::Path(PathBuf::from(arg))
-        } else {
-            Spec::Package(arg.to_string())
+        let mut base = arg;
+        let mut cmdline = vec![];
+        while let Some((head, word)) = base.rsplit_once('+') {
+            if !word.contains('=') || head.is_empty() {
+                break;
+            }
+            cmdline.insert(0, word.to_string());
+            base = head;
         }
+        let source = if base.contains('/') || Path::new(base).exists() {
+            Source::Path(PathBuf::from(base))
+        } else {
+            Source::Package(base.to_string())
+        };
+        Spec { source, cmdline }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Kernel {
-    /// Short name for logs and reports, e.g. `6.12.117+deb12-cloud-amd64`.
+    /// Short name for logs and reports, e.g. `6.12.117+deb12-cloud-amd64`, with the spec's
+    /// command-line words after `+`.
     pub label: String,
     pub vmlinuz: PathBuf,
     /// The spec it came from, so callers can find e.g. the default 6.12 kernel.
@@ -45,8 +72,8 @@ pub fn resolve(specs: &[Spec], cache: &Path) -> Result<Vec<Kernel>> {
     let mut apt = Apt { updated: false };
     let mut kernels: Vec<Kernel> = vec![];
     for spec in specs {
-        let (mut label, vmlinuz) = match spec {
-            Spec::Path(path) => {
+        let (mut label, vmlinuz) = match &spec.source {
+            Source::Path(path) => {
                 if !path.is_file() {
                     bail!(
                         "--kernel {}: no such file (give a vmlinuz path or a Debian package name)",
@@ -59,8 +86,12 @@ pub fn resolve(specs: &[Spec], cache: &Path) -> Result<Vec<Kernel>> {
                     path.clone(),
                 )
             }
-            Spec::Package(name) => apt.vmlinuz(name, cache)?,
+            Source::Package(name) => apt.vmlinuz(name, cache)?,
         };
+        for word in &spec.cmdline {
+            label.push('+');
+            label.push_str(word);
+        }
         let base = label.clone();
         let mut n = 1;
         while kernels.iter().any(|k| k.label == label) {
@@ -289,11 +320,21 @@ Version: 6.1.190-1
     fn tells_paths_from_package_names() {
         assert_eq!(
             Spec::parse("/boot/vmlinuz-6.1"),
-            Spec::Path("/boot/vmlinuz-6.1".into())
+            Spec { source: Source::Path("/boot/vmlinuz-6.1".into()), cmdline: vec![] }
         );
         assert_eq!(
             Spec::parse("linux-image-6.12.43+deb13-cloud-amd64"),
-            Spec::Package("linux-image-6.12.43+deb13-cloud-amd64".into())
+            Spec::package("linux-image-6.12.43+deb13-cloud-amd64")
         );
+    }
+
+    #[test]
+    fn takes_command_line_words_after_the_name() {
+        let spec = Spec::parse("linux-image-6.12.43+deb13-cloud-amd64+lockdown=confidentiality+x=1");
+        assert_eq!(spec.source, Source::Package("linux-image-6.12.43+deb13-cloud-amd64".into()));
+        assert_eq!(spec.cmdline, ["lockdown=confidentiality", "x=1"]);
+        let spec = Spec::parse("/boot/vmlinuz-6.12+lockdown=integrity");
+        assert_eq!(spec.source, Source::Path("/boot/vmlinuz-6.12".into()));
+        assert_eq!(spec.cmdline, ["lockdown=integrity"]);
     }
 }

@@ -50,9 +50,16 @@ tasks:
             --no-vm           host part only
             --kernel SPEC, --keep as above
 
+kernels: a vmlinuz path or a Debian package name, optionally followed by kernel command-line
+  words, each after a '+': linux-image-6.12-cloud-amd64+lockdown=confidentiality
+
 environment:
-  FSG_VM_CACHE    where downloaded kernels are kept (default: <workspace>/.vm-cache)
-  FSG_VM_TIMEOUT  seconds one boot may take before QEMU is killed (default: 600)
+  FSG_VM_CACHE      where downloaded kernels are kept (default: <workspace>/.vm-cache)
+  FSG_VM_TIMEOUT    seconds one boot may take before QEMU is killed (default: 900, scaled
+                    by the slowness the guest measures at boot; set, it is fixed)
+  FSG_VM_SHARDS     guests each kernel's tests are split across (default: 2)
+  FSG_BURST_EVENTS  events per burst test (unset: sized by time; 1000000 for the full size)
+  FSG_SOAK_SECS     seconds of the soak tests (default: 20)
 ";
 
 #[derive(Debug, Default, PartialEq)]
@@ -155,18 +162,9 @@ fn vm_test(options: &Options) -> Result<bool> {
     let args = GuestArgs {
         fail_on_purpose: options.fail_on_purpose,
         filter: options.filter.clone(),
-        shell: false,
-        bench: None,
+        ..GuestArgs::default()
     };
-    let jobs: Vec<Job> = prepared
-        .kernels
-        .iter()
-        .map(|kernel| Job {
-            name: kernel.label.clone(),
-            kernel: kernel.clone(),
-            args: args.clone(),
-        })
-        .collect();
+    let jobs = test_jobs(&prepared.kernels, &args)?;
     let reports = vm::run(&prepared, &jobs)?;
     let (passed, failed) = vm::print_reports(&prepared, &jobs, &reports);
     println!(
@@ -184,6 +182,40 @@ fn fuzz_task(options: &Options) -> Result<bool> {
     let (passed, failed) = fuzz::run(&ws, seconds)?;
     println!("{}", summary_line(passed, failed));
     Ok(failed == 0)
+}
+
+/// Guests a kernel's tests are split across, unless FSG_VM_SHARDS says otherwise. Tests run
+/// one at a time in a guest (many count what the whole machine holds), and a guest sleeps a
+/// third of its time waiting on them: two guests a kernel keep both cores of a CI machine
+/// busy.
+const DEFAULT_VM_SHARDS: u32 = 2;
+
+fn vm_shards() -> Result<u32> {
+    match std::env::var("FSG_VM_SHARDS") {
+        Ok(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=8).contains(&n) => Ok(n),
+            _ => bail!("FSG_VM_SHARDS={v:?}: give 1 to 8"),
+        },
+        Err(_) => Ok(DEFAULT_VM_SHARDS),
+    }
+}
+
+/// One test boot for each kernel and shard, all with `args` otherwise.
+fn test_jobs(kernels: &[kernels::Kernel], args: &GuestArgs) -> Result<Vec<Job>> {
+    let shards = vm_shards()?;
+    let env = GuestArgs::env_from_host()?;
+    let mut jobs = vec![];
+    for kernel in kernels {
+        for k in 1..=shards {
+            let (name, shard) = match shards {
+                1 => (kernel.label.clone(), None),
+                n => (format!("{}.{k}of{n}", kernel.label), Some((k, n))),
+            };
+            let args = GuestArgs { shard, env: env.clone(), ..args.clone() };
+            jobs.push(Job { name, kernel: kernel.clone(), args });
+        }
+    }
+    Ok(jobs)
 }
 
 /// The guest test that must fail when FSG_FAIL_ON_PURPOSE=1 is set.
@@ -268,7 +300,7 @@ fn test(options: &Options) -> Result<bool> {
 /// by side from one image. Returns (self-test ok, VM tests passed, VM tests failed).
 fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
     let prepared = vm::prepare(ws, &[], keep)?;
-    let self_test_spec = Spec::Package(kernels::SELF_TEST_PACKAGE.to_string());
+    let self_test_spec = Spec::package(kernels::SELF_TEST_PACKAGE);
     let Some(self_test_kernel) = prepared.kernels.iter().find(|k| k.spec == self_test_spec) else {
         bail!("the default kernels lack {}", kernels::SELF_TEST_PACKAGE);
     };
@@ -278,18 +310,10 @@ fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
         args: GuestArgs {
             fail_on_purpose: true,
             filter: Some(SELF_TEST.to_string()),
-            shell: false,
-            bench: None,
+            ..GuestArgs::default()
         },
     }];
-    for kernel in &prepared.kernels {
-        let args = GuestArgs::default();
-        jobs.push(Job {
-            name: kernel.label.clone(),
-            kernel: kernel.clone(),
-            args,
-        });
-    }
+    jobs.extend(test_jobs(&prepared.kernels, &GuestArgs::default())?);
     let reports = vm::run(&prepared, &jobs)?;
 
     let self_test = &reports[0];
@@ -384,11 +408,11 @@ fn bench(options: &Options) -> Result<bool> {
 fn vm_shell(options: &Options) -> Result<()> {
     let specs = match options.kernels.first() {
         Some(spec) => vec![spec.clone()],
-        None => vec![Spec::Package(kernels::SELF_TEST_PACKAGE.to_string())],
+        None => vec![Spec::package(kernels::SELF_TEST_PACKAGE)],
     };
     let ws = Workspace::locate()?;
     let prepared = vm::prepare(&ws, &specs, options.keep)?;
-    qemu::shell(&prepared.kernels[0].vmlinuz, &prepared.initrd)
+    qemu::shell(&prepared.kernels[0], &prepared.initrd)
 }
 
 #[cfg(test)]
@@ -409,10 +433,7 @@ mod tests {
         assert_eq!(task, "vm-test");
         assert_eq!(
             options.kernels,
-            [
-                Spec::Path("/tmp/vmlinuz".into()),
-                Spec::Package("linux-image-6.12-cloud-amd64".into())
-            ]
+            [Spec::parse("/tmp/vmlinuz"), Spec::package("linux-image-6.12-cloud-amd64")]
         );
         assert_eq!(options.filter.as_deref(), Some("x"));
         assert!(options.keep && !options.fail_on_purpose);

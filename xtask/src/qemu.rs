@@ -1,5 +1,6 @@
 //! Booting one kernel with the test image under QEMU and collecting its serial console.
 
+use crate::kernels::Kernel;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,12 +19,38 @@ pub struct GuestArgs {
     pub shell: bool,
     /// Run fsg-bench instead of the tests: "smoke" or "full".
     pub bench: Option<String>,
+    /// (K, N): run only the K-th of every N guest tests (fsg-vm-runner's `--shard`).
+    pub shard: Option<(u32, u32)>,
+    /// `NAME=VALUE` settings exported to the guest's tests.
+    pub env: Vec<String>,
 }
 
+/// Host settings the guest's tests read, passed on when set: the burst size and soak length.
+const PASSED_ENV: [&str; 2] = ["FSG_BURST_EVENTS", "FSG_SOAK_SECS"];
+
 impl GuestArgs {
-    fn kernel_command_line(&self) -> String {
+    /// The settings of [`PASSED_ENV`] that this process has, as `NAME=VALUE`; a value that
+    /// cannot travel as one command-line word is an error.
+    pub fn env_from_host() -> Result<Vec<String>> {
+        let mut env = vec![];
+        for name in PASSED_ENV {
+            if let Ok(value) = std::env::var(name) {
+                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+                    bail!("{name}={value:?}: give one word without spaces or quotes");
+                }
+                env.push(format!("{name}={value}"));
+            }
+        }
+        Ok(env)
+    }
+
+    fn kernel_command_line(&self, kernel_words: &[String]) -> String {
         // panic=-1 and -no-reboot turn a guest panic into QEMU exiting at once.
         let mut line = String::from("console=ttyS0 quiet panic=-1");
+        for word in kernel_words {
+            line.push(' ');
+            line.push_str(word);
+        }
         if self.fail_on_purpose {
             line.push_str(" fsg.fail_on_purpose=1");
         }
@@ -35,6 +62,12 @@ impl GuestArgs {
         }
         if let Some(size) = &self.bench {
             line.push_str(&format!(" fsg.bench={size}"));
+        }
+        if let Some((k, n)) = self.shard {
+            line.push_str(&format!(" fsg.shard={k}/{n}"));
+        }
+        for setting in &self.env {
+            line.push_str(&format!(" fsg.env={setting}"));
         }
         line
     }
@@ -64,13 +97,13 @@ pub fn check_installed() -> Result<()> {
     }
 }
 
-fn command(vmlinuz: &Path, initrd: &Path, args: &GuestArgs) -> Command {
+fn command(kernel: &Kernel, initrd: &Path, args: &GuestArgs) -> Command {
     let mut qemu = Command::new(QEMU);
     // KVM fails on this project's machines while the kernel decompresses: TCG only.
     qemu.args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"]);
     qemu.args(["-nographic", "-no-reboot", "-nic", "none"]);
-    qemu.arg("-kernel").arg(vmlinuz).arg("-initrd").arg(initrd);
-    qemu.arg("-append").arg(args.kernel_command_line());
+    qemu.arg("-kernel").arg(&kernel.vmlinuz).arg("-initrd").arg(initrd);
+    qemu.arg("-append").arg(args.kernel_command_line(&kernel.spec.cmdline));
     qemu
 }
 
@@ -82,19 +115,19 @@ pub struct Console {
 }
 
 /// Boots the guest, writes its console to `log` and hands each line to `on_line`; kills QEMU
-/// after `timeout`.
+/// after `timeout`, or after the time `on_line` last returned (counted from the start).
 pub fn run(
-    vmlinuz: &Path,
+    kernel: &Kernel,
     initrd: &Path,
     args: &GuestArgs,
     log: &Path,
     timeout: Duration,
-    mut on_line: impl FnMut(Duration, &str),
+    mut on_line: impl FnMut(Duration, &str) -> Option<Duration>,
 ) -> Result<Console> {
     let mut log_file =
         File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let start = Instant::now();
-    let mut child = command(vmlinuz, initrd, args)
+    let mut child = command(kernel, initrd, args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,15 +140,17 @@ pub fn run(
         forward_lines(stdout, "", start, send.clone()),
         forward_lines(stderr, "qemu: ", start, send),
     ];
-    let deadline = start + timeout;
+    let mut timeout = timeout;
     let mut lines = vec![];
     let mut timed_out = false;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = (start + timeout).saturating_duration_since(Instant::now());
         match receive.recv_timeout(left) {
             Ok((at, line)) => {
                 writeln!(log_file, "{line}")?;
-                on_line(at, &line);
+                if let Some(new) = on_line(at, &line) {
+                    timeout = new;
+                }
                 lines.push((at, line));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -185,13 +220,13 @@ fn printable(text: &str) -> String {
 }
 
 /// Boots the image with an interactive shell on this terminal instead of the tests.
-pub fn shell(vmlinuz: &Path, initrd: &Path) -> Result<()> {
+pub fn shell(kernel: &Kernel, initrd: &Path) -> Result<()> {
     let args = GuestArgs {
         shell: true,
         ..Default::default()
     };
-    eprintln!("xtask: booting {}; Ctrl-A X quits QEMU", vmlinuz.display());
-    let status = command(vmlinuz, initrd, &args)
+    eprintln!("xtask: booting {}; Ctrl-A X quits QEMU", kernel.vmlinuz.display());
+    let status = command(kernel, initrd, &args)
         .status()
         .with_context(|| format!("cannot run {QEMU}: apt-get install qemu-system-x86"))?;
     if !status.success() {
@@ -214,12 +249,14 @@ mod tests {
         let args = GuestArgs {
             fail_on_purpose: true,
             filter: Some("a::b".into()),
-            shell: false,
-            bench: None,
+            shard: Some((1, 2)),
+            env: vec!["FSG_BURST_EVENTS=1000000".into()],
+            ..Default::default()
         };
         assert_eq!(
-            args.kernel_command_line(),
-            "console=ttyS0 quiet panic=-1 fsg.fail_on_purpose=1 fsg.filter=a::b"
+            args.kernel_command_line(&["lockdown=confidentiality".into()]),
+            "console=ttyS0 quiet panic=-1 lockdown=confidentiality fsg.fail_on_purpose=1 \
+             fsg.filter=a::b fsg.shard=1/2 fsg.env=FSG_BURST_EVENTS=1000000"
         );
         assert!(check_filter("harness_fails_on_purpose").is_ok());
         assert!(check_filter("two words").is_err());

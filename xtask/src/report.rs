@@ -8,6 +8,25 @@ pub const INIT_STARTED: &str = "FSG-VM: init started";
 pub const TESTS_BEGIN: &str = "FSG-VM: tests begin";
 /// Printed by /init after the test binary, followed by its exit code.
 pub const TESTS_END: &str = "FSG-VM: tests end, exit code ";
+/// Printed by the guest's test runner for each test: `FSG-VM: time NAME SECONDS`.
+pub const TEST_TIME: &str = "FSG-VM: time ";
+/// Printed by the guest's test runner once it has measured the guest's speed; the line ends
+/// in `scaled by FACTOR`.
+pub const CALIBRATION: &str = "FSG-VM: calibration: ";
+
+/// The slowness factor of a calibration line (1.0: as fast as the reference machine).
+pub fn parse_calibration(line: &str) -> Option<f64> {
+    let rest = &line[line.find(CALIBRATION)?..];
+    let factor: f64 = rest.rsplit("scaled by ").next()?.trim().parse().ok()?;
+    (factor.is_finite() && factor >= 1.0).then_some(factor)
+}
+
+/// `(name, seconds)` of a test-time line.
+pub fn parse_test_time(line: &str) -> Option<(String, f64)> {
+    let rest = &line[line.find(TEST_TIME)? + TEST_TIME.len()..];
+    let (name, seconds) = rest.trim().rsplit_once(' ')?;
+    Some((name.to_string(), seconds.parse().ok()?))
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -26,6 +45,8 @@ impl std::ops::AddAssign for Totals {
 
 /// Parses libtest's summary line:
 /// `test result: ok. 3 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s`.
+/// The guest's runner renames the summary line of each failed test process it echoes
+/// (`test process result:`), so that only its own summary is read.
 pub fn parse_result_line(line: &str) -> Option<Totals> {
     let rest = &line[line.find("test result: ")? + "test result: ".len()..];
     let (_, counts) = rest.split_once(". ")?;
@@ -81,6 +102,10 @@ pub struct GuestReport {
     pub wall: Duration,
     /// fsg-bench's measurement lines, when the guest ran the benchmarks.
     pub bench_lines: Vec<String>,
+    /// Each test's wall time, as the guest's runner measured it.
+    pub test_times: Vec<(String, f64)>,
+    /// How much slower than the reference machine the guest measured itself.
+    pub slowness: Option<f64>,
 }
 
 impl GuestReport {
@@ -95,6 +120,14 @@ impl GuestReport {
         for (at, line) in lines {
             if line.contains(crate::bench::LINE_PREFIX) {
                 report.bench_lines.push(line.clone());
+                continue;
+            }
+            if let Some(time) = parse_test_time(line) {
+                report.test_times.push(time);
+                continue;
+            }
+            if let Some(factor) = parse_calibration(line) {
+                report.slowness = Some(factor);
                 continue;
             }
             if report.booted_after.is_none() && line.contains(INIT_STARTED) {
@@ -131,6 +164,14 @@ impl GuestReport {
             totals.failed.max(1)
         };
         (totals.passed, failed)
+    }
+
+    /// The `n` slowest tests, slowest first.
+    pub fn slowest(&self, n: usize) -> Vec<(String, f64)> {
+        let mut times = self.test_times.clone();
+        times.sort_by(|a, b| b.1.total_cmp(&a.1));
+        times.truncate(n);
+        times
     }
 
     /// One line for the per-kernel report.
@@ -273,6 +314,32 @@ mod tests {
             GuestReport::from_console(&odd, false, Duration::ZERO).counted(),
             (2, 1)
         );
+    }
+
+    #[test]
+    fn reads_the_runners_times_and_calibration() {
+        let lines = console(&[
+            "FSG-VM: init started at uptime 1.5 s",
+            "FSG-VM: calibration: 30000 watched writes/s, 60000/s on the reference machine: deadlines scaled by 2.00",
+            "FSG-VM: tests begin",
+            "test a ... ok",
+            "test b ... FAILED",
+            "    | test process result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 9 filtered out; finished in 1s",
+            "FSG-VM: time a 1.5",
+            "FSG-VM: time b 20.0",
+            "FSG-VM: time c::d 3.25",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 22s",
+            "FSG-VM: tests end, exit code 101",
+        ]);
+        let report = GuestReport::from_console(&lines, false, Duration::from_secs(30));
+        assert_eq!(report.slowness, Some(2.0));
+        assert_eq!(report.counted(), (1, 1), "the echoed result line of a failed test is not counted");
+        assert_eq!(report.failed_tests, ["b"]);
+        assert_eq!(
+            report.slowest(2),
+            [("b".to_string(), 20.0), ("c::d".to_string(), 3.25)]
+        );
+        assert_eq!(parse_calibration("FSG-VM: calibration: x: deadlines scaled by 0.5"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The VM test run: kernels and image prepared once, then boots run side by side, one QEMU
+//! The VM test run: kernels and image prepared once, then boots run side by side, two QEMUs
 //! per core.
 
 use crate::cargo::Workspace;
@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
+/// A boot's time limit on a machine as fast as the reference of the guest's calibration
+/// (helpers/src/bin/fsg-vm-runner.rs).
+const DEFAULT_TIMEOUT_SECS: u64 = 900;
 
 /// Kernels and the test image, ready to boot. The image's directory is removed on drop
 /// unless `keep` was asked for.
@@ -46,7 +48,7 @@ pub fn prepare(ws: &Workspace, specs: &[Spec], keep: bool) -> Result<Prepared> {
     let default_specs: Vec<Spec>;
     let specs = if specs.is_empty() {
         default_specs = kernels::DEFAULT_PACKAGES
-            .map(|p| Spec::Package(p.into()))
+            .map(Spec::package)
             .to_vec();
         &default_specs
     } else {
@@ -95,10 +97,23 @@ pub struct Job {
     pub args: GuestArgs,
 }
 
-/// Boots every job, as many at once as there are cores, and returns their reports in order.
+/// The machine's online CPUs (`/sys/devices/system/cpu/online`, such as `0-1`): what QEMU's
+/// threads can run on, whatever CPU quota this process has.
+fn online_cpus() -> usize {
+    let counted = std::fs::read_to_string("/sys/devices/system/cpu/online").ok().and_then(|list| {
+        list.trim().split(',').map(|range| match range.split_once('-') {
+            Some((a, b)) => Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?),
+            None => range.parse::<usize>().ok().map(|_| 1),
+        }).sum::<Option<usize>>()
+    });
+    counted.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Boots every job, two at once for each online CPU (a test guest idles a third of its time),
+/// and returns their reports in order.
 pub fn run(prepared: &Prepared, jobs: &[Job]) -> Result<Vec<GuestReport>> {
-    let timeout = timeout()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let timeout = Timeout::from_env()?;
+    let cores = 2 * online_cpus();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<GuestReport>>> = Mutex::new(jobs.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -121,28 +136,57 @@ pub fn run(prepared: &Prepared, jobs: &[Job]) -> Result<Vec<GuestReport>> {
         .collect())
 }
 
-fn timeout() -> Result<Duration> {
-    let secs = match std::env::var("FSG_VM_TIMEOUT") {
-        Ok(value) => value
-            .parse()
-            .with_context(|| format!("FSG_VM_TIMEOUT={value:?}: give whole seconds"))?,
-        Err(_) => DEFAULT_TIMEOUT_SECS,
-    };
-    Ok(Duration::from_secs(secs))
+/// How long a boot may take: FSG_VM_TIMEOUT seconds, fixed, when set; otherwise
+/// [`DEFAULT_TIMEOUT_SECS`], multiplied by the slowness the guest reports once it has
+/// measured itself (a slower machine makes fewer burst events but still runs every test).
+#[derive(Clone, Copy, Debug)]
+struct Timeout {
+    base: Duration,
+    scaled: bool,
 }
 
-fn boot(prepared: &Prepared, job: &Job, timeout: Duration) -> Result<GuestReport> {
+impl Timeout {
+    fn from_env() -> Result<Timeout> {
+        match std::env::var("FSG_VM_TIMEOUT") {
+            Ok(value) => {
+                let secs: u64 = value
+                    .parse()
+                    .with_context(|| format!("FSG_VM_TIMEOUT={value:?}: give whole seconds"))?;
+                Ok(Timeout { base: Duration::from_secs(secs), scaled: false })
+            }
+            Err(_) => Ok(Timeout { base: Duration::from_secs(DEFAULT_TIMEOUT_SECS), scaled: true }),
+        }
+    }
+
+    /// The limit once the guest said how slow it is.
+    fn for_slowness(&self, slowness: f64) -> Duration {
+        if self.scaled {
+            self.base.mul_f64(slowness.clamp(1.0, 8.0))
+        } else {
+            self.base
+        }
+    }
+}
+
+fn boot(prepared: &Prepared, job: &Job, timeout: Timeout) -> Result<GuestReport> {
     fs::create_dir_all(&prepared.log_dir)?;
     let log = qemu::log_path(&prepared.log_dir, &job.name);
     println!("[{}] booting {}", job.name, job.kernel.vmlinuz.display());
     let mut in_userland = false;
+    let mut limit = timeout.base;
     let console = qemu::run(
-        &job.kernel.vmlinuz,
+        &job.kernel,
         &prepared.initrd,
         &job.args,
         &log,
-        timeout,
+        limit,
         |at, line| {
+            if let Some(slowness) = crate::report::parse_calibration(line) {
+                limit = timeout.for_slowness(slowness);
+                println!("[{}] {line}", job.name);
+                println!("[{}] time limit of this boot: {} s", job.name, limit.as_secs());
+                return Some(limit);
+            }
             if !in_userland && line.contains(INIT_STARTED) {
                 in_userland = true;
                 println!(
@@ -156,6 +200,7 @@ fn boot(prepared: &Prepared, job: &Job, timeout: Duration) -> Result<GuestReport
                 // After /init starts the console is the test binary's output (and kernel errors).
                 println!("[{}] {line}", job.name);
             }
+            None
         },
     )?;
     let report = GuestReport::from_console(&console.lines, console.timed_out, console.wall);
@@ -170,7 +215,7 @@ fn boot(prepared: &Prepared, job: &Job, timeout: Duration) -> Result<GuestReport
         println!(
             "[{}] timed out after {} s (FSG_VM_TIMEOUT sets the limit)",
             job.name,
-            timeout.as_secs()
+            limit.as_secs()
         );
     }
     let ended = console.lines.iter().any(|(_, l)| l.contains(TESTS_END));
@@ -198,6 +243,17 @@ pub fn print_reports(prepared: &Prepared, jobs: &[Job], reports: &[GuestReport])
                 "{name}:   log: {}",
                 qemu::log_path(&prepared.log_dir, name).display()
             );
+        }
+        let slowest = report.slowest(10);
+        if !slowest.is_empty() {
+            let total: f64 = report.test_times.iter().map(|t| t.1).sum();
+            println!(
+                "{name}:   {} tests took {total:.0} s; the slowest:",
+                report.test_times.len()
+            );
+            for (test, seconds) in slowest {
+                println!("{name}:   {seconds:7.1} s  {test}");
+            }
         }
         let (p, f) = report.counted();
         passed += p;

@@ -7,7 +7,8 @@
 //! --no-read it never reads; the queue is left to the kernel.
 //!
 //! On SIGTERM or SIGINT it stops reading, closes its inotify fd (events still
-//! queued are discarded by the kernel unread) and prints one line:
+//! queued are discarded by the kernel unread) and prints one line; on SIGUSR1
+//! it first reads until its queue is empty (at its own pace), then does the same:
 //! `events=N overflow=K bytes=B`: the events it read, how many of them were
 //! IN_Q_OVERFLOW, and the bytes read.
 
@@ -17,6 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static DRAIN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_drain(_: libc::c_int) {
+    DRAIN.store(true, Ordering::SeqCst);
+}
 
 extern "C" fn on_term(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -71,6 +77,8 @@ fn main() {
         // blocked poll returns EINTR.
         unsafe { libc::signal(sig, on_term as *const () as libc::sighandler_t) };
     }
+    // SAFETY: as above.
+    unsafe { libc::signal(libc::SIGUSR1, on_drain as *const () as libc::sighandler_t) };
 
     // SAFETY: plain syscalls with valid arguments.
     let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
@@ -88,14 +96,21 @@ fn main() {
     let mut buf = vec![0u8; buf_len];
     let (mut events, mut overflows, mut bytes) = (0u64, 0u64, 0u64);
     while !STOP.load(Ordering::SeqCst) {
+        let draining = DRAIN.load(Ordering::SeqCst);
         if !read {
+            if draining {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
         let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
-            continue;
+        match unsafe { libc::poll(&mut pfd, 1, 100) } {
+            // 100 ms with nothing to read: the queue is empty.
+            0 if draining => break,
+            n if n <= 0 => continue,
+            _ => {}
         }
         // SAFETY: buf is valid for buf.len() bytes.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
