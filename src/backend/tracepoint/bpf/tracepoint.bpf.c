@@ -71,6 +71,9 @@ const volatile __u64 fanotify_read_addr = 0;
 
 /* Counters user space reads through the mmapped .bss; see enum fsg_stat. */
 __u64 stats[FSG_STAT_MAX];
+/* fanotify events tracked in allocs: while 0, a wakeup cannot concern a
+ * permission request and sched_waking returns at once. */
+__s64 fanotify_tracked;
 
 /* Make the skeleton generator emit these types for user space. */
 enum fsgt_free_class _fsgt_free_class_type = 0;
@@ -520,6 +523,7 @@ static __always_inline int on_alloc(__u64 site, __u64 ptr)
 	}
 	if (kind == FSG_KIND_FANOTIFY) {
 		tid = (__u32)pid_tgid;
+		__sync_fetch_and_add(&fanotify_tracked, 1);
 		bpf_map_update_elem(&waiting, &tid, &ptr, BPF_ANY);
 	}
 	return 0;
@@ -660,7 +664,8 @@ out:
 		if (w && *w == ptr)
 			bpf_map_delete_elem(&waiting, &owner);
 	}
-	bpf_map_delete_elem(&allocs, &ptr);
+	if (!bpf_map_delete_elem(&allocs, &ptr) && kind == FSG_KIND_FANOTIFY)
+		__sync_fetch_and_add(&fanotify_tracked, -1);
 	return 0;
 }
 
@@ -699,11 +704,13 @@ SEC("tp_btf/sched_waking")
 int BPF_PROG(tp_waking, struct task_struct *p)
 {
 	__u32 tid = p->pid, kind = 0;
-	__u64 *w = bpf_map_lookup_elem(&waiting, &tid);
-	__u64 ptr, group;
+	__u64 *w, ptr, group;
 	struct alloc *a;
 	struct fanotify_perm_event *pe;
 
+	if (fanotify_tracked <= 0)
+		return 0;
+	w = bpf_map_lookup_elem(&waiting, &tid);
 	if (w) {
 		ptr = *w;
 		a = bpf_map_lookup_elem(&allocs, &ptr);
