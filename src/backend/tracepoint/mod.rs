@@ -225,12 +225,19 @@ pub struct HooksOnly {
 
 pub fn attach_hooks_only() -> Result<HooksOnly> {
     let skel = load(&Filters::default(), true)?;
+    let links = attach_slab(&skel)?;
+    Ok(HooksOnly { _skel: skel, _links: links })
+}
+
+/// Attaches the slab programs, frees before allocations so that no recorded
+/// allocation misses its end.
+fn attach_slab(skel: &TracepointSkel<'static>) -> Result<Vec<Link>> {
     let p = &skel.progs;
     let mut links = Vec::new();
-    for prog in [&p.tp_kfree, &p.tp_kmem_cache_free, &p.tp_kmalloc, &p.tp_kmem_cache_alloc] {
-        links.push(prog.attach().map_err(|e| anyhow!("attaching {}: {e}", prog.name().to_string_lossy()))?);
+    for (prog, tp) in [(&p.tp_free, "kfree"), (&p.tp_free, "kmem_cache_free"), (&p.tp_alloc, "kmalloc"), (&p.tp_alloc, "kmem_cache_alloc")] {
+        links.push(prog.attach_raw_tracepoint(tp).map_err(|e| anyhow!("attaching the {tp} tracepoint: {e}{}", super::libbpf_tail()))?);
     }
-    Ok(HooksOnly { _skel: skel, _links: links })
+    Ok(links)
 }
 
 /// Loads the programs with the filters and this kernel's call sites set.
@@ -272,14 +279,11 @@ fn load(filters: &Filters, hooks_only: bool) -> Result<TracepointSkel<'static>> 
 impl TracepointTracer {
     pub fn open(filters: &Filters) -> Result<TracepointTracer> {
         let skel = load(filters, false)?;
-        // Frees before allocs, so no recorded allocation misses its end.
         let mut links = Vec::new();
-        {
-            let p = &skel.progs;
-            for prog in [&p.tp_exit, &p.tp_waking, &p.tp_kfree, &p.tp_kmem_cache_free, &p.tp_kmalloc, &p.tp_kmem_cache_alloc] {
-                links.push(prog.attach().map_err(|e| anyhow!("attaching {}: {e}{}", prog.name().to_string_lossy(), super::libbpf_tail()))?);
-            }
+        for prog in [&skel.progs.tp_exit, &skel.progs.tp_waking] {
+            links.push(prog.attach().map_err(|e| anyhow!("attaching {}: {e}{}", prog.name().to_string_lossy(), super::libbpf_tail()))?);
         }
+        links.extend(attach_slab(&skel)?);
         let clock = Clock::now();
         let mounts = std::cell::RefCell::new(Mounts::default());
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode_record(raw, clock, &mut mounts.borrow_mut()))?;

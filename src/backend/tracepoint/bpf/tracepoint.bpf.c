@@ -669,28 +669,21 @@ out:
 	return 0;
 }
 
-/* The slab tracepoints' first two arguments: call_site, then ptr. */
+/*
+ * The slab tracepoints' first two arguments: call_site, then ptr. One
+ * program serves both allocation tracepoints (kmalloc, kmem_cache_alloc)
+ * and one both frees (kfree, kmem_cache_free): user space attaches each
+ * twice, and the verifier checks each body once.
+ */
 
-SEC("raw_tp/kmalloc")
-int tp_kmalloc(struct bpf_raw_tracepoint_args *ctx)
+SEC("raw_tp")
+int tp_alloc(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_alloc(ctx->args[0], ctx->args[1]);
 }
 
-SEC("raw_tp/kmem_cache_alloc")
-int tp_kmem_cache_alloc(struct bpf_raw_tracepoint_args *ctx)
-{
-	return on_alloc(ctx->args[0], ctx->args[1]);
-}
-
-SEC("raw_tp/kfree")
-int tp_kfree(struct bpf_raw_tracepoint_args *ctx)
-{
-	return on_free(ctx->args[0], ctx->args[1]);
-}
-
-SEC("raw_tp/kmem_cache_free")
-int tp_kmem_cache_free(struct bpf_raw_tracepoint_args *ctx)
+SEC("raw_tp")
+int tp_free(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_free(ctx->args[0], ctx->args[1]);
 }
