@@ -10,7 +10,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     clang llvm libelf-dev zlib1g-dev pkg-config make \
     qemu-system-x86 busybox-static cpio gzip \
-    inotify-tools fatrace coreutils procps strace util-linux g++ >/dev/null
+    inotify-tools fatrace coreutils procps strace util-linux python3 g++ >/dev/null
 # cargo-fuzz drives the fuzz targets in fuzz/ (`cargo xtask fuzz`); skip the
 # build when it is already installed.
 if ! cargo fuzz --version >/dev/null 2>&1; then

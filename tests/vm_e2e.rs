@@ -59,7 +59,7 @@ fn inotifywait_and_touch(backend: &str) {
         assert_eq!(s(r, "tracer.pid"), watcher);
     }
 }
-each_backend!(inotifywait_and_touch: inotifywait_and_touch_fentry => "fentry", inotifywait_and_touch_kprobe => "kprobe");
+each_backend!(inotifywait_and_touch: inotifywait_and_touch_fentry => "fentry", inotifywait_and_touch_kprobe => "kprobe", inotifywait_and_touch_tracepoint => "tracepoint");
 
 /// The seed's example: inotifywatch on a directory, touch on an existing file.
 fn seed_inotify_example(backend: &str) {
@@ -94,8 +94,13 @@ fn seed_inotify_example(backend: &str) {
         assert_eq!(s(r, "tracee.user"), "root");
         assert_eq!(s(r, "tracee.mntns_id"), my_mntns());
         assert_eq!(s(r, "tracer.mntns_id"), my_mntns());
-        assert_eq!(r["i_ino"], ino(&file));
-        assert_eq!(r["i_ino_dir"], ino(&dir));
+        if backend == "tracepoint" {
+            // Only inotify's handler knows the inodes; this backend hooks no function.
+            assert!(r["i_ino"].is_null() && r["i_ino_dir"].is_null(), "{r}");
+        } else {
+            assert_eq!(r["i_ino"], ino(&file));
+            assert_eq!(r["i_ino_dir"], ino(&dir));
+        }
         assert_eq!(r["prio"], 0);
         assert!(r["i_wd"].as_i64().unwrap() >= 1);
         let group = r["fsnotify_group"].as_str().unwrap();
@@ -105,7 +110,7 @@ fn seed_inotify_example(backend: &str) {
         assert_eq!(r["fa_response"], "na");
     }
 }
-each_backend!(seed_inotify_example: seed_inotify_example_fentry => "fentry", seed_inotify_example_kprobe => "kprobe");
+each_backend!(seed_inotify_example: seed_inotify_example_fentry => "fentry", seed_inotify_example_kprobe => "kprobe", seed_inotify_example_tracepoint => "tracepoint");
 
 /// A rename gives IN_MOVED_FROM and IN_MOVED_TO sharing one cookie.
 fn rename_shares_a_cookie(backend: &str) {
@@ -125,7 +130,7 @@ fn rename_shares_a_cookie(backend: &str) {
     assert_eq!(from["i_cookie"], to["i_cookie"]);
     assert_eq!(s(from, "tracee.comm"), "mv");
 }
-each_backend!(rename_shares_a_cookie: rename_shares_a_cookie_fentry => "fentry", rename_shares_a_cookie_kprobe => "kprobe");
+each_backend!(rename_shares_a_cookie: rename_shares_a_cookie_fentry => "fentry", rename_shares_a_cookie_kprobe => "kprobe", rename_shares_a_cookie_tracepoint => "tracepoint");
 
 /// Starts a process that waits for `gate` to exist, then runs `touch path`.
 fn gated_touch(gate: &Path, path: &Path) -> std::process::Child {
@@ -171,7 +176,7 @@ fn filters_select(backend: &str) {
     assert!(!with(&r_ino, "name", "from-a").is_empty() && !with(&r_ino, "name", "from-b").is_empty());
     assert!(r_ino.iter().all(|r| r["type"] == "inotify"));
 }
-each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe");
+each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe", filters_select_tracepoint => "tracepoint");
 
 /// --tracer-group with an address the tool printed keeps exactly that group.
 fn tracer_group_selects_one_group(backend: &str) {
@@ -200,7 +205,7 @@ fn tracer_group_selects_one_group(backend: &str) {
         assert_eq!(s(r, "tracer.pid"), w1.pid());
     }
 }
-each_backend!(tracer_group_selects_one_group: tracer_group_fentry => "fentry", tracer_group_kprobe => "kprobe");
+each_backend!(tracer_group_selects_one_group: tracer_group_fentry => "fentry", tracer_group_kprobe => "kprobe", tracer_group_tracepoint => "tracepoint");
 
 /// Permission events: one allowed, one denied, each with its answer.
 fn fanotify_permission_answers(backend: &str) {
@@ -245,7 +250,7 @@ fn fanotify_permission_answers(backend: &str) {
         assert_eq!(resps[0]["fa_response"], answer);
     }
 }
-each_backend!(fanotify_permission_answers: fanotify_permission_fentry => "fentry", fanotify_permission_kprobe => "kprobe");
+each_backend!(fanotify_permission_answers: fanotify_permission_fentry => "fentry", fanotify_permission_kprobe => "kprobe", fanotify_permission_tracepoint => "tracepoint");
 
 /// Nothing stays loaded or attached after the tool exits.
 fn nothing_left_behind(backend: &str) {
@@ -256,7 +261,7 @@ fn nothing_left_behind(backend: &str) {
     g.stop();
     wait_until_nothing_loaded("after the tool exited");
 }
-each_backend!(nothing_left_behind: nothing_left_behind_fentry => "fentry", nothing_left_behind_kprobe => "kprobe");
+each_backend!(nothing_left_behind: nothing_left_behind_fentry => "fentry", nothing_left_behind_kprobe => "kprobe", nothing_left_behind_tracepoint => "tracepoint");
 
 /// `fanotify flags:%x event-flags:%x` of a process's fanotify fd, from fdinfo.
 fn fanotify_init_flags(pid: u32) -> (u64, u64) {
@@ -313,7 +318,7 @@ fn fanotify_with_fatrace(backend: &str) {
         assert!(r["i_mask"].is_null());
     }
 }
-each_backend!(fanotify_with_fatrace: fanotify_with_fatrace_fentry => "fentry", fanotify_with_fatrace_kprobe => "kprobe");
+each_backend!(fanotify_with_fatrace: fanotify_with_fatrace_fentry => "fentry", fanotify_with_fatrace_kprobe => "kprobe", fanotify_with_fatrace_tracepoint => "tracepoint");
 
 /// Two instances at once, one printing JSON and one columns, see the same records.
 fn json_and_columns_agree(backend: &str) {
@@ -475,7 +480,7 @@ fn burst_stalled(backend: &str) {
 }
 each_backend!(burst_stalled: burst_stalled_tool_fentry => "fentry", burst_stalled_tool_kprobe => "kprobe");
 
-each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe");
+each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe", fanotify_interrupted_tracepoint => "tracepoint");
 each_backend!(tracer_killed_with_events_queued: fault_tracer_killed_fentry => "fentry", fault_tracer_killed_kprobe => "kprobe");
 each_backend!(closed_with_unread_events: fault_closed_unread_fentry => "fentry", fault_closed_unread_kprobe => "kprobe");
 each_backend!(queue_overflow_is_a_record: fault_queue_overflow_fentry => "fentry", fault_queue_overflow_kprobe => "kprobe");
@@ -493,5 +498,77 @@ each_backend!(soak_short: soak_fentry => "fentry", soak_kprobe => "kprobe");
 // Hostile names, comms and paths near PATH_MAX, and processes that vanish
 // before the tool can look at them (issue 7): tests/common/hostile.rs.
 use common::hostile::{hostile_names_end_to_end, vanishing_processes};
-each_backend!(hostile_names_end_to_end: hostile_names_fentry => "fentry", hostile_names_kprobe => "kprobe");
+each_backend!(hostile_names_end_to_end: hostile_names_fentry => "fentry", hostile_names_kprobe => "kprobe", hostile_names_tracepoint => "tracepoint");
 each_backend!(vanishing_processes: hostile_vanishing_fentry => "fentry", hostile_vanishing_kprobe => "kprobe");
+
+// Booted with lockdown=confidentiality (the harness's lockdown boot runs the
+// tests whose names contain `lockdown`, and only there): bpf_probe_read_kernel
+// and trampolines are refused, and the tracepoint backend is what is left.
+
+/// The lockdown level the kernel enforces, from securityfs (`[confidentiality]`).
+fn lockdown_level() -> String {
+    let path = "/sys/kernel/security/lockdown";
+    if !Path::new(path).exists() {
+        let _ = Command::new("mount").args(["-t", "securityfs", "none", "/sys/kernel/security"]).status();
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("").trim_matches(['[', ']']).to_string()
+}
+
+/// `--backend auto` says why fentry and kprobe refuse, one reason each, and
+/// traces with the tracepoint backend: the seed's inotify example works.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_auto_picks_tracepoint() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    let dir = test_dir("lockdown-auto");
+    let file = dir.join("ABCDE");
+    std::fs::write(&file, b"x").unwrap();
+    let g = Gadget::start(&["--inotify-only"]);
+    let w = Client::start("inotifywatch", &[dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let touch_pid = run("touch", &[file.to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    let watcher = w.pid();
+    w.stop();
+    let using = stderr.iter().find(|l| l.contains("using the tracepoint backend")).unwrap_or_else(|| panic!("{stderr:#?}"));
+    assert_eq!(using.matches("fentry: ").count(), 1, "{using}");
+    assert_eq!(using.matches("kprobe: ").count(), 1, "{using}");
+    assert!(using.contains("lockdown"), "the reason names lockdown: {using}");
+    let mine = with(&records, "name", "ABCDE");
+    for bit in ["IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"] {
+        let r = mine.iter().find(|r| has_bit(&r["i_mask"], bit)).unwrap_or_else(|| panic!("no {bit} in {records:#?}"));
+        assert_eq!(s(r, "tracer.pid"), watcher);
+        assert_eq!(s(r, "tracee.pid"), touch_pid);
+        assert_eq!(s(r, "tracee.comm"), "touch");
+        assert_eq!(r["prio"], 0);
+    }
+}
+
+/// Forced, fentry and kprobe each stop with one error line naming the cause.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_fentry_and_kprobe_refuse_in_one_line() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    for backend in ["fentry", "kprobe"] {
+        let out = Command::new(common::gadget_bin()).args(["--backend", backend, "--timeout", "1"]).output().unwrap();
+        assert!(!out.status.success(), "{backend} ran under lockdown: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{backend}: {err}");
+        assert!(lines[0].starts_with("fsnotify-gadget: error: "), "{backend}: {err}");
+        assert!(lines[0].contains("lockdown"), "{backend}: {err}");
+    }
+}
+
+/// Forced, the tracepoint backend runs the permission example under lockdown too.
+#[test]
+#[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
+fn lockdown_forced_permission_answers() {
+    require_root();
+    assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
+    fanotify_permission_answers("tracepoint");
+}

@@ -1,11 +1,9 @@
 //! User-space throughput: raw records through the same decode, enrichment and output code
 //! the tracing loop runs (src/trace.rs), into a sink, on one core.
 //!
-//! Two paths, as the backends take them:
-//! - `kernel`: `struct fsg_event` bytes, as the fentry/kprobe programs write them to the
-//!   ring buffer, through `backend::kernel::decode::decode`;
-//! - `tracepoint`: the tracepoint backend's decoded partial records (allocation, delivery,
-//!   the tracer's read buffer) through its joiner.
+//! One path, `kernel`: `struct fsg_event` bytes, as every backend's programs write them to
+//! the ring buffer (the tracepoint backend sends the same records), through
+//! `backend::kernel::decode::decode`.
 //!
 //! The records are built once, before timing, in the shapes real sessions produce: inotify
 //! events with short names, fanotify events with paths, permission answers.
@@ -14,11 +12,8 @@ use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use fsnotify_gadget::backend::kernel::decode::{self, fsg_event, fsg_flags, fsg_type};
-use fsnotify_gadget::backend::tracepoint::userbuf::FanotifyEvent;
-use fsnotify_gadget::backend::tracepoint::join::{JoinFilters, Joiner, Raw, ReadChunk, KIND_INOTIFY};
 use fsnotify_gadget::backend::Clock;
 use fsnotify_gadget::fields;
-use fsnotify_gadget::model::{Proc, Record};
 use fsnotify_gadget::names::Names;
 use fsnotify_gadget::output::{Format, Writer};
 use fsnotify_gadget::trace::enrich;
@@ -83,55 +78,6 @@ fn kernel_records(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The inotify_event bytes of one read(2) returning one event.
-fn inotify_read_bytes(wd: i32, mask: u32, name: &str) -> Vec<u8> {
-    let padded = (name.len() / 16 + 1) * 16;
-    let mut v = Vec::with_capacity(16 + padded);
-    v.extend_from_slice(&wd.to_ne_bytes());
-    v.extend_from_slice(&mask.to_ne_bytes());
-    v.extend_from_slice(&0u32.to_ne_bytes());
-    v.extend_from_slice(&(padded as u32).to_ne_bytes());
-    v.extend_from_slice(name.as_bytes());
-    v.resize(16 + padded, 0);
-    v
-}
-
-fn proc_(pid: u32, comm: &str, uid: u32) -> Proc {
-    Proc { pid, tid: pid, ppid: 1, comm: comm.into(), pcomm: b"bash".into(), uid, gid: uid, mntns_id: 4026531841, ..Default::default() }
-}
-
-/// Tracepoint-backend partial records: per inotify event, its allocation (tracee), its
-/// delivery (free during the read) and the read buffer holding it (tracer).
-fn tracepoint_records(n: usize) -> Vec<Raw> {
-    let tracer = proc_(800, "inotifywait", 0);
-    let mut raws = Vec::with_capacity(3 * n);
-    for i in 0..n {
-        let ts = 1_000_000 + i as u64 * 1000;
-        let ptr = 0xffff_8880_0000_0000 + (i as u64 % 512) * 0x40;
-        let tracee = proc_(2000 + i as u32 % 50, "cargo", if i % 4 == 0 { 0 } else { 1000 });
-        let read_id = i as u64 + 1;
-        raws.push(Raw::Alloc { ts, ptr, kind: KIND_INOTIFY, tracee });
-        raws.push(Raw::Deliver { ts: ts + 500, ptr, tid: tracer.tid, read_id, index: 0 });
-        let data = inotify_read_bytes(1, [0x2, 0x8, 0x20, 0x100, 0x200][i % 5], NAMES[i % NAMES.len()]);
-        raws.push(Raw::Read(ReadChunk {
-            ts: ts + 600,
-            read_id,
-            tracer: tracer.clone(),
-            kind: KIND_INOTIFY,
-            fd: 3,
-            group: 0xffff_8880_1234_0000,
-            total: data.len() as u32,
-            offset: 0,
-            frees: 1,
-            data,
-            last: true,
-            truncated: false,
-            fault: false,
-        }));
-    }
-    raws
-}
-
 fn pin_to_one_core() {
     // SAFETY: set is a valid cpu_set_t; pid 0 is this thread.
     unsafe {
@@ -168,31 +114,6 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
             emit(&serde_json::json!({"t": "throughput", "path": "kernel", "format": name, "round": round,
                 "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));
 
-            // Tracepoint path: partial records -> join -> enrich -> format. The raw
-            // records are consumed by the joiner, so each round builds them untimed.
-            let raws = tracepoint_records(records);
-            let mut joiner = Joiner::new(JoinFilters::default());
-            let mut writer = Writer::new(format, selected);
-            let mut names = Names::default();
-            let mut out = BufWriter::with_capacity(64 * 1024, io::sink());
-            let mut batch: Vec<Record> = Vec::with_capacity(16);
-            let mut resolve = |_: u32, _: &FanotifyEvent| None;
-            let (mut emitted, a0, b0, t0) = (0usize, allocs::count(), allocs::bytes(), Instant::now());
-            for raw in raws {
-                joiner.push(raw, &mut resolve, &mut batch);
-                for mut r in batch.drain(..) {
-                    enrich(&mut names, &mut r);
-                    writer.write(&r, &mut out)?;
-                    emitted += 1;
-                }
-            }
-            out.flush()?;
-            let ns = t0.elapsed().as_nanos() as u64;
-            if emitted != records {
-                anyhow::bail!("the joiner made {emitted} records of {records} events");
-            }
-            emit(&serde_json::json!({"t": "throughput", "path": "tracepoint", "format": name, "round": round,
-                "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));
         }
     }
     Ok(())

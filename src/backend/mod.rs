@@ -3,23 +3,11 @@
 //!
 //! - `fentry`: fentry/fexit on the fsnotify queue functions (trampolines).
 //! - `kprobe`: the same programs as kprobes/kretprobes.
-//! - `tracepoint`: syscall and allocator tracepoints only, for kernels that
+//! - `tracepoint`: allocator and wakeup tracepoints only, for kernels that
 //!   allow neither (no CONFIG_KPROBES, lockdown=confidentiality).
 
 pub mod kernel;
 pub mod tracepoint;
-
-/// Compatibility for the tracepoint backend's move onto the shared layers:
-/// its record types, which its module keeps crate-private, for the seed
-/// corpus builder in testkit/. Delete once that backend exports what its
-/// builders need.
-#[doc(hidden)]
-pub mod tracepoint_compat {
-    pub use super::tracepoint::skel::types::{fsgt_event, fsgt_flags, fsgt_rec};
-
-    // SAFETY: generated from tracepoint_event.h and proc_info.h: integers and arrays.
-    unsafe impl crate::boundary::Plain for fsgt_event {}
-}
 
 use std::time::Duration;
 

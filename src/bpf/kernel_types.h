@@ -109,6 +109,19 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 	struct files_struct *files;
 	struct signal_struct *signal;
+	const struct cred *cred;
+};
+
+typedef struct {
+	uid_t val;
+} kuid_t;
+typedef struct {
+	gid_t val;
+} kgid_t;
+
+struct cred {
+	kuid_t uid;
+	kgid_t gid;
 };
 
 struct qstr {
@@ -270,6 +283,57 @@ struct bpf_iter__task_file {
 	struct file *file;
 };
 
+/* fanotify events that report a file handle (FAN_REPORT_FID). */
+typedef struct {
+	int val[2];
+} __kernel_fsid_t;
+
+struct fanotify_fh {
+	u8 type;
+	u8 len;
+	u8 flags; /* FANOTIFY_FH_FLAG_EXT_BUF: buf holds a pointer to the handle */
+	u8 pad;
+	/* the handle follows (buf[], in kernels that declare it) */
+};
+#define FANOTIFY_FH_FLAG_EXT_BUF 1
+
+struct fanotify_fid_event {
+	struct fanotify_event fae;
+	__kernel_fsid_t fsid;
+	struct fanotify_fh object_fh;
+};
+
+/* The fd array's slot, viewed as fd_array[0] of a files_struct. */
+struct files_struct___arr {
+	struct file *fd_array[64];
+};
+
+/* The reading task's fd table: which file a syscall's fd argument names. */
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+/* f_op->read tells an inotify or fanotify file from any other. */
+struct file_operations {
+	ssize_t (*read)(struct file *, char *, size_t, loff_t *);
+};
+
+/* The group's queue, to see that its overflow event is next. */
+struct fsnotify_group___queue {
+	struct list_head notification_list;
+	struct fsnotify_event *overflow_event;
+};
+
 #pragma clang attribute pop
+
+/* The context of raw_tp programs: the tracepoint's arguments. */
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
 
 #endif /* FSG_KERNEL_TYPES_H */

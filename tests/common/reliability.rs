@@ -17,8 +17,7 @@ use super::*;
 const OUR_PROGRAMS: &[&str] = &[
     "fentry_inotify_", "fentry_fanotify", "kprobe_fanotify", "fentry_insert", "fexit_remove", "fentry_destroy",
     "kprobe_inotify_", "kprobe_insert", "kprobe_remove", "kretprobe_remov", "kprobe_destroy", "thread_exit",
-    "tp_kmalloc", "tp_kmem_cache_a", "tp_kfree", "tp_kmem_cache_f", "tp_sys_enter", "tp_sys_exit", "tp_fork",
-    "tp_exec", "tp_exit", "iter_notify_fds", "iter_notify_gro",
+    "tp_alloc", "tp_free", "tp_waking", "tp_exit", "iter_notify_gro",
 ];
 
 /// This project's BPF programs loaded right now.

@@ -2,6 +2,8 @@
 //! need root; they fail (never pass silently) without it.
 //!
 //! - [`tracepoint`]: the tracepoint backend with real clients;
+//! - [`tracepoint_reads`]: what reading each event from its kernel object
+//!   fixes (a read blocked before the start, readv, fd reuse, answers);
 //! - [`list`]: `fsnotify-gadget list`;
 //! - [`hostile`]: hostile names and vanishing processes (tests/vm_e2e.rs runs
 //!   the same with the fentry and kprobe backends);
@@ -22,6 +24,7 @@ mod input;
 mod list;
 mod reliability;
 mod tracepoint;
+mod tracepoint_reads;
 
 use std::sync::{Condvar, Mutex};
 

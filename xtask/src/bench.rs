@@ -354,7 +354,7 @@ fn saturation_part(report: &mut Report, place: &str, records: &[Value]) {
     let clean = steps.iter().rfind(|s| num(s, "lost") == 0.0);
     let dropping = steps.iter().find(|s| num(s, "lost") > 0.0);
     let rate_name = |s: &Value| match num(s, "rate") {
-        r if r == 0.0 => "unpaced".to_string(),
+        0.0 => "unpaced".to_string(),
         r => format!("{r:.0}/s"),
     };
     let clean_text = clean.map_or("none".to_string(), |s| {

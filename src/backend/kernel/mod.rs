@@ -162,7 +162,21 @@ impl KernelTracer {
     }
 }
 
+/// The lockdown level the kernel enforces (`none`, `integrity`, `confidentiality`),
+/// when securityfs is mounted.
+fn lockdown() -> Option<String> {
+    let text = std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?;
+    text.split_whitespace().find(|w| w.starts_with('[')).map(|w| w.trim_matches(['[', ']']).to_string())
+}
+
 fn load_error(family: Family, e: libbpf_rs::Error) -> anyhow::Error {
+    if lockdown().as_deref() == Some("confidentiality") {
+        return anyhow!(
+            "kernel lockdown=confidentiality refuses bpf_probe_read_kernel, which the {} programs need: {e}{}",
+            family.name(),
+            super::libbpf_tail()
+        );
+    }
     let hint = match (family, e.kind()) {
         (Family::Fentry, libbpf_rs::ErrorKind::PermissionDenied) => {
             "this kernel refuses fentry/fexit programs (no BPF trampolines, or lockdown)"

@@ -1,135 +1,143 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * fsnotify tracing with tracepoints only: for kernels without kprobes and
- * BPF trampolines, under lockdown (no bpf_probe_read_kernel: this file uses
- * none; task fields are read through BTF pointers).
+ * BPF trampolines, and for lockdown=confidentiality (no bpf_probe_read_kernel).
  *
- * Tracee side: tp_btf/kmalloc and kmem_cache_alloc whose call_site lies in
- * inotify's/fanotify's event handlers allocate an event: ALLOC {ptr, tracee}.
- * Tracer side: read(2) of a known notify fd (tp_btf/sys_enter, sys_exit) is
- * followed; the events the kernel frees while it copies them out (tp_btf/kfree,
- * kmem_cache_free with call_site in the free candidates) are DELIVER {ptr} in
- * copy order, and the returned buffer is sent as READ chunks. User space pairs
- * the buffer's records with the DELIVER records of that read (join.rs).
- * Permission answers: write(2) to a known fanotify fd is sent as WRITE.
- * Known notify fds: learned at inotify_init/inotify_init1/fanotify_init exit,
- * dup, and by user space (/proc scan + the task_file iterator below);
- * forgotten at close and process exit.
+ * An inotify or fanotify event is a slab object. It is allocated in the
+ * tracee's context, by the group's handler (raw_tp/kmalloc and
+ * kmem_cache_alloc with call_site in inotify_handle_inode_event or
+ * fanotify_handle_event): `allocs` keeps the tracee by the object's address.
+ * A notification event is freed in the tracer's context by the read that
+ * copies it out (raw_tp/kfree and kmem_cache_free with call_site in
+ * inotify_read or fanotify_read). The tracepoint fires before the object is
+ * released, so the event is read from the object itself there, joined with
+ * its tracee and sent as one struct fsg_event, the record the fentry/kprobe
+ * backends send (src/backend/kernel/bpf/kernel_event.h). The reading fd is
+ * the syscall's first argument (bpf_task_pt_regs), and its file's
+ * private_data is the group.
+ *
+ * A permission event is not freed by the read: it lives until it is
+ * answered, and is then freed by its tracee (or, when the tracee was killed
+ * while waiting, by the tracer's answer or close, with state cancelled). The
+ * tracer that answered wakes the waiting tracee: tp_btf/sched_waking notes
+ * it. At the free the event and its answer are sent.
+ *
+ * Kernel objects are read with bpf_core_cast() and plain loads, which
+ * lockdown=confidentiality allows; where the kernel has no bpf_rdonly_cast
+ * (before 6.2) user space sets probe_read and bpf_probe_read_kernel is used
+ * instead. The verifier sees only the branch the constant selects.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "../../kernel/bpf/kernel_event.h"
 #include "tracepoint_event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* x86-64 syscall numbers (the project builds for __TARGET_ARCH_x86). */
+/* x86-64 and ia32 syscall numbers of the reads that copy events out. */
 #define NR_read 0
-#define NR_write 1
-#define NR_close 3
-#define NR_readlink 89
-#define NR_readlinkat 267
-#define NR_dup 32
-#define NR_dup2 33
-#define NR_fcntl 72
-#define NR_inotify_init 253
-#define NR_dup3 292
-#define NR_inotify_init1 294
-#define NR_fanotify_init 300
-#define F_DUPFD 0
-#define F_DUPFD_CLOEXEC 1030
+#define NR_pread64 17
+#define NR_readv 19
+#define NR_preadv 295
+#define NR_preadv2 327
+#define NR32_read 3
+#define NR32_readv 145
 
 /* Filters, set by user space before load; 0 means "any". */
-const volatile __u32 want_kinds = FSGT_KIND_INOTIFY | FSGT_KIND_FANOTIFY;
+const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY;
 const volatile __u32 tracee_pid = 0;
 const volatile __u32 tracer_pid = 0;
 const volatile __u64 tracer_group = 0;
-/* Set by the benchmark alone: the hot programs return at once, so what is
+/* No bpf_rdonly_cast on this kernel: read through bpf_probe_read_kernel. */
+const volatile bool probe_read = false;
+/* Set by the benchmark alone: the slab programs return at once, so what is
  * left is the cost of being attached to their tracepoints. */
 const volatile bool hooks_only = false;
 
-/* Call-site ranges from /proc/kallsyms: [start, end), kind (0: either). */
+/* Call-site ranges from /proc/kallsyms: [start, end) and what they are. */
 const volatile __u64 alloc_start[FSGT_ALLOC_RANGES] = {};
 const volatile __u64 alloc_end[FSGT_ALLOC_RANGES] = {};
 const volatile __u32 alloc_kind[FSGT_ALLOC_RANGES] = {};
 const volatile __u64 alloc_lo = 0, alloc_hi = 0; /* the hull of all alloc ranges */
 const volatile __u64 free_start[FSGT_FREE_RANGES] = {};
 const volatile __u64 free_end[FSGT_FREE_RANGES] = {};
+const volatile __u32 free_class[FSGT_FREE_RANGES] = {};
 const volatile __u64 free_lo = 0, free_hi = 0;
+/* f_op->read of inotify and fanotify files. */
+const volatile __u64 inotify_read_addr = 0;
+const volatile __u64 fanotify_read_addr = 0;
 
-/* Counters user space reads through the mmapped .bss; see enum fsgt_stat. */
-__u64 stats[FSGT_STAT_MAX];
+/* Counters user space reads through the mmapped .bss; see enum fsg_stat. */
+__u64 stats[FSG_STAT_MAX];
+/* fanotify events tracked in allocs: while 0, a wakeup cannot concern a
+ * permission request and sched_waking returns at once. */
+__s64 fanotify_tracked;
 
 /* Make the skeleton generator emit these types for user space. */
-struct fsgt_event _fsgt_event_type = {};
-struct fsgt_chunk _fsgt_chunk_type = {};
-struct fsgt_iter_rec _fsgt_iter_rec_type = {};
-struct fsgt_fd_key _fsgt_fd_key_type = {};
-struct fsgt_fd_val _fsgt_fd_val_type = {};
-enum fsgt_kind _fsgt_kind_type = 0;
-enum fsgt_rec _fsgt_rec_type = 0;
-enum fsgt_flags _fsgt_flags_type = 0;
-enum fsgt_stat _fsgt_stat_type = 0;
+enum fsgt_free_class _fsgt_free_class_type = 0;
+
+/* What the tracee side saw, until the event is freed. */
+struct alloc {
+	__u64 queued_ns;
+	__u64 group; /* permission events: the answering tracer's group */
+	struct fsg_proc tracee;
+	struct fsg_proc tracer; /* permission events: who answered */
+	__u32 kind;
+	__u32 flags; /* FSG_F_TRACER once the answer's tracer is known, FSGT_A_READER
+		      * when only the reader woken by the request is */
+};
+
+#define FSGT_A_READER (1u << 30)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct fsgt_fd_key);
-	__type(value, struct fsgt_fd_val);
-} fds SEC(".maps");
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64); /* the event object's address */
+	__type(value, struct alloc);
+} allocs SEC(".maps");
 
-/* Processes that held a notify fd at some point (for fork/exec/exit): kinds. */
+/* The fanotify event a thread queued last: the one it may wait on. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, __u32);
-} holders SEC(".maps");
-
-/* A followed read(2) in progress, by thread. */
-struct reading {
-	__u64 start;
-	__u64 buf;
-	__u64 group;
-	__s32 fd;
-	__u32 kind;
-	__u32 frees; /* events freed so far: the next DELIVER's index */
-	__u32 _pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct reading);
-} reading SEC(".maps");
-
-/* A fanotify tracer's readlink(2) in progress, by thread. */
-struct linking {
-	__u64 path;
-	__u64 buf;
-	__u64 bufsiz;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, struct linking);
-} linking SEC(".maps");
+	__type(key, __u32); /* tid */
+	__type(value, __u64);
+} waiting SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 8 << 20); /* user space may resize before load */
 } events SEC(".maps");
 
-static __always_inline void count(enum fsgt_stat stat)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fsg_event);
+} scratch SEC(".maps");
+
+/* Components plus mount crossings a path walk takes at most. */
+#define PATH_STEPS_MAX 1024
+
+/* A kernel pointer of type T whose fields K() and KBF() read. */
+#define KP(T, p) (probe_read ? (T *)(__u64)(p) : bpf_core_cast((void *)(__u64)(p), T))
+#define K(p, field) (probe_read ? BPF_CORE_READ(p, field) : (p)->field)
+#define KBF(p, field) (probe_read ? BPF_CORE_READ_BITFIELD_PROBED(p, field) : BPF_CORE_READ_BITFIELD(p, field))
+
+/* fanotify_perm_event.state values (FAN_EVENT_*). */
+#define FAN_EVENT_INIT 0
+#define FAN_EVENT_ANSWERED 2
+#define FAN_EVENT_CANCELED 3
+
+static __always_inline void count(enum fsg_stat stat)
 {
 	__sync_fetch_and_add(&stats[stat], 1);
 }
 
-/* The current task through its BTF pointer: no bpf_probe_read_kernel. */
+/* The current task through its BTF pointer: plain loads on every kernel. */
 static __always_inline void fill_proc(struct fsg_proc *p)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -150,10 +158,126 @@ static __always_inline void fill_proc(struct fsg_proc *p)
 		p->pcomm[i] = parent->comm[i];
 }
 
-static __always_inline void output(struct fsgt_event *e)
+/*
+ * Copies a kernel name of len bytes (at most FSG_NAME_MAX) from src to dst,
+ * which has FSG_NAME_MAX + 1 bytes of room, and ends it with a NUL.
+ */
+static __always_inline void copy_name(char *dst, __u64 src, __u32 len)
 {
-	if (bpf_ringbuf_output(&events, e, sizeof(struct fsgt_event), 0))
-		count(FSGT_STAT_RINGBUF_DROPS);
+	if (len > FSG_NAME_MAX)
+		len = FSG_NAME_MAX;
+	barrier_var(len);
+	len &= FSG_NAME_MAX;
+	if (probe_read) {
+		bpf_probe_read_kernel(dst, len, (const void *)src);
+	} else {
+		/* Loads at a variable offset from a kernel pointer are refused:
+		 * view the name as the flexible array of an inotify_event_info
+		 * placed just before it, and load it 8 bytes at a time. Bytes past
+		 * the name are copied too and not sent. */
+		__u64 off = bpf_core_field_offset(struct inotify_event_info, name);
+		struct inotify_event_info *ie = bpf_core_cast((void *)(src - off), struct inotify_event_info);
+
+#pragma unroll
+		for (int i = 0; i < (FSG_NAME_MAX + 1) / 8; i++)
+			*(__u64 *)(dst + i * 8) = *(__u64 *)((char *)ie->name + i * 8);
+	}
+	dst[len] = 0;
+}
+
+static __always_inline __u32 group_prio(__u64 g)
+{
+	if (bpf_core_field_exists(struct fsnotify_group___prio_enum, priority)) {
+		struct fsnotify_group___prio_enum *group = KP(struct fsnotify_group___prio_enum, g);
+		return K(group, priority);
+	}
+	struct fsnotify_group___prio_uint *group = KP(struct fsnotify_group___prio_uint, g);
+	return K(group, priority);
+}
+
+/*
+ * The group of the notify file that the current syscall's fd names, 0 if it
+ * names none. The fd is the first argument (rdi; ebx for an ia32 task).
+ */
+static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct fdtable *fdt = task->files->fdt;
+	__u64 fds[2] = { regs->di, regs->bx };
+	__u32 max = fdt->max_fds;
+	__u64 arr = (__u64)fdt->fd;
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__u64 fd = fds[i];
+		__u64 f = 0, op = 0, read = 0, group = 0;
+
+		if (fd >= max)
+			continue;
+		if (probe_read) {
+			bpf_probe_read_kernel(&f, sizeof(f), (void *)(arr + fd * 8));
+			if (!f)
+				continue;
+			op = (__u64)BPF_CORE_READ((struct file *)f, f_op);
+			read = (__u64)BPF_CORE_READ((struct file_operations *)op, read);
+			group = (__u64)BPF_CORE_READ((struct file *)f, private_data);
+		} else {
+			/* The array slot as fd_array[0] of a files_struct. */
+			__u64 off = bpf_core_field_offset(struct files_struct___arr, fd_array);
+			struct files_struct___arr *fs = bpf_core_cast((void *)(arr + fd * 8 - off), struct files_struct___arr);
+			struct file *file = fs->fd_array[0];
+
+			if (!file)
+				continue;
+			read = (__u64)file->f_op->read;
+			group = (__u64)file->private_data;
+		}
+		if (read && read == inotify_read_addr) {
+			*kind = FSG_KIND_INOTIFY;
+			return group;
+		}
+		if (read && read == fanotify_read_addr) {
+			*kind = FSG_KIND_FANOTIFY;
+			return group;
+		}
+	}
+	return 0;
+}
+
+static __always_inline __u64 fd_group(__u32 *kind)
+{
+	return task_fd_group(bpf_get_current_task_btf(), kind);
+}
+
+/* Another task's fields, as fill_proc() gives the current one's. */
+static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
+{
+	struct task_struct *parent = task->real_parent;
+	const struct cred *cred = task->cred;
+	struct nsproxy *ns = task->nsproxy;
+
+	p->pid = task->tgid;
+	p->tid = task->pid;
+	p->uid = cred->uid.val;
+	p->gid = cred->gid.val;
+	p->ppid = parent->tgid;
+	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+#pragma unroll
+	for (int i = 0; i < FSG_COMM_LEN; i++) {
+		p->comm[i] = task->comm[i];
+		p->pcomm[i] = parent->comm[i];
+	}
+}
+
+/* Whether the current task is in a read-family syscall (native or ia32). */
+static __always_inline bool in_read_syscall(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr = regs->orig_ax;
+
+	return nr == NR_read || nr == NR_pread64 || nr == NR_readv || nr == NR_preadv ||
+	       nr == NR_preadv2 || nr == NR32_read || nr == NR32_readv;
 }
 
 /* The kind of the alloc range call_site is in, 0 if none. Maps untouched. */
@@ -168,466 +292,462 @@ static __always_inline __u32 alloc_site(__u64 site)
 	return 0;
 }
 
-static __always_inline bool free_site(__u64 site)
+static __always_inline __u32 free_site(__u64 site)
 {
 	if (site < free_lo || site >= free_hi)
-		return false;
+		return 0;
 #pragma unroll
 	for (int i = 0; i < FSGT_FREE_RANGES; i++)
 		if (site >= free_start[i] && site < free_end[i])
-			return true;
-	return false;
+			return free_class[i];
+	return 0;
 }
 
-static __always_inline int on_alloc(__u64 site, const void *ptr)
+/* State of one path walk, shared with the bpf_loop callback. */
+struct path_walk {
+	char *buf; /* FSG_NAME_BUF bytes */
+	__u64 dentry;
+	__u64 mnt;
+	__u64 mnt_parent;
+	__u32 off;
+	bool done;
+};
+
+/* One step up: a component of the name, or a hop to the parent mount. */
+static long path_step(__u64 index, struct path_walk *w)
 {
-	struct fsgt_event e;
+	struct dentry *dentry = KP(struct dentry, w->dentry);
+	struct mount *mnt = KP(struct mount, w->mnt);
+	__u64 mnt_root = (__u64)K(mnt, mnt.mnt_root);
+	__u64 parent = (__u64)K(dentry, d_parent);
+	__u32 off = w->off;
+	__u32 len;
+
+	if (w->dentry == mnt_root || w->dentry == parent) {
+		if (w->dentry != mnt_root || w->mnt == w->mnt_parent) {
+			w->done = true; /* the root, or a dentry of no mount */
+			return 1;
+		}
+		w->dentry = (__u64)K(mnt, mnt_mountpoint);
+		w->mnt = w->mnt_parent;
+		mnt = KP(struct mount, w->mnt);
+		w->mnt_parent = (__u64)K(mnt, mnt_parent);
+		return 0;
+	}
+	if (off >= FSG_PATH_MAX)
+		return 1; /* not done: truncated */
+	len = K(dentry, d_name.len);
+	if (len > FSG_NAME_MAX)
+		len = FSG_NAME_MAX;
+	copy_name(&w->buf[off & (FSG_PATH_MAX - 1)], (__u64)K(dentry, d_name.name), len);
+	w->off = off + len + 1;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Writes the path's components into buf (FSG_NAME_BUF bytes), leaf first,
+ * each ending in NUL, walking up dentries and across mounts to the root; user
+ * space reverses them. Returns the bytes used; sets FSG_F_NAME_TRUNCATED in
+ * *flags when the path did not fit.
+ */
+static __always_inline __u32 read_path(char *buf, struct path *path, __u32 *flags)
+{
+	struct path_walk w = {};
+	__u64 vfsmnt = (__u64)K(path, mnt);
+	struct mount *mnt = KP(struct mount, vfsmnt - bpf_core_field_offset(struct mount, mnt));
+
+	w.buf = buf;
+	w.dentry = (__u64)K(path, dentry);
+	w.mnt = vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w.mnt_parent = (__u64)K(mnt, mnt_parent);
+	*flags |= FSG_F_PATH_COMPONENTS;
+	bpf_loop(PATH_STEPS_MAX, path_step, &w, 0);
+	if (!w.done)
+		*flags |= FSG_F_NAME_TRUNCATED;
+	if (w.off > FSG_NAME_BUF)
+		w.off = FSG_NAME_BUF;
+	return w.off;
+}
+
+static __always_inline void read_inotify(struct fsg_event *e, __u64 ptr)
+{
+	struct inotify_event_info *ie = KP(struct inotify_event_info, ptr);
+	int name_len = K(ie, name_len);
+
+	e->i_mask = K(ie, mask);
+	e->i_wd = K(ie, wd);
+	e->i_cookie = K(ie, sync_cookie);
+	e->name_len = 0;
+	if (name_len > 0) {
+		copy_name(e->name, ptr + bpf_core_field_offset(struct inotify_event_info, name), name_len);
+		e->name_len = name_len > FSG_NAME_MAX ? FSG_NAME_MAX : name_len;
+		if (name_len > FSG_NAME_MAX)
+			e->flags |= FSG_F_NAME_TRUNCATED;
+	}
+}
+
+static __always_inline __u32 fanotify_type(__u64 ptr)
+{
+	struct fanotify_event *fe = KP(struct fanotify_event, ptr);
+
+	return KBF(fe, type);
+}
+
+static __always_inline bool is_perm_type(__u32 type)
+{
+	return type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH_PERM);
+}
+
+static __always_inline void read_fanotify(struct fsg_event *e, __u64 group, __u64 ptr)
+{
+	struct fanotify_event *fe = KP(struct fanotify_event, ptr);
+	__u32 type = KBF(fe, type);
+	struct pid *pid = K(fe, pid);
+
+	e->fa_type = type;
+	e->fa_mask = K(fe, mask);
+	if (pid) {
+		pid = KP(struct pid, pid);
+		e->fa_pid = K(pid, numbers[0].nr);
+	}
+	if (group) {
+		struct fsnotify_group *g = KP(struct fsnotify_group, group);
+
+		e->fa_flags = K(g, fanotify_data.flags);
+		e->fa_f_flags = K(g, fanotify_data.f_flags);
+	}
+	e->name_len = 0;
+	if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH)) {
+		struct fanotify_path_event *pe = KP(struct fanotify_path_event, ptr);
+		e->name_len = read_path(e->name, &pe->path, &e->flags);
+	} else if (is_perm_type(type)) {
+		struct fanotify_perm_event *pe = KP(struct fanotify_perm_event, ptr);
+		e->flags |= FSG_F_PERM;
+		e->name_len = read_path(e->name, &pe->path, &e->flags);
+	} else if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_FID)) {
+		/* A file handle, not a path: user space opens it. */
+		struct fanotify_fid_event *fe = KP(struct fanotify_fid_event, ptr);
+		/* The handle follows the 4-byte header (buf[] is gone in newer kernels). */
+		__u64 src = ptr + bpf_core_field_offset(struct fanotify_fid_event, object_fh) + 4;
+		__u32 len = K(fe, object_fh.len);
+		__s32 *w = (__s32 *)e->name;
+
+		if (len > FSGT_HANDLE_MAX)
+			return;
+		w[0] = K(fe, fsid.val[0]);
+		w[1] = K(fe, fsid.val[1]);
+		w[2] = K(fe, object_fh.type);
+		if (K(fe, object_fh.flags) & FANOTIFY_FH_FLAG_EXT_BUF) {
+			copy_name(&e->name[12], src, 8);
+			src = *(__u64 *)&e->name[12];
+		}
+		copy_name(&e->name[12], src, len);
+		e->name_len = 12 + len;
+		e->flags |= FSGT_F_HANDLE;
+	}
+	/* FID_NAME events (a directory's handle and a name): no name. */
+}
+
+static __always_inline void submit(struct fsg_event *e)
+{
+	__u64 size = offsetof(struct fsg_event, name) + e->name_len;
+
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count(FSG_STAT_RINGBUF_DROPS);
+}
+
+static __always_inline struct fsg_event *start_event(__u32 type, struct alloc *a, __u64 ptr, __u64 group)
+{
+	__u32 zero = 0;
+	struct fsg_event *e = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!e)
+		return NULL;
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->group = group;
+	e->event_ptr = ptr;
+	e->flags = 0;
+	e->i_ino = 0;
+	e->i_ino_dir = 0;
+	e->i_mask = 0;
+	e->i_wd = 0;
+	e->i_cookie = 0;
+	e->fa_type = 0;
+	e->fa_mask = 0;
+	e->fa_pid = 0;
+	e->fa_flags = 0;
+	e->fa_f_flags = 0;
+	e->fa_response = 0;
+	e->fa_state = 0;
+	e->prio = 0;
+	e->name_len = 0;
+	e->queued_ns = 0;
+	__builtin_memset(&e->tracee, 0, sizeof(e->tracee));
+	__builtin_memset(&e->tracer, 0, sizeof(e->tracer));
+	if (a) {
+		e->queued_ns = a->queued_ns;
+		e->tracee = a->tracee;
+		e->flags |= FSG_F_TRACEE;
+	}
+	if (group) {
+		e->prio = group_prio(group);
+		e->flags |= FSG_F_PRIO;
+	}
+	return e;
+}
+
+static __always_inline int on_alloc(__u64 site, __u64 ptr)
+{
+	struct alloc a = {};
 	__u32 kind = alloc_site(site);
+	__u64 pid_tgid;
+	__u32 tid;
 
 	if (hooks_only)
 		return 0;
 	if (!kind || !ptr || !(want_kinds & kind))
 		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
-		return 0;
-	__builtin_memset(&e, 0, sizeof(struct fsgt_event));
-	e.ts = bpf_ktime_get_boot_ns();
-	e.rec = FSGT_REC_ALLOC;
-	e.kind = kind;
-	e.ptr = (__u64)ptr;
-	fill_proc(&e.proc);
-	output(&e);
-	return 0;
-}
-
-static __always_inline int on_free(__u64 site, const void *ptr)
-{
-	struct fsgt_event e;
-	__u64 pid_tgid;
-	__u32 tid;
-	struct reading *r;
-
-	if (hooks_only || !free_site(site) || !ptr)
-		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	tid = (__u32)pid_tgid;
-	__builtin_memset(&e, 0, sizeof(struct fsgt_event));
-	r = bpf_map_lookup_elem(&reading, &tid);
-	if (r) {
-		e.rec = FSGT_REC_DELIVER;
-		e.kind = r->kind;
-		e.fd = r->fd;
-		e.read_id = r->start;
-		e.arg = r->frees++;
-	} else {
-		struct task_struct *task = bpf_get_current_task_btf();
-
-		e.rec = FSGT_REC_DROP;
-		/* A permission event's tracee killed while it waited frees the
-		 * event itself, on its way out. */
-		if (task->signal->flags & SIGNAL_GROUP_EXIT)
-			e.flags |= FSGT_F_DYING;
+	if (tracee_pid && (pid_tgid >> 32) != tracee_pid)
+		return 0;
+	a.queued_ns = bpf_ktime_get_boot_ns();
+	a.kind = kind;
+	fill_proc(&a.tracee);
+	if (bpf_map_update_elem(&allocs, &ptr, &a, BPF_ANY)) {
+		count(FSG_STAT_PENDING_FULL);
+		return 0;
 	}
-	e.ts = bpf_ktime_get_boot_ns();
-	e.ptr = (__u64)ptr;
-	e.proc.pid = pid_tgid >> 32;
-	e.proc.tid = tid;
-	output(&e);
+	if (kind == FSG_KIND_FANOTIFY) {
+		tid = (__u32)pid_tgid;
+		__sync_fetch_and_add(&fanotify_tracked, 1);
+		bpf_map_update_elem(&waiting, &tid, &ptr, BPF_ANY);
+	}
 	return 0;
 }
 
-SEC("tp_btf/kmalloc")
-int BPF_PROG(tp_kmalloc, unsigned long call_site, const void *ptr)
+/*
+ * After the tracer's read freed an event: when the group's overflow event is
+ * next in its queue, the same read (or the next) copies it out, without a free.
+ */
+static __always_inline void check_overflow(__u64 group, __u32 kind)
 {
-	return on_alloc(call_site, ptr);
-}
+	struct fsnotify_group___queue *g = KP(struct fsnotify_group___queue, group);
+	__u64 ovf = (__u64)K(g, overflow_event);
+	__u64 head = (__u64)K(g, notification_list.next);
+	struct fsg_event *e;
 
-SEC("tp_btf/kmem_cache_alloc")
-int BPF_PROG(tp_kmem_cache_alloc, unsigned long call_site, const void *ptr)
-{
-	return on_alloc(call_site, ptr);
-}
-
-SEC("tp_btf/kfree")
-int BPF_PROG(tp_kfree, unsigned long call_site, const void *ptr)
-{
-	return on_free(call_site, ptr);
-}
-
-SEC("tp_btf/kmem_cache_free")
-int BPF_PROG(tp_kmem_cache_free, unsigned long call_site, const void *ptr)
-{
-	return on_free(call_site, ptr);
-}
-
-static __always_inline struct fsgt_fd_val *lookup_fd(__u32 tgid, __s32 fd)
-{
-	struct fsgt_fd_key k = { .tgid = tgid, .fd = fd };
-
-	return bpf_map_lookup_elem(&fds, &k);
-}
-
-/* Whether the tracer-side filters let this process's fd through. */
-static __always_inline bool tracer_wanted(__u32 tgid, struct fsgt_fd_val *v)
-{
-	if (!(want_kinds & v->kind))
-		return false;
-	if (tracer_pid && tgid != tracer_pid)
-		return false;
-	/* An unknown group (0) passes: user space filters once it knows it. */
-	if (tracer_group && v->group && v->group != tracer_group)
-		return false;
-	return true;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
-{
-	__u64 pid_tgid;
-	__u32 tgid, tid;
-	struct fsgt_fd_val *v;
-
-	if (hooks_only)
-		return 0;
-	if (id != NR_read && id != NR_write && id != NR_close && id != NR_readlink &&
-	    id != NR_readlinkat)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	tgid = pid_tgid >> 32;
-	tid = (__u32)pid_tgid;
-	if (id == NR_readlink || id == NR_readlinkat) {
-		/* How fanotify clients name an event fd: /proc/self/fd/N. */
-		__u32 *kinds = bpf_map_lookup_elem(&holders, &tgid);
-		struct linking l = {};
-
-		if (!kinds || !(*kinds & FSGT_KIND_FANOTIFY) || !(want_kinds & FSGT_KIND_FANOTIFY))
-			return 0;
-		if (tracer_pid && tgid != tracer_pid)
-			return 0;
-		l.path = id == NR_readlink ? regs->di : regs->si;
-		l.buf = id == NR_readlink ? regs->si : regs->dx;
-		l.bufsiz = id == NR_readlink ? regs->dx : regs->r10;
-		bpf_map_update_elem(&linking, &tid, &l, BPF_ANY);
-		return 0;
-	}
-	__s32 fd = (__s32)regs->di;
-	v = lookup_fd(tgid, fd);
-	if (!v)
-		return 0;
-	if (id == NR_close) {
-		struct fsgt_fd_key k = { .tgid = tgid, .fd = fd };
-		bpf_map_delete_elem(&fds, &k);
-		return 0;
-	}
-	if (!tracer_wanted(tgid, v))
-		return 0;
-	if (id == NR_read) {
-		struct reading r = { .start = bpf_ktime_get_boot_ns(), .buf = regs->si, .group = v->group, .fd = fd, .kind = v->kind };
-		if (bpf_map_update_elem(&reading, &tid, &r, BPF_ANY))
-			count(FSGT_STAT_READING_FULL);
-		return 0;
-	}
-	/* write(2): a fanotify permission answer. */
-	if (v->kind != FSGT_KIND_FANOTIFY)
-		return 0;
-	struct fsgt_chunk *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
-	struct fsgt_event *e;
-	if (!c) {
-		count(FSGT_STAT_RINGBUF_DROPS);
-		count(FSGT_STAT_WRITE_DROPS);
-		return 0;
-	}
-	e = &c->hdr;
-	__builtin_memset(e, 0, sizeof(struct fsgt_event));
-	e->ts = bpf_ktime_get_boot_ns();
-	e->rec = FSGT_REC_WRITE;
-	e->kind = FSGT_KIND_FANOTIFY;
-	e->fd = fd;
-	e->group = v->group;
-	e->read_id = 0;
-	fill_proc(&e->proc);
-	__u64 count_arg = regs->dx;
-	e->total = count_arg > 0xffffffff ? 0xffffffff : count_arg;
-	e->len = count_arg < FSGT_WRITE_MAX ? count_arg : FSGT_WRITE_MAX;
-	if (bpf_probe_read_user(c->data, e->len & (FSGT_WRITE_MAX * 2 - 1), (void *)regs->si))
-		e->flags |= FSGT_F_FAULT;
-	bpf_ringbuf_submit(c, 0);
-	return 0;
-}
-
-struct copy_ctx {
-	struct reading r;
-	struct fsg_proc proc;
-	__u64 ts;
-	__u32 total;
-	__u32 chunks;
-	__u32 tid;
-};
-
-static long copy_chunk(__u64 i, struct copy_ctx *c)
-{
-	__u64 off, len, total = c->total;
-	struct fsgt_chunk *ch;
-	struct fsgt_event *e;
-	long err;
-
-	if (i >= FSGT_MAX_CHUNKS)
-		return 1;
-	off = i * FSGT_CHUNK;
-	if (off >= total)
-		return 1;
-	len = total - off;
-	ch = bpf_ringbuf_reserve(&events, sizeof(*ch), 0);
-	if (!ch) {
-		count(FSGT_STAT_RINGBUF_DROPS);
-		/* Nothing of this read reaches user space: count its events
-		 * here. A later chunk's loss is counted there, from the first. */
-		if (i == 0)
-			__sync_fetch_and_add(&stats[FSGT_STAT_READ_LOST], c->r.frees);
-		return 1;
-	}
-	e = &ch->hdr;
-	e->ts = c->ts;
-	e->ptr = 0;
-	e->proc = c->proc;
-	e->rec = FSGT_REC_READ;
-	e->kind = c->r.kind;
-	e->fd = c->r.fd;
-	e->arg = c->r.frees;
-	e->total = total;
-	e->offset = off;
-	e->group = c->r.group;
-	e->read_id = c->r.start;
-	e->flags = 0;
-	if (len <= FSGT_CHUNK || i + 1 >= FSGT_MAX_CHUNKS)
-		e->flags |= FSGT_F_LAST;
-	if (len > FSGT_CHUNK && i + 1 >= FSGT_MAX_CHUNKS)
-		e->flags |= FSGT_F_TRUNCATED;
-	/* Two calls so the verifier sees a bounded size in each. */
-	if (len >= FSGT_CHUNK) {
-		e->len = FSGT_CHUNK;
-		err = bpf_probe_read_user(ch->data, FSGT_CHUNK, (void *)(c->r.buf + off));
-	} else {
-		barrier_var(len);
-		len &= FSGT_CHUNK - 1;
-		e->len = len;
-		err = bpf_probe_read_user(ch->data, len, (void *)(c->r.buf + off));
-	}
-	if (err)
-		e->flags |= FSGT_F_FAULT;
-	bpf_ringbuf_submit(ch, 0);
-	return 0;
-}
-
-static __always_inline void learn_fd(__u32 tgid, __s32 fd, __u32 kind, __u64 group, __u32 dup_of, bool dup)
-{
-	struct fsgt_fd_key k = { .tgid = tgid, .fd = fd };
-	struct fsgt_fd_val v = { .group = group, .kind = kind };
-	__u32 *kinds, new_kinds = kind;
-	struct fsgt_event e;
-
-	if (bpf_map_update_elem(&fds, &k, &v, BPF_ANY)) {
-		count(FSGT_STAT_FDS_FULL);
+	if (!ovf || head != ovf + bpf_core_field_offset(struct fsnotify_event, list))
 		return;
-	}
-	kinds = bpf_map_lookup_elem(&holders, &tgid);
-	if (kinds)
-		new_kinds |= *kinds;
-	bpf_map_update_elem(&holders, &tgid, &new_kinds, BPF_ANY);
-	__builtin_memset(&e, 0, sizeof(struct fsgt_event));
-	e.ts = bpf_ktime_get_boot_ns();
-	e.rec = FSGT_REC_NEWFD;
-	e.kind = kind;
-	e.fd = fd;
-	e.group = group;
-	e.arg = dup;
-	e.total = dup_of;
-	e.proc.pid = tgid;
-	e.proc.tid = (__u32)bpf_get_current_pid_tgid();
-	output(&e);
+	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, NULL, ovf, group);
+	if (!e)
+		return;
+	e->flags |= FSG_F_OVERFLOW | FSG_F_TRACER;
+	fill_proc(&e->tracer);
+	if (kind == FSG_KIND_INOTIFY)
+		read_inotify(e, ovf);
+	else
+		read_fanotify(e, group, ovf);
+	submit(e);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
+/* A permission event ends: it was answered, or its tracee stopped waiting. */
+static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 {
-	long id = regs->orig_ax;
-	__u64 pid_tgid;
-	__u32 tgid, tid;
+	struct fanotify_perm_event *pe = KP(struct fanotify_perm_event, ptr);
+	__u32 state = KBF(pe, state);
+	__u32 response = KBF(pe, response);
+	struct fsg_proc tracer = {};
+	bool have_tracer = false;
+	__u64 group = 0;
+	__u32 kind = 0;
+	struct fsg_event *e;
+
+	if (a->flags & (FSG_F_TRACER | FSGT_A_READER)) {
+		tracer = a->tracer;
+		group = a->group;
+		have_tracer = true;
+	} else if (a->tracee.tid != tid) {
+		/* Freed by the tracer: a cancelled request it answered or closed. */
+		fill_proc(&tracer);
+		have_tracer = true;
+		group = fd_group(&kind);
+		if (kind != FSG_KIND_FANOTIFY)
+			group = 0;
+	}
+	if (tracer_pid && (!have_tracer || tracer.pid != tracer_pid))
+		return;
+	if (tracer_group && group != tracer_group)
+		return;
+	/* Delivered (read by a tracer) unless it never left the queue. */
+	if (state != FAN_EVENT_INIT) {
+		e = start_event(FSG_TYPE_FANOTIFY, a, ptr, group);
+		if (e) {
+			if (have_tracer) {
+				e->tracer = tracer;
+				e->flags |= FSG_F_TRACER;
+			}
+			read_fanotify(e, group, ptr);
+			submit(e);
+		}
+	}
+	e = start_event(FSG_TYPE_FA_RESP, a, ptr, group);
+	if (!e)
+		return;
+	if (have_tracer) {
+		e->tracer = tracer;
+		e->flags |= FSG_F_TRACER;
+	}
+	read_fanotify(e, group, ptr);
+	/* A cancelled request may hold the answer given after its tracee left. */
+	e->fa_response = state == FAN_EVENT_CANCELED ? 0 : response;
+	e->fa_state = state;
+	submit(e);
+}
+
+static __always_inline int on_free(__u64 site, __u64 ptr)
+{
+	__u32 class, tid, kind = 0, fd_kind = 0;
+	struct alloc *a;
+	struct fsg_event *e;
+	__u64 group;
 
 	if (hooks_only)
 		return 0;
-	if (id != NR_read && id != NR_inotify_init && id != NR_inotify_init1 &&
-	    id != NR_fanotify_init && id != NR_dup && id != NR_dup2 && id != NR_dup3 &&
-	    id != NR_fcntl && id != NR_readlink && id != NR_readlinkat)
+	class = free_site(site);
+	if (!class || !ptr)
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	tgid = pid_tgid >> 32;
-	tid = (__u32)pid_tgid;
+	a = bpf_map_lookup_elem(&allocs, &ptr);
+	if (!a)
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	kind = a->kind;
+	if (kind == FSG_KIND_FANOTIFY && is_perm_type(fanotify_type(ptr))) {
+		perm_done(a, ptr, tid);
+		goto out;
+	}
+	/* A free outside the read: merged into a queued event, dropped on
+	 * overflow, or flushed with its group. Not delivered. */
+	if (class == FSGT_FREE_HANDLER)
+		goto out;
+	if (class == FSGT_FREE_OTHER && !in_read_syscall())
+		goto out;
+	group = fd_group(&fd_kind);
+	if (class == FSGT_FREE_OTHER && fd_kind != kind)
+		goto out; /* a flush, not a read of this kind of file */
+	if (fd_kind != kind)
+		group = 0; /* read some other way (io_uring): the group is unknown */
+	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
+		goto out;
+	if (tracer_group && group != tracer_group)
+		goto out;
+	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, a, ptr, group);
+	if (!e)
+		goto out;
+	fill_proc(&e->tracer);
+	e->flags |= FSG_F_TRACER;
+	if (kind == FSG_KIND_INOTIFY)
+		read_inotify(e, ptr);
+	else
+		read_fanotify(e, group, ptr);
+	submit(e);
+	if (group)
+		check_overflow(group, kind);
+out:
+	if (kind == FSG_KIND_FANOTIFY) {
+		__u32 owner = a->tracee.tid;
+		__u64 *w = bpf_map_lookup_elem(&waiting, &owner);
 
-	if (id == NR_readlink || id == NR_readlinkat) {
-		struct linking *l = bpf_map_lookup_elem(&linking, &tid);
-		struct linking lv;
-		struct fsgt_chunk *ch;
-		__u64 len;
-		long n;
-
-		if (!l)
-			return 0;
-		lv = *l;
-		bpf_map_delete_elem(&linking, &tid);
-		if (ret <= 0)
-			return 0;
-		ch = bpf_ringbuf_reserve(&events, sizeof(*ch), 0);
-		if (!ch) {
-			count(FSGT_STAT_RINGBUF_DROPS);
-			return 0;
-		}
-		__builtin_memset(&ch->hdr, 0, sizeof(ch->hdr));
-		ch->hdr.ts = bpf_ktime_get_boot_ns();
-		ch->hdr.rec = FSGT_REC_READLINK;
-		ch->hdr.kind = FSGT_KIND_FANOTIFY;
-		ch->hdr.proc.pid = tgid;
-		ch->hdr.proc.tid = tid;
-		n = bpf_probe_read_user_str(ch->data, FSGT_LINK_PATH, (void *)lv.path);
-		ch->hdr.arg = n > 0 ? n - 1 : 0;
-		len = ret;
-		if (len > FSGT_CHUNK - FSGT_LINK_PATH)
-			len = FSGT_CHUNK - FSGT_LINK_PATH;
-		barrier_var(len);
-		len &= FSGT_CHUNK - 1;
-		if (len > FSGT_CHUNK - FSGT_LINK_PATH)
-			len = 0;
-		ch->hdr.len = len;
-		/* readlink(2) cuts silently: a result that fills the caller's buffer
-		 * may be cut (the caller retries with a larger one), and so is one
-		 * longer than this record holds. */
-		if ((__u64)ret >= lv.bufsiz || (__u64)ret > len)
-			ch->hdr.flags |= FSGT_F_TRUNCATED;
-		if (bpf_probe_read_user(ch->data + FSGT_LINK_PATH, len, (void *)lv.buf))
-			ch->hdr.flags |= FSGT_F_FAULT;
-		bpf_ringbuf_submit(ch, 0);
-		return 0;
+		if (w && *w == ptr)
+			bpf_map_delete_elem(&waiting, &owner);
 	}
-
-	if (id == NR_read) {
-		struct reading *r = bpf_map_lookup_elem(&reading, &tid);
-		struct copy_ctx c = {};
-
-		if (!r)
-			return 0;
-		c.r = *r;
-		bpf_map_delete_elem(&reading, &tid);
-		if (ret <= 0)
-			return 0;
-		c.total = ret > 0x7fffffff ? 0x7fffffff : ret;
-		if (c.total > FSGT_CHUNK * FSGT_MAX_CHUNKS)
-			count(FSGT_STAT_TRUNCATED);
-		c.ts = bpf_ktime_get_boot_ns();
-		c.tid = tid;
-		fill_proc(&c.proc);
-		bpf_loop(FSGT_MAX_CHUNKS, copy_chunk, &c, 0);
-		return 0;
-	}
-	if (ret < 0)
-		return 0;
-	if (id == NR_inotify_init || id == NR_inotify_init1) {
-		learn_fd(tgid, ret, FSGT_KIND_INOTIFY, 0, 0, false);
-		return 0;
-	}
-	if (id == NR_fanotify_init) {
-		learn_fd(tgid, ret, FSGT_KIND_FANOTIFY, 0, 0, false);
-		return 0;
-	}
-	/* dup, dup2, dup3, fcntl(F_DUPFD*): the new fd is the same notify file. */
-	if (id == NR_fcntl && regs->si != F_DUPFD && regs->si != F_DUPFD_CLOEXEC)
-		return 0;
-	__s32 old = (__s32)regs->di;
-	if (old == (__s32)ret)
-		return 0;
-	struct fsgt_fd_val *v = lookup_fd(tgid, old);
-	if (v) {
-		__u32 kind = v->kind;
-		__u64 group = v->group;
-		learn_fd(tgid, ret, kind, group, old, true);
-	}
+	if (!bpf_map_delete_elem(&allocs, &ptr) && kind == FSG_KIND_FANOTIFY)
+		__sync_fetch_and_add(&fanotify_tracked, -1);
 	return 0;
 }
 
-static __always_inline void holder_event(__u32 rec, __u32 tgid, __u32 arg)
-{
-	struct fsgt_event e;
+/*
+ * The slab tracepoints' first two arguments: call_site, then ptr. One
+ * program serves both allocation tracepoints (kmalloc, kmem_cache_alloc)
+ * and one both frees (kfree, kmem_cache_free): user space attaches each
+ * twice, and the verifier checks each body once.
+ */
 
-	__builtin_memset(&e, 0, sizeof(struct fsgt_event));
-	e.ts = bpf_ktime_get_boot_ns();
-	e.rec = rec;
-	e.arg = arg;
-	e.proc.pid = tgid;
-	output(&e);
+SEC("raw_tp")
+int tp_alloc(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_alloc(ctx->args[0], ctx->args[1]);
 }
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
+SEC("raw_tp")
+int tp_free(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 ptgid = parent->tgid, ctgid = child->tgid;
-	__u32 *kinds, k;
-
-	if (ptgid == ctgid)
-		return 0;
-	kinds = bpf_map_lookup_elem(&holders, &ptgid);
-	if (!kinds)
-		return 0;
-	k = *kinds;
-	bpf_map_update_elem(&holders, &ctgid, &k, BPF_ANY);
-	holder_event(FSGT_REC_FORK, ptgid, ctgid);
-	return 0;
+	return on_free(ctx->args[0], ctx->args[1]);
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(tp_exec, struct task_struct *p)
+/*
+ * A task waking a tracee that waits for a permission answer: once the
+ * request is answered, the waker is the tracer that answered it (its write
+ * to the fanotify fd, or its close).
+ */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(tp_waking, struct task_struct *p)
 {
-	__u32 tgid = p->tgid;
+	__u32 tid = p->pid, kind = 0;
+	__u64 *w, ptr, group;
+	struct alloc *a;
+	struct fanotify_perm_event *pe;
 
-	if (bpf_map_lookup_elem(&holders, &tgid))
-		holder_event(FSGT_REC_EXEC, tgid, 0);
+	if (fanotify_tracked <= 0)
+		return 0;
+	w = bpf_map_lookup_elem(&waiting, &tid);
+	if (w) {
+		ptr = *w;
+		a = bpf_map_lookup_elem(&allocs, &ptr);
+		if (!a || !is_perm_type(fanotify_type(ptr)))
+			return 0;
+		pe = KP(struct fanotify_perm_event, ptr);
+		if (KBF(pe, state) != FAN_EVENT_ANSWERED)
+			return 0;
+		fill_proc(&a->tracer);
+		group = fd_group(&kind);
+		if (kind == FSG_KIND_FANOTIFY && group)
+			a->group = group;
+		a->flags |= FSG_F_TRACER;
+		return 0;
+	}
+	/*
+	 * The tracee queueing its request wakes the reader blocked on the
+	 * group's queue: the tracer that will read it, unless another reader
+	 * of the group takes it first. Kept unless the answer's waker (above)
+	 * is seen: a tracer that answers before its tracee sleeps wakes nobody.
+	 */
+	tid = (__u32)bpf_get_current_pid_tgid();
+	w = bpf_map_lookup_elem(&waiting, &tid);
+	if (!w)
+		return 0;
+	ptr = *w;
+	a = bpf_map_lookup_elem(&allocs, &ptr);
+	if (!a || (a->flags & (FSG_F_TRACER | FSGT_A_READER)) || !is_perm_type(fanotify_type(ptr)))
+		return 0;
+	pe = KP(struct fanotify_perm_event, ptr);
+	if (KBF(pe, state) != FAN_EVENT_INIT)
+		return 0;
+	fill_proc_of(&a->tracer, p);
+	group = task_fd_group(p, &kind);
+	a->group = kind == FSG_KIND_FANOTIFY ? group : 0;
+	a->flags |= FSGT_A_READER;
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_exit, struct task_struct *p)
 {
-	__u32 tgid = p->tgid, tid = p->pid;
+	__u32 tid = p->pid;
 
-	bpf_map_delete_elem(&reading, &tid);
-	bpf_map_delete_elem(&linking, &tid);
-	if (tid != tgid || !bpf_map_lookup_elem(&holders, &tgid))
-		return 0;
-	bpf_map_delete_elem(&holders, &tgid);
-	holder_event(FSGT_REC_EXIT, tgid, 0);
-	return 0;
-}
-
-/*
- * Run by user space on demand: for every tracked notify fd, the group address
- * (file->private_data), into the fds map and the iterator's output.
- */
-SEC("iter/task_file")
-int iter_notify_fds(struct bpf_iter__task_file *ctx)
-{
-	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
-	struct fsgt_fd_val *v;
-	struct fsgt_iter_rec rec = {};
-
-	if (!task || !file)
-		return 0;
-	rec.tgid = task->tgid;
-	rec.fd = ctx->fd;
-	v = lookup_fd(rec.tgid, rec.fd);
-	if (!v)
-		return 0;
-	rec.group = (__u64)file->private_data;
-	rec.kind = v->kind;
-	v->group = rec.group;
-	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	bpf_map_delete_elem(&waiting, &tid);
 	return 0;
 }

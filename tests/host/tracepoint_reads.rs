@@ -1,0 +1,313 @@
+//! The tracepoint backend reads each event from the kernel's object when the
+//! tracer's read frees it (issue 13): what that changes, checked on this host
+//! with small python3 clients whose every syscall is known. Needs root.
+//!
+//! - a read already blocked before the tool started is seen;
+//! - readv and a child reading right after fork are reads like any other;
+//! - bytes a process reads from a regular file are never taken for events;
+//! - a permission request is answered `allow` when its daemon dies, and a
+//!   notification-only group never yields an answer record;
+//! - `--tracee-pid` leaves the exit line about what was printed.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{require_root, s, test_dir, with, Gadget};
+use serde_json::Value;
+
+const PRELUDE: &str = r#"
+import ctypes, os, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+def ready(): open(sys.argv[1], 'w').close()
+"#;
+
+fn python(script: &str, args: &[&str]) -> Child {
+    Command::new("python3")
+        .arg("-c")
+        .arg(format!("{PRELUDE}{script}"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 (scripts/install-deps.sh installs it)")
+}
+
+fn wait_file(p: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", p.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the task is blocked in read(2) (syscall 0) on this kernel.
+fn wait_blocked_in_read(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if sc.split(' ').next() == Some("0") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} never blocked in read(2): {sc:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn output(c: Child) -> String {
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "client failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn tracer_records(records: &[Value], pid: u32) -> Vec<&Value> {
+    records.iter().filter(|r| r["tracer"]["pid"].as_u64() == Some(pid as u64)).collect()
+}
+
+/// Reads one event from an inotify watch on DIR (IN_CREATE), with read(2)
+/// or readv(2), or in a child forked right after the watch is set.
+const ONE_READ: &str = r#"
+d, mode = sys.argv[2], sys.argv[3]
+fd = libc.inotify_init()
+assert libc.inotify_add_watch(fd, d.encode(), 0x100) >= 1
+if mode == 'fork':
+    pid = os.fork()
+    if pid == 0:
+        n = len(os.read(fd, 4096))
+        print(os.getpid(), n, flush=True)
+        os._exit(0)
+    ready()
+    os.waitpid(pid, 0)
+    sys.exit(0)
+ready()
+if mode == 'readv':
+    n = os.readv(fd, [bytearray(4096)])
+else:
+    n = len(os.read(fd, 4096))
+print(os.getpid(), n, flush=True)
+"#;
+
+/// The pid that read, and the bytes it read (one IN_CREATE of `name`).
+fn check_one_read(out: &str, name: &str) -> u32 {
+    let mut it = out.split_whitespace();
+    let pid: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no pid in {out:?}"));
+    let n: usize = it.next().and_then(|p| p.parse().ok()).unwrap();
+    assert_eq!(n, 16 + (name.len() / 16 + 1) * 16, "one event read: {out:?}");
+    pid
+}
+
+fn one_read(mode: &str, blocked_first: bool) {
+    require_root();
+    let dir = test_dir(&format!("tp13-{mode}-{blocked_first}"));
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let (client, g) = if blocked_first {
+        let c = python(ONE_READ, &[ready.to_str().unwrap(), dir.to_str().unwrap(), mode]);
+        wait_file(&ready);
+        wait_blocked_in_read(c.id());
+        (c, Gadget::start(&["--backend", "tracepoint", "--inotify-only"]))
+    } else {
+        let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+        let c = python(ONE_READ, &[ready.to_str().unwrap(), dir.to_str().unwrap(), mode]);
+        wait_file(&ready);
+        (c, g)
+    };
+    let parent = client.id();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(dir.join("first-event"), b"x").unwrap();
+    let reader = check_one_read(&output(client), "first-event");
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, stderr) = g.stop();
+    let mine = tracer_records(&records, reader);
+    // printed + lost = read: the reader read exactly one event.
+    assert_eq!(mine.len(), 1, "{records:#?}");
+    let r = mine[0];
+    assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
+    assert_eq!(r["name"], "first-event", "{r}");
+    assert_eq!(s(r, "tracee.pid").as_u64(), Some(std::process::id() as u64), "{r}");
+    assert!(r["fsnotify_group"].is_string(), "the group is known: {r}");
+    if mode == "fork" {
+        assert_ne!(reader, parent);
+        assert_eq!(s(r, "tracer.ppid").as_u64(), Some(parent as u64), "{r}");
+    }
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+}
+
+#[test]
+fn reader_blocked_before_the_start_gets_its_first_event() {
+    let _alone = crate::alone(module_path!());
+    one_read("read", true);
+}
+
+#[test]
+fn readv_is_a_read() {
+    let _alone = crate::alone(module_path!());
+    one_read("readv", false);
+}
+
+#[test]
+fn child_reading_right_after_fork() {
+    let _alone = crate::alone(module_path!());
+    one_read("fork", false);
+}
+
+/// The injection of issue 13: an unprivileged reader closes its inotify fd
+/// and reads a regular file of its own, holding fake inotify records, under
+/// the same fd number. Its real event is printed; the fake one never is.
+#[test]
+fn fd_reuse_injection_as_nobody_yields_no_record() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-inject");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let script = r#"
+d = sys.argv[2]
+os.setgid(65534); os.setuid(65534)
+fd = libc.inotify_init()
+assert libc.inotify_add_watch(fd, d.encode(), 0x100) >= 1
+ready()
+while not os.path.exists(d + '/go'): time.sleep(0.02)
+assert len(os.read(fd, 4096)) > 0
+fake = struct.pack('iIII', 1, 0x400, 0, 16) + b'FAKE-EVENT'.ljust(16, b'\0')
+with open(d + '/fake', 'wb') as f: f.write(fake)
+os.close(fd)
+fd2 = os.open(d + '/fake', os.O_RDONLY)
+assert fd2 == fd, (fd, fd2)
+assert os.read(fd2, 4096) == fake
+print(os.getpid(), flush=True)
+"#;
+    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+    let c = python(script, &[ready.to_str().unwrap(), dir.to_str().unwrap()]);
+    wait_file(&ready);
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let pid: u32 = output(c).trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, _) = g.stop();
+    let mine = tracer_records(&records, pid);
+    assert!(mine.iter().any(|r| r["name"] == "go" && s(r, "tracer.uid") == 65534), "the real event: {records:#?}");
+    assert!(with(&records, "name", "FAKE-EVENT").is_empty(), "{records:#?}");
+    assert_eq!(mine.len(), 1, "{mine:#?}");
+}
+
+/// A fanotify permission daemon that reads one request and never answers.
+const SILENT_DAEMON: &str = r#"
+d = sys.argv[2]
+fd = libc.fanotify_init(0x4, os.O_RDONLY)  # FAN_CLASS_CONTENT
+assert fd >= 0
+assert libc.fanotify_mark(fd, 1, 0x10000 | 0x08000000, -100, d.encode()) == 0  # FAN_OPEN_PERM on children
+ready()
+buf = os.read(fd, 4096)
+print(len(buf), flush=True)
+time.sleep(60)
+"#;
+
+/// A daemon killed with a request pending: the kernel allows it, and so
+/// does the record.
+#[test]
+fn daemon_killed_with_a_request_pending_is_allow() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-daemon");
+    let file = dir.join("guarded");
+    std::fs::write(&file, b"x").unwrap();
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", "tracepoint", "--fanotify-only"]);
+    let mut daemon = python(SILENT_DAEMON, &[ready.to_str().unwrap(), dir.to_str().unwrap()]);
+    let daemon_pid = daemon.id();
+    wait_file(&ready);
+    let cat = Command::new("cat").arg(&file).stdout(Stdio::null()).spawn().unwrap();
+    let cat_pid = cat.id();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(daemon.stdout.take().unwrap()), &mut line).unwrap();
+    assert!(line.trim().parse::<usize>().unwrap() >= 24, "the daemon read the request: {line:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.kill().unwrap();
+    let _ = daemon.wait();
+    let cat = cat.wait_with_output().unwrap();
+    assert!(cat.status.success(), "the kernel allows what a dead daemon was asked: {cat:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, _) = g.stop();
+    let path = file.to_str().unwrap();
+    let resp: Vec<&Value> = with(&records, "name", path).into_iter().filter(|r| r["type"] == "fa_resp").collect();
+    assert_eq!(resp.len(), 1, "{records:#?}");
+    assert_eq!(resp[0]["fa_response"], "allow", "{}", resp[0]);
+    assert_eq!(s(resp[0], "tracee.pid").as_u64(), Some(cat_pid as u64));
+    assert_eq!(s(resp[0], "tracer.pid").as_u64(), Some(daemon_pid as u64), "{}", resp[0]);
+    let req: Vec<&Value> = with(&records, "name", path).into_iter().filter(|r| r["type"] == "fanotify").collect();
+    assert_eq!(req.len(), 1, "the request was delivered: {records:#?}");
+}
+
+/// Writers that exit with files open under a notification-only group
+/// (fatrace): their events merge and are freed as they exit. None of that is
+/// a permission answer.
+#[test]
+fn notification_group_never_yields_an_answer() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-notif");
+    let g = Gadget::start(&["--backend", "tracepoint", "--fanotify-only"]);
+    let fat = Command::new("fatrace").arg("-c").current_dir(&dir).stdout(Stdio::null()).spawn().unwrap();
+    let fat = crate::common::Client::from_child(fat);
+    crate::common::wait_for_notify_fd(fat.pid(), "fanotify");
+    std::thread::sleep(Duration::from_millis(300));
+    let writers: Vec<Child> = (0..20)
+        .map(|i| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("exec 3>>{0}/w{i}; echo a >&3; echo b >&3; kill -9 $$", dir.display()))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in writers {
+        let _ = w.wait();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let fat_pid = fat.pid();
+    let (records, _) = g.stop();
+    fat.stop();
+    let seen = tracer_records(&records, fat_pid).into_iter().filter(|r| s(r, "name").as_str().is_some_and(|n| n.contains("/w"))).count();
+    assert!(seen >= 20, "fatrace's events on the writers' files: {records:#?}");
+    let answers: Vec<&Value> = records.iter().filter(|r| r["type"] == "fa_resp").collect();
+    assert!(answers.is_empty(), "{answers:#?}");
+}
+
+/// With --tracee-pid the exit line counts what was printed; every printed
+/// record is complete, so nothing is called incomplete.
+#[test]
+fn tracee_pid_counters_describe_what_was_printed() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-tracee");
+    let gate = dir.join("gate");
+    let w = crate::common::Client::start("inotifywait", &["-m", "-q", dir.to_str().unwrap()]);
+    crate::common::wait_for_notify_fd(w.pid(), "inotify");
+    let sh = Command::new("sh")
+        .arg("-c")
+        .arg(format!("while [ ! -e {0} ]; do sleep 0.05; done; for i in 1 2 3 4 5; do echo y > {1}/t$i; done", gate.display(), dir.display()))
+        .spawn()
+        .unwrap();
+    let shpid = sh.id();
+    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only", "--tracee-pid", &shpid.to_string()]);
+    std::fs::write(&gate, b"").unwrap();
+    let _ = sh.wait_with_output();
+    for i in 0..5 {
+        std::fs::write(dir.join(format!("other{i}")), b"z").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (records, stderr) = g.stop();
+    w.stop();
+    assert!(!records.is_empty());
+    for r in &records {
+        assert_eq!(s(r, "tracee.pid").as_u64(), Some(shpid as u64), "{r}");
+    }
+    // inotifywait's events from the shell (the gate's are the test's own).
+    assert_eq!(records.iter().filter(|r| s(r, "name").as_str().is_some_and(|n| n.starts_with('t'))).count(), records.len());
+    let last = stderr.iter().rev().find(|l| l.contains(" records")).expect("an exit line");
+    assert_eq!(last, &format!("fsnotify-gadget: {} records, none lost", records.len()), "{stderr:?}");
+    assert!(!stderr.iter().any(|l| l.contains("incomplete") || l.contains("without their tracee")), "{stderr:?}");
+}
