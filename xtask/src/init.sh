@@ -4,6 +4,7 @@
 # and powers off. Settings come from the kernel command line (xtask/src/qemu.rs):
 #   fsg.fail_on_purpose=1  set FSG_FAIL_ON_PURPOSE=1 for the tests
 #   fsg.filter=WORD        run only the tests whose names contain WORD (repeatable: all)
+#   fsg.any=WORD           run only the tests whose names contain one of the fsg.any words
 #   fsg.skip=WORD          leave out the tests whose names contain WORD (repeatable)
 #   fsg.shell=1            an interactive shell instead of the tests
 #   fsg.bench=smoke|full   the benchmarks (fsg-bench vm) instead of the tests
@@ -33,6 +34,7 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
     fsg.fail_on_purpose=1) export FSG_FAIL_ON_PURPOSE=1 ;;
     fsg.filter=*) select="$select --filter ${arg#fsg.filter=}" ;;
+    fsg.any=*) select="$select --any ${arg#fsg.any=}" ;;
     fsg.skip=*) select="$select --skip ${arg#fsg.skip=}" ;;
     fsg.shell=1) mode=shell ;;
     fsg.bench=smoke) mode=bench bench_args=--smoke ;;

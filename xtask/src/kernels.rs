@@ -6,22 +6,38 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Debian 12's current 6.1 kernel and its 6.12 kernel, through their metapackages.
-pub const DEFAULT_PACKAGES: [&str; 2] = ["linux-image-cloud-amd64", "linux-image-6.12-cloud-amd64"];
+/// Debian 12's current 6.1 kernel and its 6.12 kernel, through their metapackages, and the
+/// 6.12 kernel again booted locked down the way the tracepoint backend exists for.
+pub const DEFAULT_KERNELS: [&str; 3] = [
+    "linux-image-cloud-amd64",
+    "linux-image-6.12-cloud-amd64",
+    "linux-image-6.12-cloud-amd64+lockdown=confidentiality",
+];
 /// The default kernel the harness self-test boots.
 pub const SELF_TEST_PACKAGE: &str = "linux-image-6.12-cloud-amd64";
 
 const SPEC_HELP: &str = "--kernel takes a vmlinuz path or a Debian kernel package name \
                          such as linux-image-6.12-cloud-amd64";
 
-/// The guest tests a boot with these command-line words runs: (only those whose names
-/// contain, leave out those whose names contain). A kernel booted with `lockdown=...` runs the
-/// `lockdown` tests, which check what the tool does there; every other boot leaves them out.
-pub fn test_selection(cmdline: &[String]) -> (Option<&'static str>, Option<&'static str>) {
+/// Which guest tests a boot runs, from its kernel command-line words.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Only tests whose names contain one of these (none: any test)...
+    pub any: &'static [&'static str],
+    /// ...and none of these.
+    pub skip: &'static [&'static str],
+    /// Guests its tests may be split across at most.
+    pub max_shards: u32,
+}
+
+/// A kernel booted with `lockdown=...` runs the `lockdown` tests, which check that fentry
+/// and kprobe refuse and auto picks tracepoint, and every tracepoint test: one guest is
+/// enough for them. Every other boot leaves the lockdown tests out.
+pub fn test_selection(cmdline: &[String]) -> Selection {
     if cmdline.iter().any(|w| w.starts_with("lockdown=")) {
-        (Some("lockdown"), None)
+        Selection { any: &["lockdown", "_tracepoint"], skip: &[], max_shards: 1 }
     } else {
-        (None, Some("lockdown"))
+        Selection { any: &[], skip: &["lockdown"], max_shards: u32::MAX }
     }
 }
 

@@ -59,11 +59,11 @@ impl GuestArgs {
         if let Some(filter) = &self.filter {
             line.push_str(&format!(" fsg.filter={filter}"));
         }
-        let (only, skip) = crate::kernels::test_selection(kernel_words);
-        if let Some(word) = only {
-            line.push_str(&format!(" fsg.filter={word}"));
+        let selection = crate::kernels::test_selection(kernel_words);
+        for word in selection.any {
+            line.push_str(&format!(" fsg.any={word}"));
         }
-        if let Some(word) = skip {
+        for word in selection.skip {
             line.push_str(&format!(" fsg.skip={word}"));
         }
         if self.shell {
@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(
             args.kernel_command_line(&["lockdown=confidentiality".into()]),
             "console=ttyS0 quiet panic=-1 no_timer_check lockdown=confidentiality fsg.fail_on_purpose=1 \
-             fsg.filter=a::b fsg.filter=lockdown fsg.shard=1/2 fsg.env=FSG_BURST_EVENTS=1000000"
+             fsg.filter=a::b fsg.any=lockdown fsg.any=_tracepoint fsg.shard=1/2 fsg.env=FSG_BURST_EVENTS=1000000"
         );
         assert_eq!(
             GuestArgs::default().kernel_command_line(&[]),

@@ -47,9 +47,7 @@ pub fn prepare(ws: &Workspace, specs: &[Spec], keep: bool) -> Result<Prepared> {
     qemu::check_installed()?;
     let default_specs: Vec<Spec>;
     let specs = if specs.is_empty() {
-        default_specs = kernels::DEFAULT_PACKAGES
-            .map(Spec::package)
-            .to_vec();
+        default_specs = kernels::DEFAULT_KERNELS.map(Spec::parse).to_vec();
         &default_specs
     } else {
         specs

@@ -2,7 +2,7 @@
 //! so that a hung test fails by name instead of eating the whole boot's timeout.
 //!
 //! ```text
-//! fsg-vm-runner --binary /opt/fsg/vm_e2e [--filter WORD]... [--skip WORD]... [--shard K/N]
+//! fsg-vm-runner --binary /opt/fsg/vm_e2e [--filter WORD]... [--any WORD]... [--skip WORD]... [--shard K/N]
 //! ```
 //!
 //! First it measures how fast this guest is (a short timed loop of writes to a watched file,
@@ -37,7 +37,7 @@ const REFERENCE_WRITES_PER_S: f64 = 60_000.0;
 const DEADLINES: [(&str, u64); 3] = [("burst_", 240), ("soak_", 150), ("", 90)];
 
 fn usage() -> ! {
-    eprintln!("usage: fsg-vm-runner --binary PATH [--filter WORD]... [--skip WORD]... [--shard K/N]");
+    eprintln!("usage: fsg-vm-runner --binary PATH [--filter WORD]... [--any WORD]... [--skip WORD]... [--shard K/N]");
     exit(2)
 }
 
@@ -45,6 +45,8 @@ struct Options {
     binary: String,
     /// Tests whose names contain every one of these...
     filters: Vec<String>,
+    /// ...at least one of these, when there are any...
+    any: Vec<String>,
     /// ...and none of these.
     skips: Vec<String>,
     /// (K, N): run the tests whose index in the sorted list is K-1 modulo N.
@@ -52,13 +54,14 @@ struct Options {
 }
 
 fn parse_args() -> Options {
-    let mut options = Options { binary: String::new(), filters: vec![], skips: vec![], shard: (1, 1) };
+    let mut options = Options { binary: String::new(), filters: vec![], any: vec![], skips: vec![], shard: (1, 1) };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match arg.as_str() {
             "--binary" => options.binary = value(),
             "--filter" => options.filters.push(value()),
+            "--any" => options.any.push(value()),
             "--skip" => options.skips.push(value()),
             "--shard" => options.shard = parse_shard(&value()).unwrap_or_else(|| usage()),
             _ => usage(),
@@ -220,6 +223,7 @@ fn main() {
     let selected: Vec<String> = all
         .iter()
         .filter(|name| options.filters.iter().all(|f| name.contains(f.as_str())))
+        .filter(|name| options.any.is_empty() || options.any.iter().any(|f| name.contains(f.as_str())))
         .filter(|name| !options.skips.iter().any(|f| name.contains(f.as_str())))
         .enumerate()
         .filter(|(i, _)| i % n == k - 1)
@@ -228,7 +232,13 @@ fn main() {
     if selected.is_empty() && all.len() >= n {
         // A boot that runs nothing proves nothing: a filter or a shard that selects no test is
         // a mistake to report, not a pass.
-        println!("fsg-vm-runner: no test of {} matches the filters {:?}, skips {:?}", all.len(), options.filters, options.skips);
+        println!(
+            "fsg-vm-runner: no test of {} matches the filters {:?}, any of {:?}, skips {:?}",
+            all.len(),
+            options.filters,
+            options.any,
+            options.skips
+        );
         exit(1);
     }
     println!("\nrunning {} tests (shard {k} of {n})", selected.len());
