@@ -40,6 +40,7 @@ impl Family {
 }
 
 /// The kernel functions hooked, under the first name this kernel has.
+#[derive(Debug, PartialEq, Eq)]
 struct Targets {
     inotify_handle: &'static str,
     fanotify_handle: &'static str,
@@ -66,6 +67,20 @@ const REMOVE: &[&str] = &["fsnotify_remove_first_event"];
 const DESTROY: &[&str] = &["fsnotify_destroy_event"];
 
 impl Targets {
+    /// The names of Linux 5.16 and later. Tried first, they spare reading /proc/kallsyms,
+    /// which the kernel formats anew at each read: 60 ms on a native 6.18 kernel, 0.67 s of a
+    /// Debian 6.12 guest under TCG, for every start.
+    fn newest() -> Targets {
+        Targets {
+            inotify_handle: INOTIFY_HANDLE[0],
+            fanotify_handle: FANOTIFY_HANDLE[0],
+            insert: INSERT[0],
+            remove: REMOVE[0],
+            destroy: DESTROY[0],
+        }
+    }
+
+    /// The names this kernel has, from /proc/kallsyms.
     fn find() -> Result<Targets> {
         let wanted = [INOTIFY_HANDLE, FANOTIFY_HANDLE, INSERT, REMOVE, DESTROY].concat();
         let k = Kallsyms::read(&wanted).context("reading /proc/kallsyms")?;
@@ -90,8 +105,19 @@ pub struct KernelTracer {
 
 impl KernelTracer {
     pub fn open(family: Family, filters: &Filters) -> Result<KernelTracer> {
-        let targets = Targets::find()?;
+        let newest = Targets::newest();
+        match Self::open_with(family, filters, &newest) {
+            Ok(tracer) => Ok(tracer),
+            // An older kernel may name a hook otherwise: look the names up, and try again only
+            // with other names (with the same ones, the first error is the one that tells).
+            Err(first) => match Targets::find() {
+                Ok(found) if found != newest => Self::open_with(family, filters, &found),
+                _ => Err(first),
+            },
+        }
+    }
 
+    fn open_with(family: Family, filters: &Filters, targets: &Targets) -> Result<KernelTracer> {
         // The skeleton borrows its object storage for as long as it lives:
         // for the whole run.
         let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
