@@ -43,6 +43,9 @@ pub enum Command {
     /// List every inotify and fanotify instance on the machine (idle ones
     /// too): who holds it, its fsnotify_group address, its watches.
     List(crate::list::ListArgs),
+    /// Serve Prometheus metrics of the inventory (what `list` sums up) on
+    /// --metrics ADDR:PORT, refreshed periodically, without tracing.
+    Serve(crate::metrics::ServeArgs),
 }
 
 #[derive(Args)]
@@ -92,6 +95,14 @@ pub struct TraceArgs {
     /// which on stderr.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Choice,
+
+    /// Also serve Prometheus metrics on http://ADDR:PORT/metrics: events, losses,
+    /// table occupancy, latency histograms and the inventory gauges.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::metrics::parse_addr, help_heading = "Metrics")]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub metrics_options: crate::metrics::MetricsOptions,
 }
 
 /// The fields `--fields` selected.

@@ -13,6 +13,7 @@ mod fuzz_seeds;
 pub mod kallsyms;
 pub mod list;
 pub mod masks;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod output;

@@ -116,6 +116,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     unsafe { libc::malloc_trim(0) };
     install_signal_handlers();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
+    let mut metrics = args.metrics.and_then(|addr| crate::metrics::start_for_trace(addr, &args.metrics_options, tracer.name()));
 
     let mut writer = Writer::new(args.output, args.selected_fields());
     let mut names = Names::default();
@@ -142,6 +143,10 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
         let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
         more = tracer.poll(wait, &mut batch)?;
+        if let Some(m) = &mut metrics {
+            m.observe_all(&batch);
+            m.flush(Some(tracer.as_ref()));
+        }
         match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
             Ok(n) => printed += n,
             Err(e) if stopped_by_reader(&e) => return Ok(()),
@@ -163,6 +168,10 @@ pub fn run(args: &TraceArgs) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
+    if let Some(m) = &mut metrics {
+        m.observe_all(&batch);
+        m.flush(Some(tracer.as_ref()));
+    }
     match write_batch(&mut batch, &mut names, &mut writer, &mut out) {
         Ok(n) => printed += n,
         Err(e) if stopped_by_reader(&e) => return Ok(()),
