@@ -4,10 +4,12 @@
 //! - `vm-shell`: the same VM with a shell, for debugging;
 //! - `fuzz`: the cargo-fuzz targets of fuzz/, each for a while.
 //! - `bench`: the benchmarks, on the host and in the VM (bench.rs).
+//! - `dist`: the static binary, and with `--image` its OCI image (dist.rs).
 
 mod bench;
 mod cargo;
 mod cpio;
+mod dist;
 mod fuzz;
 mod initramfs;
 mod kernels;
@@ -49,6 +51,10 @@ tasks:
             --smoke           a few seconds per part, every figure still printed
             --no-vm           host part only
             --kernel SPEC, --keep as above
+  dist      one statically linked binary, target/dist/fsnotify-gadget (libbpf, libelf,
+            zlib and glibc inside; checked to need no loader)
+            --image           also build the OCI image localhost/fsnotify-gadget from
+                              deploy/Containerfile (buildah or podman, offline)
 
 environment:
   FSG_VM_CACHE    where downloaded kernels are kept (default: <workspace>/.vm-cache)
@@ -64,6 +70,7 @@ struct Options {
     no_vm: bool,
     smoke: bool,
     seconds: Option<u64>,
+    image: bool,
 }
 
 /// Parses `TASK [OPTIONS]`, accepting for each task only the options it uses.
@@ -77,6 +84,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
         "vm-shell" => &["--kernel", "--keep"],
         "fuzz" => &["--smoke", "--seconds"],
         "bench" => &["--smoke", "--no-vm", "--kernel", "--keep"],
+        "dist" => &["--image"],
         "help" | "--help" | "-h" => &[],
         _ => bail!("unknown task {task:?}"),
     };
@@ -105,6 +113,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
             "--keep" => options.keep = true,
             "--no-vm" => options.no_vm = true,
             "--smoke" => options.smoke = true,
+            "--image" => options.image = true,
             "--seconds" => {
                 let v = value()?;
                 match v.parse::<u64>() {
@@ -133,6 +142,7 @@ fn main() -> ExitCode {
         "vm-shell" => vm_shell(&options).map(|()| true),
         "fuzz" => fuzz_task(&options),
         "bench" => bench(&options),
+        "dist" => dist_task(&options),
         _ => {
             print!("{USAGE}");
             Ok(true)
@@ -176,6 +186,17 @@ fn vm_test(options: &Options) -> Result<bool> {
     );
     println!("vm-test: {}", summary_line(passed, failed));
     Ok(failed == 0)
+}
+
+fn dist_task(options: &Options) -> Result<bool> {
+    let ws = Workspace::locate()?;
+    let binary = dist::build(&ws)?;
+    println!("dist: {} (static: no loader, no dynamic section)", binary.display());
+    if options.image {
+        let tag = dist::image(&ws, &binary)?;
+        println!("dist: image {tag}");
+    }
+    Ok(true)
 }
 
 fn fuzz_task(options: &Options) -> Result<bool> {
