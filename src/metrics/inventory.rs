@@ -101,11 +101,12 @@ pub fn refresh(g: &Gauges) {
     g.last.set(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()));
 }
 
-/// Refreshes the gauges every `every` on a new thread, for as long as the process runs.
+/// Refreshes the gauges every `every` on a new thread, for as long as the process runs
+/// (the caller made the first scan).
 pub fn spawn(metrics: Arc<Metrics>, every: Duration) {
     let started = std::thread::Builder::new().name("fsg-inventory".into()).spawn(move || loop {
-        refresh(&metrics.inventory);
         std::thread::sleep(every);
+        refresh(&metrics.inventory);
     });
     if let Err(e) = started {
         eprintln!("fsnotify-gadget: warning: metrics: cannot start the inventory thread: {e}; no inventory gauges");

@@ -430,6 +430,8 @@ pub fn start_for_trace(addr: SocketAddr, options: &MetricsOptions, backend: &str
             return None;
         }
     };
+    // The first scan before the first scrape: a limit of 0 would fire every alert.
+    inventory::refresh(&metrics.inventory);
     if let Err(e) = http::spawn(addr, metrics.clone()) {
         eprintln!("fsnotify-gadget: warning: metrics: cannot listen on {addr}: {e}; tracing goes on without /metrics");
         return None;
@@ -453,11 +455,13 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     crate::backend::quiet_libbpf();
     let metrics = Arc::new(Metrics::new(&args.options.metrics_labels.0, "none").map_err(|e| anyhow::anyhow!("metrics: {e}"))?);
+    // The first scan before the first scrape: a limit of 0 would fire every alert.
+    inventory::refresh(&metrics.inventory);
+    let mut next = Instant::now() + args.options.metrics_inventory;
     http::spawn(args.metrics, metrics.clone()).map_err(|e| anyhow::anyhow!("metrics: cannot listen on {}: {e}", args.metrics))?;
     eprintln!("fsnotify-gadget: serving the inventory on http://{}/metrics; Ctrl-C stops", args.metrics);
     http::install_stop_handlers();
     let deadline = args.timeout.map(|t| Instant::now() + t);
-    let mut next = Instant::now();
     while !http::stopped() && deadline.is_none_or(|d| Instant::now() < d) {
         if Instant::now() >= next {
             inventory::refresh(&metrics.inventory);
