@@ -204,26 +204,49 @@ impl Metrics {
     }
 }
 
-/// FNV-1a: the event keys are small and not attacker-chosen in a way that matters
-/// (the series bound caps the table), and SipHash was most of a record's metrics cost.
+/// A word-at-a-time multiplicative hash (as rustc's FxHash): the keys are small, a
+/// flood of distinct ones is capped by the series bound anyway, and SipHash was most
+/// of a record's metrics cost.
 #[derive(Default)]
-pub struct Fnv(u64);
+pub struct WordHash(u64);
 
-impl Hasher for Fnv {
+impl WordHash {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for WordHash {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
         }
-        self.0 = h;
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHash>>;
 
 /// The label values of one events_total series; unselected labels stay empty.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -298,7 +321,20 @@ impl Recorder {
                 Label::TraceeUid => key.tracee_uid = r.tracee.as_ref().map_or(u32::MAX, |p| p.uid),
             }
         }
-        if !self.events.contains_key(&key) && self.events.len() >= self.max_series {
+        if let Some(c) = self.events.get(&key) {
+            c.inc();
+        } else {
+            self.count_new(key);
+        }
+        self.observe_latency(r, kind);
+    }
+
+    /// The first record of an events_total label set (or one past the bound).
+    #[cold]
+    fn count_new(&mut self, mut key: EventKey) {
+        let kind = key.kind;
+        let m = &self.metrics;
+        if self.events.len() >= self.max_series {
             key = EventKey { kind, tracer_comm: Comm::default(), tracee_comm: Comm::default(), tracer_uid: 0, tracee_uid: 0, other: true };
             self.folded += 1;
         }
@@ -323,14 +359,21 @@ impl Recorder {
                 events.with_label_values(&values).local()
             })
             .inc();
+    }
 
+    fn observe_latency(&mut self, r: &Record, kind: u8) {
+        let m = &self.metrics;
         let Some(ns) = r.latency_ns else { return };
         let secs = ns as f64 / 1e9;
         let tracer = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
         if r.event_type == EventType::FaResp {
             let answer = r.fa_response as u8;
             let mut k = (tracer, answer, false);
-            if !self.permission.contains_key(&k) && self.permission.len() >= self.max_series {
+            if let Some(h) = self.permission.get_mut(&k) {
+                h.observe(secs);
+                return;
+            }
+            if self.permission.len() >= self.max_series {
                 k = (Comm::default(), answer, true);
                 self.folded += 1;
             }
@@ -345,7 +388,11 @@ impl Recorder {
                 .observe(secs);
         } else {
             let mut k = (kind, tracer, false);
-            if !self.delivery.contains_key(&k) && self.delivery.len() >= self.max_series {
+            if let Some(h) = self.delivery.get_mut(&k) {
+                h.observe(secs);
+                return;
+            }
+            if self.delivery.len() >= self.max_series {
                 k = (kind, Comm::default(), true);
                 self.folded += 1;
             }
