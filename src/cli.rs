@@ -4,10 +4,13 @@
 //! here, and the commands get plain options ([`crate::trace::Options`],
 //! [`crate::list::Options`]).
 
+use std::time::Duration;
+
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
+use crate::metrics;
 use crate::output::Format;
 
 const ABOUT: &str = "Shows who watches which files through inotify and fanotify, who caused each event, \
@@ -47,6 +50,9 @@ pub enum Command {
     /// List every inotify and fanotify instance on the machine (idle ones
     /// too): who holds it, its fsnotify_group address, its watches.
     List(ListArgs),
+    /// Serve Prometheus metrics of the inventory (what `list` sums up) on
+    /// --metrics ADDR:PORT, refreshed periodically, without tracing.
+    Serve(ServeArgs),
 }
 
 #[derive(Args)]
@@ -62,6 +68,56 @@ pub struct ListArgs {
     /// Also list every watch (inotify) and mark (fanotify), with its path.
     #[arg(long)]
     pub watches: bool,
+}
+
+/// How the metrics are labelled and refreshed (the tracer's and `serve`'s).
+#[derive(Args, Clone, Debug)]
+pub struct MetricsArgs {
+    /// Labels of fsnotify_gadget_events_total besides `type`: a comma-separated
+    /// subset of tracer_comm, tracee_comm, tracer_uid, tracee_uid, or `none`.
+    #[arg(long, value_name = "LIST", value_parser = metrics::parse_labels, default_value = "tracer_comm,tracee_comm", help_heading = "Metrics")]
+    pub metrics_labels: metrics::LabelList,
+
+    /// At most this many label sets per metric; past it, new ones are counted with
+    /// every label `other` (fsnotify_gadget_metrics_folded_total counts them).
+    #[arg(long, value_name = "N", value_parser = metrics::parse_max_series, default_value = "1000", help_heading = "Metrics")]
+    pub metrics_max_series: usize,
+
+    /// Refresh the inventory gauges (what `list` shows) every SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = metrics::parse_secs, default_value = "15", help_heading = "Metrics")]
+    pub metrics_inventory: Duration,
+}
+
+/// `fsnotify-gadget serve`: the inventory gauges only, no tracing.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = metrics::parse_addr, required = true)]
+    pub metrics: std::net::SocketAddr,
+
+    #[command(flatten)]
+    pub options: MetricsArgs,
+
+    /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECONDS", value_parser = metrics::parse_secs)]
+    pub timeout: Option<Duration>,
+}
+
+impl MetricsArgs {
+    pub fn options(&self) -> metrics::Options {
+        metrics::Options {
+            labels: self.metrics_labels.clone(),
+            max_series: self.metrics_max_series,
+            inventory_every: self.metrics_inventory,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// What `serve` needs, without clap.
+    pub fn options(&self) -> metrics::ServeOptions {
+        metrics::ServeOptions { addr: self.metrics, options: self.options.options(), timeout: self.timeout }
+    }
 }
 
 /// The output format (`-o`).
@@ -153,6 +209,14 @@ pub struct TraceArgs {
     /// which on stderr.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendChoice,
+
+    /// Also serve Prometheus metrics on http://ADDR:PORT/metrics: events, losses,
+    /// table occupancy, latency histograms and the inventory gauges.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = metrics::parse_addr, help_heading = "Metrics")]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub metrics_options: MetricsArgs,
 }
 
 /// The fields `--fields` selected.
@@ -216,6 +280,7 @@ impl TraceArgs {
             fields: self.selected_fields(),
             timeout: self.timeout,
             stats: self.stats,
+            metrics: self.metrics.map(|addr| (addr, self.metrics_options.options())),
         }
     }
 }

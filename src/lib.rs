@@ -15,6 +15,7 @@ pub mod fields;
 pub mod kallsyms;
 pub mod list;
 pub mod masks;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod output;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = cli::parse();
     let result = match &cli.command {
         Some(Command::List(args)) => fsnotify_gadget::list::run(&args.options()),
+        Some(Command::Serve(args)) => fsnotify_gadget::metrics::serve(&args.options()),
         None => fsnotify_gadget::trace::run(&cli.trace.options()),
     };
     match result {

@@ -23,6 +23,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Print a stats line this often, and at exit.
     pub stats: Option<Duration>,
+    /// Serve Prometheus metrics there, so labelled and refreshed.
+    pub metrics: Option<(std::net::SocketAddr, crate::metrics::Options)>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -130,6 +132,7 @@ pub fn run(args: &Options) -> Result<()> {
     unsafe { libc::malloc_trim(0) };
     install_signal_handlers();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
+    let mut metrics = args.metrics.as_ref().and_then(|(addr, options)| crate::metrics::start_for_trace(*addr, options, tracer.name()));
 
     let mut writer = Writer::new(args.format, args.fields.clone());
     let mut names = Names::default();
@@ -156,6 +159,10 @@ pub fn run(args: &Options) -> Result<()> {
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
         let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
         more = tracer.poll(wait, &mut batch)?;
+        if let Some(m) = &mut metrics {
+            m.observe_all(&batch);
+            m.flush(Some(tracer.as_ref()));
+        }
         printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
         let lost = tracer.lost();
         if lost != reported {
@@ -173,6 +180,10 @@ pub fn run(args: &Options) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
+    if let Some(m) = &mut metrics {
+        m.observe_all(&batch);
+        m.flush(Some(tracer.as_ref()));
+    }
     printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
     if args.stats.is_some() {
         print_stats(tracer.as_ref(), printed);

@@ -17,9 +17,12 @@
 
 mod columns;
 mod group;
+mod inventory;
 mod json;
 mod summary;
 mod watches;
+
+pub use inventory::{inventory, Inventory, TopHolder, UserUse};
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -81,9 +84,20 @@ pub fn run(args: &Options) -> Result<()> {
     Ok(())
 }
 
-fn list(args: &Options, out: &mut impl Write) -> Result<()> {
-    // Everything is scanned even with --pid: other holders of its instances
-    // and its user's totals are part of the answer.
+/// Every notify fd on the machine with what is known of it and its holder, grouped into
+/// instances: what `list` prints and [`inventory`] sums up.
+struct Gathered {
+    fds: Vec<NotifyFd>,
+    procs: HashMap<u32, ProcInfo>,
+    /// Indexes into `fds`, one group per instance.
+    groups: Vec<Vec<usize>>,
+    /// What the reader should know about how complete it is.
+    notes: Vec<String>,
+}
+
+/// Scans every process: other holders of an instance and its user's totals are part of
+/// any answer, even one about a single process.
+fn gather() -> Gathered {
     let mut fds = crate::procfs::scan_notify_fds(None);
     let iter_result = match std::env::var_os("FSG_LIST_NO_ITER") {
         // For tests of the fallback (kcmp de-duplication, empty addresses).
@@ -120,6 +134,11 @@ fn list(args: &Options, out: &mut impl Write) -> Result<()> {
     if kcmp_failed {
         notes.push("kcmp(KCMP_FILE) failed: fds without a group address are not de-duplicated".into());
     }
+    Gathered { fds, procs, groups, notes }
+}
+
+fn list(args: &Options, out: &mut impl Write) -> Result<()> {
+    let Gathered { fds, procs, groups, notes } = gather();
     let mut instances: Vec<Instance> = groups
         .iter()
         .filter_map(|g| {

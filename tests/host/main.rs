@@ -9,7 +9,9 @@
 //!   the same with the fentry and kprobe backends);
 //! - [`input`]: bad flags and missing privileges;
 //! - [`reliability`]: faults, a stalled burst and a short soak
-//!   (tests/common/reliability.rs).
+//!   (tests/common/reliability.rs);
+//! - [`fleet`]: the static binary, its image under podman, the DaemonSet
+//!   manifest, and the metrics scraped by a real Prometheus.
 //!
 //! The tests of one module never run beside another module's (see
 //! [`alone`]): some count what the whole machine's tables hold, some set
@@ -19,6 +21,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod fleet;
 mod hostile;
 mod input;
 mod list;

@@ -4,10 +4,12 @@
 //! - `vm-shell`: the same VM with a shell, for debugging;
 //! - `fuzz`: the cargo-fuzz targets of fuzz/, each for a while.
 //! - `bench`: the benchmarks, on the host and in the VM (bench.rs).
+//! - `dist`: the static binary, and with `--image` its OCI image (dist.rs).
 
 mod bench;
 mod cargo;
 mod cpio;
+mod dist;
 mod fuzz;
 mod initramfs;
 mod kernels;
@@ -50,6 +52,10 @@ tasks:
             --smoke           a few seconds per part, every figure still printed
             --no-vm           host part only
             --kernel SPEC, --keep as above
+  dist      one statically linked binary, target/dist/fsnotify-gadget (libbpf, libelf,
+            zlib and glibc inside; checked to need no loader)
+            --image           also build the OCI image localhost/fsnotify-gadget from
+                              deploy/Containerfile (buildah or podman, offline)
 
 kernels: a vmlinuz path or a Debian package name, optionally followed by kernel command-line
   words, each after a '+': linux-image-6.12-cloud-amd64+lockdown=confidentiality
@@ -72,6 +78,7 @@ struct Options {
     no_vm: bool,
     smoke: bool,
     seconds: Option<u64>,
+    image: bool,
 }
 
 /// Parses `TASK [OPTIONS]`, accepting for each task only the options it uses.
@@ -85,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
         "vm-shell" => &["--kernel", "--keep"],
         "fuzz" => &["--smoke", "--seconds"],
         "bench" => &["--smoke", "--no-vm", "--kernel", "--keep"],
+        "dist" => &["--image"],
         "help" | "--help" | "-h" => &[],
         _ => bail!("unknown task {task:?}"),
     };
@@ -113,6 +121,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
             "--keep" => options.keep = true,
             "--no-vm" => options.no_vm = true,
             "--smoke" => options.smoke = true,
+            "--image" => options.image = true,
             "--seconds" => {
                 let v = value()?;
                 match v.parse::<u64>() {
@@ -141,6 +150,7 @@ fn main() -> ExitCode {
         "vm-shell" => vm_shell(&options).map(|()| true),
         "fuzz" => fuzz_task(&options),
         "bench" => bench(&options),
+        "dist" => dist_task(&options),
         _ => {
             print!("{USAGE}");
             Ok(true)
@@ -175,6 +185,17 @@ fn vm_test(options: &Options) -> Result<bool> {
     );
     println!("vm-test: {}", summary_line(passed, failed));
     Ok(failed == 0)
+}
+
+fn dist_task(options: &Options) -> Result<bool> {
+    let ws = Workspace::locate()?;
+    let binary = dist::build(&ws)?;
+    println!("dist: {} (static: no loader, no dynamic section)", binary.display());
+    if options.image {
+        let tag = dist::image(&ws, &binary)?;
+        println!("dist: image {tag}");
+    }
+    Ok(true)
 }
 
 fn fuzz_task(options: &Options) -> Result<bool> {

@@ -1,10 +1,11 @@
-//! `fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE]`
+//! `fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE] [--delay-ms MS]`
 //!
 //! A fanotify permission client with an exact, scriptable behavior: marks DIR
 //! with FAN_OPEN_PERM|FAN_EVENT_ON_CHILD in a FAN_CLASS_CONTENT group, creates
 //! the --ready file once the mark is in place, then answers every event:
 //! FAN_DENY when the file's name is NAME, else FAN_ALLOW, printing one line
 //! `PID PATH allow|deny` per event. Exits after N events (--count) or on SIGTERM.
+//! --delay-ms waits that long before each answer: a known permission latency.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -18,7 +19,7 @@ extern "C" fn on_term(_: libc::c_int) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE]");
+    eprintln!("usage: fsg-fanotify-perm --dir DIR --deny NAME [--count N] [--ready FILE] [--delay-ms MS]");
     exit(2)
 }
 
@@ -50,6 +51,7 @@ fn main() {
     let mut deny = None;
     let mut count: Option<u64> = None;
     let mut ready = None;
+    let mut delay_ms = 0u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -58,6 +60,7 @@ fn main() {
             "--deny" => deny = Some(val()),
             "--count" => count = Some(val().parse().unwrap_or_else(|_| usage())),
             "--ready" => ready = Some(val()),
+            "--delay-ms" => delay_ms = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -120,6 +123,9 @@ fn main() {
                 .unwrap_or_else(|_| "?".to_string());
             let name = path.rsplit('/').next().unwrap_or("");
             let denied = name == deny;
+            if delay_ms > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            }
             let resp = Response { fd: md.fd, response: if denied { libc::FAN_DENY } else { libc::FAN_ALLOW } };
             // SAFETY: resp is a valid fanotify_response.
             let w = unsafe { libc::write(fan, (&resp as *const Response).cast(), std::mem::size_of::<Response>()) };

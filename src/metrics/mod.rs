@@ -1,0 +1,556 @@
+//! Prometheus metrics: `--metrics ADDR:PORT` on the tracer and `fsnotify-gadget serve`.
+//!
+//! Three parts, each on its own thread or side:
+//! - the trace loop counts records into thread-local counters and histograms
+//!   ([`Recorder`]) and flushes them to the shared registry after each batch, so a
+//!   record costs a hash lookup and no atomic operation;
+//! - an HTTP thread ([`http`]) answers `GET /metrics` from the registry: a scrape takes
+//!   the registry's locks for microseconds and never waits on the trace loop;
+//! - an inventory thread ([`inventory`]) runs what `fsnotify-gadget list` computes
+//!   every `--metrics-inventory` seconds and sets the inventory gauges.
+//!
+//! Label cardinality is bounded: `--metrics-labels` picks the labels of the event
+//! counter, and past `--metrics-max-series` distinct label sets per family new ones are
+//! counted under `other` (and `fsnotify_gadget_metrics_folded_total` says how many).
+
+pub mod http;
+pub mod inventory;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::core::{AtomicU64, GenericLocalCounter};
+use prometheus::local::LocalHistogram;
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use crate::backend::{Lost, Tracer};
+use crate::model::{Comm, EventType, FaResponse, Record};
+
+/// A label the event counter can carry besides `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    /// The reading process's comm.
+    TracerComm,
+    /// The comm of the process that caused the event.
+    TraceeComm,
+    /// The reading process's uid.
+    TracerUid,
+    /// The uid of the process that caused the event.
+    TraceeUid,
+}
+
+impl Label {
+    pub const ALL: [Label; 4] = [Label::TracerComm, Label::TraceeComm, Label::TracerUid, Label::TraceeUid];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::TracerComm => "tracer_comm",
+            Label::TraceeComm => "tracee_comm",
+            Label::TracerUid => "tracer_uid",
+            Label::TraceeUid => "tracee_uid",
+        }
+    }
+}
+
+/// The labels `--metrics-labels` selected, in a fixed order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelList(pub Vec<Label>);
+
+/// Parses `--metrics-labels`: a comma-separated subset of the labels, or `none`.
+pub fn parse_labels(s: &str) -> Result<LabelList, String> {
+    let mut out = Vec::new();
+    for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        if word == "none" {
+            continue;
+        }
+        let label = Label::ALL.into_iter().find(|l| l.name() == word).ok_or_else(|| {
+            format!("unknown metrics label '{word}' (known: tracer_comm, tracee_comm, tracer_uid, tracee_uid, none)")
+        })?;
+        if !out.contains(&label) {
+            out.push(label);
+        }
+    }
+    out.sort_by_key(|l| *l as u8);
+    Ok(LabelList(out))
+}
+
+/// Parses `ADDR:PORT`: an IP address (IPv6 in brackets) and a port.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("'{s}' is not ADDR:PORT with an IP address, e.g. 127.0.0.1:9590, [::1]:9590 or 0.0.0.0:9590"))
+}
+
+/// Parses a number of seconds of at least 0.1.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..1e6).contains(&v) => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a number of seconds of at least 0.1")),
+    }
+}
+
+/// Parses `--metrics-max-series`.
+pub fn parse_max_series(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (1..=1_000_000).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a whole number from 1 to 1000000")),
+    }
+}
+
+/// How the metrics are labelled and refreshed (shared by the tracer and `serve`).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Labels of fsnotify_gadget_events_total besides `type`.
+    pub labels: LabelList,
+    /// At most this many label sets per metric; past it, new ones are folded into `other`.
+    pub max_series: usize,
+    /// How often the inventory gauges are refreshed.
+    pub inventory_every: Duration,
+}
+
+/// `fsnotify-gadget serve`: the inventory gauges only, no tracing.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub options: Options,
+    /// Stop after this long; None: at Ctrl-C or SIGTERM.
+    pub timeout: Option<Duration>,
+}
+
+/// Label value of the fold-over series.
+pub const OTHER: &str = "other";
+
+/// Buckets of both latency histograms, in seconds: 1 µs to 4 s, by fours.
+pub fn latency_buckets() -> Vec<f64> {
+    prometheus::exponential_buckets(1e-6, 4.0, 12).expect("valid buckets")
+}
+
+/// Every metric family, registered in one registry.
+pub struct Metrics {
+    pub registry: Registry,
+    labels: Vec<Label>,
+    events: IntCounterVec,
+    lost: IntCounterVec,
+    incomplete: IntCounter,
+    table_entries: IntGaugeVec,
+    table_capacity: IntGaugeVec,
+    delivery: HistogramVec,
+    permission: HistogramVec,
+    folded: IntCounter,
+    pub inventory: inventory::Gauges,
+}
+
+fn name(short: &str) -> String {
+    format!("fsnotify_gadget_{short}")
+}
+
+impl Metrics {
+    pub fn new(labels: &[Label], backend: &str) -> prometheus::Result<Metrics> {
+        let registry = Registry::new();
+        let mut event_labels = vec!["type"];
+        event_labels.extend(labels.iter().map(|l| l.name()));
+        let events = IntCounterVec::new(
+            Opts::new(name("events_total"), "Records of fsnotify events read by their tracer (type inotify or fanotify) and permission answers (type fa_resp)."),
+            &event_labels,
+        )?;
+        let lost = IntCounterVec::new(Opts::new(name("records_lost_total"), "Records not printed, by cause (as in the exit line)."), &["cause"])?;
+        let incomplete = IntCounter::new(name("records_incomplete_total"), "Records printed without their tracee or with a doubtful one (tracepoint backend).")?;
+        let table_entries = IntGaugeVec::new(Opts::new(name("table_entries"), "Entries in each table that joins the halves of an event (0 once the machine is quiet)."), &["table"])?;
+        let table_capacity = IntGaugeVec::new(Opts::new(name("table_capacity"), "Capacity of each table that joins the halves of an event."), &["table"])?;
+        let delivery = HistogramVec::new(
+            HistogramOpts::new(name("delivery_latency_seconds"), "Time from queueing an event to its tracer reading it.").buckets(latency_buckets()),
+            &["type", "tracer_comm"],
+        )?;
+        let permission = HistogramVec::new(
+            HistogramOpts::new(name("permission_latency_seconds"), "Time from queueing a fanotify permission event to its answer, by tracer and answer (allow, deny, interrupted).")
+                .buckets(latency_buckets()),
+            &["tracer_comm", "answer"],
+        )?;
+        let folded = IntCounter::new(name("metrics_folded_total"), "Records counted under label value `other` because --metrics-max-series was reached.")?;
+        let info = IntGaugeVec::new(Opts::new(name("build_info"), "Always 1: the version and the backend that traces (none for serve)."), &["version", "backend"])?;
+        info.with_label_values(&[env!("CARGO_PKG_VERSION"), backend]).set(1);
+        for m in [&events, &lost] {
+            registry.register(Box::new(m.clone()))?;
+        }
+        registry.register(Box::new(incomplete.clone()))?;
+        registry.register(Box::new(table_entries.clone()))?;
+        registry.register(Box::new(table_capacity.clone()))?;
+        registry.register(Box::new(delivery.clone()))?;
+        registry.register(Box::new(permission.clone()))?;
+        registry.register(Box::new(folded.clone()))?;
+        registry.register(Box::new(info))?;
+        let inventory = inventory::Gauges::register(&registry)?;
+        Ok(Metrics { registry, labels: labels.to_vec(), events, lost, incomplete, table_entries, table_capacity, delivery, permission, folded, inventory })
+    }
+
+    /// The text exposition of everything registered.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut s) {
+            s = format!("# fsnotify-gadget: cannot encode metrics: {e}\n");
+        }
+        s
+    }
+}
+
+/// A word-at-a-time multiplicative hash (as rustc's FxHash): the keys are small, a
+/// flood of distinct ones is capped by the series bound anyway, and SipHash was most
+/// of a record's metrics cost.
+#[derive(Default)]
+pub struct WordHash(u64);
+
+impl WordHash {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for WordHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHash>>;
+
+/// The label values of one events_total series; unselected labels stay empty.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct EventKey {
+    kind: u8,
+    tracer_comm: Comm,
+    tracee_comm: Comm,
+    tracer_uid: u32,
+    tracee_uid: u32,
+    other: bool,
+}
+
+/// A comm as a label value: the bytes, U+FFFD for what is not UTF-8 (the client
+/// escapes `\`, `"` and newlines).
+fn comm_label(c: &Comm) -> String {
+    String::from_utf8_lossy(c.as_bytes()).into_owned()
+}
+
+fn kind_str(kind: u8) -> &'static str {
+    match kind {
+        0 => EventType::Inotify.as_str(),
+        1 => EventType::Fanotify.as_str(),
+        _ => EventType::FaResp.as_str(),
+    }
+}
+
+fn kind_of(t: EventType) -> u8 {
+    match t {
+        EventType::Inotify => 0,
+        EventType::Fanotify => 1,
+        EventType::FaResp => 2,
+    }
+}
+
+/// The trace loop's side: thread-local counters and histograms, flushed to the shared
+/// registry by [`Recorder::flush`].
+pub struct Recorder {
+    metrics: Arc<Metrics>,
+    max_series: usize,
+    events: FastMap<EventKey, GenericLocalCounter<AtomicU64>>,
+    delivery: FastMap<(u8, Comm, bool), LocalHistogram>,
+    permission: FastMap<(Comm, u8, bool), LocalHistogram>,
+    folded: u64,
+    lost_seen: Lost,
+    next_tables: Instant,
+}
+
+impl Recorder {
+    pub fn new(metrics: Arc<Metrics>, max_series: usize) -> Recorder {
+        Recorder {
+            metrics,
+            max_series,
+            events: FastMap::default(),
+            delivery: FastMap::default(),
+            permission: FastMap::default(),
+            folded: 0,
+            lost_seen: Lost::default(),
+            next_tables: Instant::now(),
+        }
+    }
+
+    /// Counts one record.
+    pub fn observe(&mut self, r: &Record) {
+        let kind = kind_of(r.event_type);
+        let m = &self.metrics;
+        let mut key = EventKey { kind, tracer_comm: Comm::default(), tracee_comm: Comm::default(), tracer_uid: 0, tracee_uid: 0, other: false };
+        for l in &m.labels {
+            match l {
+                Label::TracerComm => key.tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default(),
+                Label::TraceeComm => key.tracee_comm = r.tracee.as_ref().map(|p| p.comm).unwrap_or_default(),
+                Label::TracerUid => key.tracer_uid = r.tracer.as_ref().map_or(u32::MAX, |p| p.uid),
+                Label::TraceeUid => key.tracee_uid = r.tracee.as_ref().map_or(u32::MAX, |p| p.uid),
+            }
+        }
+        if let Some(c) = self.events.get(&key) {
+            c.inc();
+        } else {
+            self.count_new(key);
+        }
+        self.observe_latency(r, kind);
+    }
+
+    /// The first record of an events_total label set (or one past the bound).
+    #[cold]
+    fn count_new(&mut self, mut key: EventKey) {
+        let kind = key.kind;
+        let m = &self.metrics;
+        if self.events.len() >= self.max_series {
+            key = EventKey { kind, tracer_comm: Comm::default(), tracee_comm: Comm::default(), tracer_uid: 0, tracee_uid: 0, other: true };
+            self.folded += 1;
+        }
+        let labels = &m.labels;
+        let events = &m.events;
+        self.events
+            .entry(key)
+            .or_insert_with(|| {
+                let mut values: Vec<String> = vec![kind_str(key.kind).to_string()];
+                for l in labels {
+                    values.push(if key.other {
+                        OTHER.to_string()
+                    } else {
+                        match l {
+                            Label::TracerComm => comm_label(&key.tracer_comm),
+                            Label::TraceeComm => comm_label(&key.tracee_comm),
+                            Label::TracerUid => uid_label(key.tracer_uid),
+                            Label::TraceeUid => uid_label(key.tracee_uid),
+                        }
+                    });
+                }
+                events.with_label_values(&values).local()
+            })
+            .inc();
+    }
+
+    fn observe_latency(&mut self, r: &Record, kind: u8) {
+        let m = &self.metrics;
+        let Some(ns) = r.latency_ns else { return };
+        let secs = ns as f64 / 1e9;
+        let tracer = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
+        if r.event_type == EventType::FaResp {
+            let answer = r.fa_response as u8;
+            let mut k = (tracer, answer, false);
+            if let Some(h) = self.permission.get_mut(&k) {
+                h.observe(secs);
+                return;
+            }
+            if self.permission.len() >= self.max_series {
+                k = (Comm::default(), answer, true);
+                self.folded += 1;
+            }
+            let permission = &m.permission;
+            let resp = r.fa_response;
+            self.permission
+                .entry(k)
+                .or_insert_with(|| {
+                    let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.0) };
+                    permission.with_label_values(&[comm.as_str(), answer_str(resp)]).local()
+                })
+                .observe(secs);
+        } else {
+            let mut k = (kind, tracer, false);
+            if let Some(h) = self.delivery.get_mut(&k) {
+                h.observe(secs);
+                return;
+            }
+            if self.delivery.len() >= self.max_series {
+                k = (kind, Comm::default(), true);
+                self.folded += 1;
+            }
+            let delivery = &m.delivery;
+            self.delivery
+                .entry(k)
+                .or_insert_with(|| {
+                    let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.1) };
+                    delivery.with_label_values(&[kind_str(kind), comm.as_str()]).local()
+                })
+                .observe(secs);
+        }
+    }
+
+    /// Counts a batch of records.
+    pub fn observe_all(&mut self, batch: &[Record]) {
+        for r in batch {
+            self.observe(r);
+        }
+    }
+
+    /// Publishes the local counts, the loss counters and (at most once a second) the
+    /// table occupancy.
+    pub fn flush(&mut self, tracer: Option<&dyn Tracer>) {
+        for c in self.events.values() {
+            c.flush();
+        }
+        for h in self.delivery.values_mut().chain(self.permission.values_mut()) {
+            h.flush();
+        }
+        if self.folded > 0 {
+            self.metrics.folded.inc_by(self.folded);
+            self.folded = 0;
+        }
+        let Some(tracer) = tracer else { return };
+        let lost = tracer.lost();
+        if lost != self.lost_seen {
+            let d = lost.since(&self.lost_seen);
+            for (cause, n) in [("ringbuf", d.ringbuf), ("untracked", d.untracked), ("undecodable", d.undecodable), ("cut", d.cut)] {
+                if n > 0 {
+                    self.metrics.lost.with_label_values(&[cause]).inc_by(n);
+                }
+            }
+            self.metrics.incomplete.inc_by(d.partial);
+            self.lost_seen = lost;
+        }
+        if Instant::now() >= self.next_tables {
+            for t in tracer.tables() {
+                self.metrics.table_entries.with_label_values(&[t.name]).set(t.entries as i64);
+                self.metrics.table_capacity.with_label_values(&[t.name]).set(t.capacity as i64);
+            }
+            self.next_tables = Instant::now() + Duration::from_secs(1);
+        }
+    }
+
+    /// Creates every loss cause's series at 0, so rate() works from the first scrape.
+    pub fn init_lost(&self) {
+        for cause in ["ringbuf", "untracked", "undecodable", "cut"] {
+            self.metrics.lost.with_label_values(&[cause]);
+        }
+    }
+}
+
+fn uid_label(uid: u32) -> String {
+    if uid == u32::MAX {
+        String::new()
+    } else {
+        uid.to_string()
+    }
+}
+
+fn answer_str(r: FaResponse) -> &'static str {
+    r.as_str()
+}
+
+/// What `--metrics` started for the trace loop: its recorder; the threads live on.
+pub fn start_for_trace(addr: SocketAddr, options: &Options, backend: &str) -> Option<Recorder> {
+    let metrics = match Metrics::new(&options.labels.0, backend) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("fsnotify-gadget: warning: metrics: {e}; tracing goes on without /metrics");
+            return None;
+        }
+    };
+    // The first scan before the first scrape: a limit of 0 would fire every alert.
+    inventory::refresh(&metrics.inventory);
+    if let Err(e) = http::spawn(addr, metrics.clone()) {
+        eprintln!("fsnotify-gadget: warning: metrics: cannot listen on {addr}: {e}; tracing goes on without /metrics");
+        return None;
+    }
+    eprintln!("fsnotify-gadget: metrics on http://{addr}/metrics");
+    inventory::spawn(metrics.clone(), options.inventory_every);
+    let r = Recorder::new(metrics, options.max_series);
+    r.init_lost();
+    Some(r)
+}
+
+/// `fsnotify-gadget serve`: /metrics with the inventory gauges, until a signal or the timeout.
+pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let missing = crate::privileges::missing(crate::privileges::effective_caps(&status).unwrap_or(0));
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "missing {} (or CAP_SYS_ADMIN): `serve` reads every process's fdinfo and runs a BPF iterator; run it as root",
+            missing.join(" and ")
+        );
+    }
+    crate::backend::quiet_libbpf();
+    let metrics = Arc::new(Metrics::new(&args.options.labels.0, "none").map_err(|e| anyhow::anyhow!("metrics: {e}"))?);
+    // The first scan before the first scrape: a limit of 0 would fire every alert.
+    inventory::refresh(&metrics.inventory);
+    let mut next = Instant::now() + args.options.inventory_every;
+    http::spawn(args.addr, metrics.clone()).map_err(|e| anyhow::anyhow!("metrics: cannot listen on {}: {e}", args.addr))?;
+    eprintln!("fsnotify-gadget: serving the inventory on http://{}/metrics; Ctrl-C stops", args.addr);
+    http::install_stop_handlers();
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    while !http::stopped() && deadline.is_none_or(|d| Instant::now() < d) {
+        if Instant::now() >= next {
+            inventory::refresh(&metrics.inventory);
+            next = Instant::now() + args.options.inventory_every;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Proc;
+
+    fn record(t: EventType, tracer: &str, tracee: &str, latency_ns: u64) -> Record {
+        let mut r = Record::new(t, 1);
+        r.tracer = Some(Proc { comm: tracer.into(), uid: 1000, ..Default::default() });
+        r.tracee = Some(Proc { comm: tracee.into(), ..Default::default() });
+        r.latency_ns = Some(latency_ns);
+        r
+    }
+
+    #[test]
+    fn labels_parse_in_a_fixed_order() {
+        assert_eq!(parse_labels("tracee_comm,tracer_comm").unwrap().0, vec![Label::TracerComm, Label::TraceeComm]);
+        assert_eq!(parse_labels("none").unwrap().0, vec![]);
+        assert!(parse_labels("tracer_comm,container").unwrap_err().contains("unknown metrics label 'container'"));
+    }
+
+    #[test]
+    fn records_are_counted_by_the_chosen_labels_and_folded_past_the_bound() {
+        let m = Arc::new(Metrics::new(&[Label::TracerComm, Label::TraceeComm], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 2);
+        for _ in 0..3 {
+            rec.observe(&record(EventType::Inotify, "inotifywait", "touch", 5_000));
+        }
+        rec.observe(&record(EventType::Fanotify, "fatrace", "cat", 5_000));
+        rec.observe(&record(EventType::Inotify, "a\"b\nc", "x", 5_000));
+        let mut resp = record(EventType::FaResp, "fsg-fanotify-pe", "cat", 2_000_000);
+        resp.fa_response = FaResponse::Deny;
+        rec.observe(&resp);
+        rec.flush(None);
+        let text = m.encode();
+        assert!(text.contains(r#"fsnotify_gadget_events_total{tracee_comm="touch",tracer_comm="inotifywait",type="inotify"} 3"#), "{text}");
+        assert!(text.contains(r#"fsnotify_gadget_events_total{tracee_comm="cat",tracer_comm="fatrace",type="fanotify"} 1"#), "{text}");
+        // The third label set and the answer went past the bound of 2, and so did the
+        // third tracer of the delivery histogram.
+        assert!(text.contains(r#"fsnotify_gadget_events_total{tracee_comm="other",tracer_comm="other",type="inotify"} 1"#), "{text}");
+        assert!(text.contains(r#"fsnotify_gadget_events_total{tracee_comm="other",tracer_comm="other",type="fa_resp"} 1"#), "{text}");
+        assert!(text.contains("fsnotify_gadget_metrics_folded_total 3"), "{text}");
+        assert!(text.contains(r#"fsnotify_gadget_permission_latency_seconds_bucket{answer="deny",tracer_comm="fsg-fanotify-pe",le="0.004096"} 1"#), "{text}");
+        assert!(text.contains(r#"fsnotify_gadget_delivery_latency_seconds_count{tracer_comm="inotifywait",type="inotify"} 3"#), "{text}");
+    }
+}
