@@ -392,28 +392,7 @@ static __always_inline struct fsg_event *start_event(__u32 type, struct pending 
 
 	if (!e)
 		return NULL;
-	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->type = type;
-	e->group = (__u64)group;
-	e->event_ptr = key;
-	e->flags = 0;
-	e->i_ino = 0;
-	e->i_ino_dir = 0;
-	e->i_mask = 0;
-	e->i_wd = 0;
-	e->i_cookie = 0;
-	e->fa_type = 0;
-	e->fa_mask = 0;
-	e->fa_pid = 0;
-	e->fa_flags = 0;
-	e->fa_f_flags = 0;
-	e->fa_response = 0;
-	e->fa_state = 0;
-	e->prio = 0;
-	e->name_len = 0;
-	e->queued_ns = 0;
-	__builtin_memset(&e->tracee, 0, sizeof(e->tracee));
-	__builtin_memset(&e->tracer, 0, sizeof(e->tracer));
+	fsg_event_start(e, type, (__u64)group, key);
 	if (p) {
 		e->queued_ns = p->queued_ns;
 		e->tracee = p->tracee;

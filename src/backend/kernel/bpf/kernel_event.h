@@ -67,4 +67,35 @@ struct fsg_event {
 	char name[FSG_NAME_BUF];
 };
 
+/*
+ * Starts a record in a reused scratch slot (a per-CPU map value): the header
+ * fields set, every other field zero. The name is left as it is: only its
+ * first name_len bytes are sent.
+ */
+static __always_inline void fsg_event_start(struct fsg_event *e, __u32 type, __u64 group, __u64 event_ptr)
+{
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->group = group;
+	e->event_ptr = event_ptr;
+	e->flags = 0;
+	e->i_ino = 0;
+	e->i_ino_dir = 0;
+	e->i_mask = 0;
+	e->i_wd = 0;
+	e->i_cookie = 0;
+	e->fa_type = 0;
+	e->fa_mask = 0;
+	e->fa_pid = 0;
+	e->fa_flags = 0;
+	e->fa_f_flags = 0;
+	e->fa_response = 0;
+	e->fa_state = 0;
+	e->prio = 0;
+	e->name_len = 0;
+	e->queued_ns = 0;
+	__builtin_memset(&e->tracee, 0, sizeof(e->tracee));
+	__builtin_memset(&e->tracer, 0, sizeof(e->tracer));
+}
+
 #endif /* FSG_KERNEL_EVENT_H */

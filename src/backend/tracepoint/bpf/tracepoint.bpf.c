@@ -27,10 +27,8 @@
  * (before 6.2) user space sets probe_read and bpf_probe_read_kernel is used
  * instead. The verifier sees only the branch the constant selects.
  */
-#include "kernel_types.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
 #include "../../kernel/bpf/kernel_event.h"
 #include "tracepoint_event.h"
 
@@ -45,11 +43,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR32_read 3
 #define NR32_readv 145
 
-/* Filters, set by user space before load; 0 means "any". */
-const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY;
-const volatile __u32 tracee_pid = 0;
-const volatile __u32 tracer_pid = 0;
-const volatile __u64 tracer_group = 0;
+FSG_FILTER_GLOBALS;
 /* No bpf_rdonly_cast on this kernel: read through bpf_probe_read_kernel. */
 const volatile bool probe_read = false;
 /* Set by the benchmark alone: the slab programs return at once, so what is
@@ -70,7 +64,7 @@ const volatile __u64 inotify_read_addr = 0;
 const volatile __u64 fanotify_read_addr = 0;
 
 /* Counters user space reads through the mmapped .bss; see enum fsg_stat. */
-__u64 stats[FSG_STAT_MAX];
+FSG_COUNTERS(FSG_STAT_MAX);
 /* fanotify events tracked in allocs: while 0, a wakeup cannot concern a
  * permission request and sched_waking returns at once. */
 __s64 fanotify_tracked;
@@ -131,32 +125,6 @@ struct {
 #define FAN_EVENT_INIT 0
 #define FAN_EVENT_ANSWERED 2
 #define FAN_EVENT_CANCELED 3
-
-static __always_inline void count(enum fsg_stat stat)
-{
-	__sync_fetch_and_add(&stats[stat], 1);
-}
-
-/* The current task through its BTF pointer: plain loads on every kernel. */
-static __always_inline void fill_proc(struct fsg_proc *p)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct task_struct *parent = task->real_parent;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct nsproxy *ns = task->nsproxy;
-
-	p->pid = pid_tgid >> 32;
-	p->tid = (__u32)pid_tgid;
-	p->uid = (__u32)uid_gid;
-	p->gid = uid_gid >> 32;
-	p->ppid = parent->tgid;
-	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
-	bpf_get_current_comm(p->comm, sizeof(p->comm));
-#pragma unroll
-	for (int i = 0; i < FSG_COMM_LEN; i++)
-		p->pcomm[i] = parent->comm[i];
-}
 
 /*
  * Copies a kernel name of len bytes (at most FSG_NAME_MAX) from src to dst,
@@ -249,7 +217,7 @@ static __always_inline __u64 fd_group(__u32 *kind)
 	return task_fd_group(bpf_get_current_task_btf(), kind);
 }
 
-/* Another task's fields, as fill_proc() gives the current one's. */
+/* Another task's fields, as fill_proc_btf() gives the current one's. */
 static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
 {
 	struct task_struct *parent = task->real_parent;
@@ -456,7 +424,7 @@ static __always_inline void submit(struct fsg_event *e)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	if (bpf_ringbuf_output(&events, e, size, 0))
-		count(FSG_STAT_RINGBUF_DROPS);
+		fsg_count(FSG_STAT_RINGBUF_DROPS);
 }
 
 static __always_inline struct fsg_event *start_event(__u32 type, struct alloc *a, __u64 ptr, __u64 group)
@@ -466,28 +434,7 @@ static __always_inline struct fsg_event *start_event(__u32 type, struct alloc *a
 
 	if (!e)
 		return NULL;
-	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->type = type;
-	e->group = group;
-	e->event_ptr = ptr;
-	e->flags = 0;
-	e->i_ino = 0;
-	e->i_ino_dir = 0;
-	e->i_mask = 0;
-	e->i_wd = 0;
-	e->i_cookie = 0;
-	e->fa_type = 0;
-	e->fa_mask = 0;
-	e->fa_pid = 0;
-	e->fa_flags = 0;
-	e->fa_f_flags = 0;
-	e->fa_response = 0;
-	e->fa_state = 0;
-	e->prio = 0;
-	e->name_len = 0;
-	e->queued_ns = 0;
-	__builtin_memset(&e->tracee, 0, sizeof(e->tracee));
-	__builtin_memset(&e->tracer, 0, sizeof(e->tracer));
+	fsg_event_start(e, type, group, ptr);
 	if (a) {
 		e->queued_ns = a->queued_ns;
 		e->tracee = a->tracee;
@@ -516,9 +463,9 @@ static __always_inline int on_alloc(__u64 site, __u64 ptr)
 		return 0;
 	a.queued_ns = bpf_ktime_get_boot_ns();
 	a.kind = kind;
-	fill_proc(&a.tracee);
+	fill_proc_btf(&a.tracee);
 	if (bpf_map_update_elem(&allocs, &ptr, &a, BPF_ANY)) {
-		count(FSG_STAT_PENDING_FULL);
+		fsg_count(FSG_STAT_PENDING_FULL);
 		return 0;
 	}
 	if (kind == FSG_KIND_FANOTIFY) {
@@ -546,7 +493,7 @@ static __always_inline void check_overflow(__u64 group, __u32 kind)
 	if (!e)
 		return;
 	e->flags |= FSG_F_OVERFLOW | FSG_F_TRACER;
-	fill_proc(&e->tracer);
+	fill_proc_btf(&e->tracer);
 	if (kind == FSG_KIND_INOTIFY)
 		read_inotify(e, ovf);
 	else
@@ -572,7 +519,7 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 		have_tracer = true;
 	} else if (a->tracee.tid != tid) {
 		/* Freed by the tracer: a cancelled request it answered or closed. */
-		fill_proc(&tracer);
+		fill_proc_btf(&tracer);
 		have_tracer = true;
 		group = fd_group(&kind);
 		if (kind != FSG_KIND_FANOTIFY)
@@ -647,7 +594,7 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, a, ptr, group);
 	if (!e)
 		goto out;
-	fill_proc(&e->tracer);
+	fill_proc_btf(&e->tracer);
 	e->flags |= FSG_F_TRACER;
 	if (kind == FSG_KIND_INOTIFY)
 		read_inotify(e, ptr);
@@ -712,7 +659,7 @@ int BPF_PROG(tp_waking, struct task_struct *p)
 		pe = KP(struct fanotify_perm_event, ptr);
 		if (KBF(pe, state) != FAN_EVENT_ANSWERED)
 			return 0;
-		fill_proc(&a->tracer);
+		fill_proc_btf(&a->tracer);
 		group = fd_group(&kind);
 		if (kind == FSG_KIND_FANOTIFY && group)
 			a->group = group;
