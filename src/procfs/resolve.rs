@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::fdinfo::{Handle, Object};
+use super::fdinfo::Object;
 use super::mountinfo::{self, MountEntry};
 
 #[derive(Default)]
@@ -38,11 +38,13 @@ fn mounts_of(mounts: &[MountEntry], dev: (u32, u32)) -> impl Iterator<Item = &Mo
     whole.chain(parts)
 }
 
-fn open_by_handle(anchor: &OwnedFd, h: &Handle) -> Result<OwnedFd, i32> {
-    let mut buf = Vec::with_capacity(8 + h.bytes.len());
-    buf.extend_from_slice(&(h.bytes.len() as u32).to_ne_bytes());
-    buf.extend_from_slice(&h.handle_type.to_ne_bytes());
-    buf.extend_from_slice(&h.bytes);
+/// Opens (O_PATH) the file a handle names on the filesystem `anchor` is on (needs
+/// CAP_DAC_READ_SEARCH); the error is the errno.
+pub fn open_by_handle(anchor: BorrowedFd, handle_type: i32, bytes: &[u8]) -> Result<OwnedFd, i32> {
+    let mut buf = Vec::with_capacity(8 + bytes.len());
+    buf.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+    buf.extend_from_slice(&handle_type.to_ne_bytes());
+    buf.extend_from_slice(bytes);
     // SAFETY: buf is a struct file_handle of the size its header says.
     let fd = unsafe {
         libc::syscall(libc::SYS_open_by_handle_at, anchor.as_raw_fd(), buf.as_mut_ptr(), libc::O_PATH | libc::O_CLOEXEC)
@@ -98,7 +100,7 @@ impl Resolver {
                 let Some(anchor) = self.anchor(pid, dev) else {
                     return format!("(filesystem {} not reachable)", dev_text(dev)).into_bytes();
                 };
-                match open_by_handle(anchor, h) {
+                match open_by_handle(anchor.as_fd(), h.handle_type, &h.bytes) {
                     Ok(fd) => match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
                         Ok(p) => p.as_os_str().as_bytes().to_vec(),
                         Err(e) => format!("(unresolved: {e})").into_bytes(),

@@ -33,20 +33,19 @@ use skel::{TracepointSkel, TracepointSkelBuilder};
 /// name (FAN_REPORT_DFID_NAME) holds no path.
 pub const UNFILLED_FIELDS: &[&str] = &["i_ino", "i_ino_dir", "name (fanotify events with FAN_REPORT_DFID_NAME)"];
 
-const KIND_INOTIFY: u32 = 1;
-const KIND_FANOTIFY: u32 = 2;
+use crate::procfs::NotifyKind;
 
 /// Where inotify/fanotify allocate their events (the tracee side); which of
 /// them holds the call depends on the build's inlining.
-const ALLOC_FUNCS: &[(&str, u32)] = &[
-    ("inotify_handle_inode_event", KIND_INOTIFY),
-    ("inotify_handle_event", KIND_INOTIFY), // before Linux 5.11
-    ("fanotify_handle_event", KIND_FANOTIFY),
-    ("fanotify_alloc_event", KIND_FANOTIFY),
-    ("fanotify_alloc_path_event", KIND_FANOTIFY),
-    ("fanotify_alloc_perm_event", KIND_FANOTIFY),
-    ("fanotify_alloc_fid_event", KIND_FANOTIFY),
-    ("fanotify_alloc_name_event", KIND_FANOTIFY),
+const ALLOC_FUNCS: &[(&str, NotifyKind)] = &[
+    ("inotify_handle_inode_event", NotifyKind::Inotify),
+    ("inotify_handle_event", NotifyKind::Inotify), // before Linux 5.11
+    ("fanotify_handle_event", NotifyKind::Fanotify),
+    ("fanotify_alloc_event", NotifyKind::Fanotify),
+    ("fanotify_alloc_path_event", NotifyKind::Fanotify),
+    ("fanotify_alloc_perm_event", NotifyKind::Fanotify),
+    ("fanotify_alloc_fid_event", NotifyKind::Fanotify),
+    ("fanotify_alloc_name_event", NotifyKind::Fanotify),
 ];
 
 /// Where events may be freed, and what a free there means.
@@ -99,13 +98,13 @@ impl Sites {
         }
         let mut allocs = Vec::new();
         for (name, kind) in ALLOC_FUNCS {
-            allocs.extend(k.ranges(name).into_iter().map(|r| (r, *kind)));
+            allocs.extend(k.ranges(name).into_iter().map(|r| (r, kind.raw())));
         }
         let mut frees = Vec::new();
         for (name, class) in FREE_FUNCS {
             frees.extend(k.ranges(name).into_iter().map(|r| (r, class.0)));
         }
-        if !allocs.iter().any(|r| r.1 == KIND_INOTIFY) || !allocs.iter().any(|r| r.1 == KIND_FANOTIFY) {
+        if !allocs.iter().any(|r| r.1 == NotifyKind::Inotify.raw()) || !allocs.iter().any(|r| r.1 == NotifyKind::Fanotify.raw()) {
             bail!("/proc/kallsyms lacks inotify_handle_inode_event or fanotify_handle_event");
         }
         if allocs.len() > MAX_ALLOC_RANGES || frees.len() > MAX_FREE_RANGES {
@@ -161,20 +160,9 @@ impl Mounts {
 
     /// The path of a file handle, through open_by_handle_at (needs CAP_DAC_READ_SEARCH).
     fn path_of(&mut self, fsid: u64, handle_type: i32, handle: &[u8]) -> Option<Vec<u8>> {
-        use std::os::fd::AsRawFd;
-        let mount = self.get(fsid)?.as_raw_fd();
-        let mut fh = Vec::with_capacity(8 + handle.len());
-        fh.extend_from_slice(&(handle.len() as u32).to_ne_bytes());
-        fh.extend_from_slice(&handle_type.to_ne_bytes());
-        fh.extend_from_slice(handle);
-        // SAFETY: fh is a struct file_handle of the declared size.
-        let fd = unsafe { libc::syscall(libc::SYS_open_by_handle_at, mount, fh.as_mut_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return None;
-        }
-        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
-        // SAFETY: fd is ours.
-        unsafe { libc::close(fd as i32) };
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = crate::procfs::resolve::open_by_handle(self.get(fsid)?.as_fd(), handle_type, handle).ok()?;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok();
         let bytes = link?.into_os_string().into_encoded_bytes();
         bytes.starts_with(b"/").then_some(bytes)
     }
@@ -304,11 +292,7 @@ impl Tracer for TracepointTracer {
 
     fn lost(&self) -> Lost {
         let bss = self.skel.maps.bss_data.as_deref();
-        let at = |s: u32| {
-            // SAFETY: the counters live in the mmapped .bss, which the kernel
-            // updates atomically; a volatile read sees the current value.
-            bss.map_or(0, |b| unsafe { std::ptr::read_volatile(&b.stats[s as usize]) })
-        };
+        let at = |s: u32| bss.map_or(0, |b| crate::boundary::read_counter(&b.stats[s as usize]));
         use super::kernel::skel::types::fsg_stat;
         Lost {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS.0),
