@@ -33,6 +33,8 @@ use skel::{TracepointSkel, TracepointSkelBuilder};
 /// name (FAN_REPORT_DFID_NAME) holds no path.
 pub const UNFILLED_FIELDS: &[&str] = &["i_ino", "i_ino_dir", "name (fanotify events with FAN_REPORT_DFID_NAME)"];
 
+use std::os::unix::ffi::OsStrExt;
+
 use crate::procfs::NotifyKind;
 
 /// Where inotify/fanotify allocate their events (the tracee side); which of
@@ -142,13 +144,11 @@ impl Mounts {
         if !self.by_fsid.contains_key(&fsid) && stale {
             self.scanned_at = Some(std::time::Instant::now());
             let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            for line in text.lines() {
-                let Some(mp) = line.split(' ').nth(4) else { continue };
-                let mp = mp.replace("\\040", " ");
-                let Ok(c) = std::ffi::CString::new(mp.clone()) else { continue };
+            for m in crate::procfs::mountinfo::parse_mountinfo(&text) {
+                let Ok(c) = std::ffi::CString::new(m.mount_point) else { continue };
                 if let Some(id) = Self::fsid_of(&c) {
                     if let std::collections::hash_map::Entry::Vacant(e) = self.by_fsid.entry(id) {
-                        if let Ok(f) = std::fs::File::open(&mp) {
+                        if let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(c.as_bytes())) {
                             e.insert(f);
                         }
                     }
