@@ -7,6 +7,9 @@
 //! - bytes a process reads from a regular file are never taken for events;
 //! - a permission request is answered `allow` when its daemon dies, and a
 //!   notification-only group never yields an answer record;
+//! - an fd received over SCM_RIGHTS or taken with pidfd_getfd is read like
+//!   one the reader opened; one read of 17,000 events (FAN_UNLIMITED_QUEUE),
+//!   and a read over 256 KiB that ends with the overflow, are printed whole;
 //! - `--tracee-pid` leaves the exit line about what was printed.
 
 use std::path::Path;
@@ -310,4 +313,168 @@ fn tracee_pid_counters_describe_what_was_printed() {
     let last = stderr.iter().rev().find(|l| l.contains(" records")).expect("an exit line");
     assert_eq!(last, &format!("fsnotify-gadget: {} records, none lost", records.len()), "{stderr:?}");
     assert!(!stderr.iter().any(|l| l.contains("incomplete") || l.contains("without their tracee")), "{stderr:?}");
+}
+
+/// Prints `PID READ-EVENTS` after reading, from an inotify fd the script did not
+/// open itself, every event of DIR (IN_CREATE) once `DIR/go` exists: `scm` receives
+/// it over a Unix socket (SCM_RIGHTS) from a child that made it after the fork;
+/// `pidfd` takes it from such a child with pidfd_getfd(2).
+const FOREIGN_FD: &str = r#"
+import socket
+d, how = sys.argv[2], sys.argv[3]
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+child = os.fork()
+if child == 0:
+    fd = libc.inotify_init()
+    assert libc.inotify_add_watch(fd, d.encode(), 0x100) >= 1
+    if how == 'scm':
+        socket.send_fds(b, [b'x'], [fd])
+    else:
+        b.send(struct.pack('i', fd))
+    time.sleep(60)
+    os._exit(0)
+if how == 'scm':
+    _, fds, _, _ = socket.recv_fds(a, 1, 1)
+    fd = fds[0]
+else:
+    (theirs,) = struct.unpack('i', a.recv(4))
+    pidfd = os.pidfd_open(child)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(438), ctypes.c_long(pidfd), ctypes.c_long(theirs), ctypes.c_long(0))  # pidfd_getfd
+    assert fd >= 0, ctypes.get_errno()
+os.kill(child, 9)
+os.waitpid(child, 0)
+ready()
+while not os.path.exists(d + '/go'): time.sleep(0.02)
+time.sleep(0.2)
+buf = os.read(fd, 65536)
+n, off = 0, 0
+while off < len(buf):
+    n += 1
+    off += 16 + struct.unpack_from('I', buf, off + 12)[0]
+print(os.getpid(), n, flush=True)
+"#;
+
+/// A tracer that got its fd from another process, not from inotify_init: its
+/// read is followed like any other (printed = read).
+fn foreign_fd(how: &str) {
+    require_root();
+    let dir = test_dir(&format!("tp13-{how}"));
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+    let c = python(FOREIGN_FD, &[ready.to_str().unwrap(), dir.to_str().unwrap(), how]);
+    wait_file(&ready);
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("{how}-{i}")), b"x").unwrap();
+    }
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let out = output(c);
+    let mut it = out.split_whitespace().map(|w| w.parse::<u32>().unwrap());
+    let (pid, read) = (it.next().unwrap(), it.next().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, stderr) = g.stop();
+    let mine = tracer_records(&records, pid);
+    assert_eq!(read, 4, "three files and the go file: {out:?}");
+    assert_eq!(mine.len() as u32, read, "printed = read: {records:#?}");
+    for (i, r) in mine.iter().take(3).enumerate() {
+        assert_eq!(r["name"], format!("{how}-{i}"), "{r}");
+        assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
+    }
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+}
+
+#[test]
+fn fd_received_over_scm_rights() {
+    let _alone = crate::alone(module_path!());
+    foreign_fd("scm");
+}
+
+#[test]
+fn fd_taken_with_pidfd_getfd() {
+    let _alone = crate::alone(module_path!());
+    foreign_fd("pidfd");
+}
+
+/// One read(2) of many events: `fanotify N` reads N FAN_CREATE events of an
+/// unlimited queue (FAN_UNLIMITED_QUEUE, reported by directory handle and
+/// name) at once; `inotify N` reads a queue of N-1 events and its overflow
+/// (max_queued_events is set by the test) in one read over 256 KiB. Prints
+/// `PID EVENTS OVERFLOWS BYTES` of that one read.
+const BIG_READ: &str = r#"
+d, kind, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+if kind == 'fanotify':
+    FAN_CLASS_NOTIF, FAN_UNLIMITED_QUEUE, FAN_REPORT_DFID_NAME = 0, 0x10, 0xc00
+    fd = libc.fanotify_init(FAN_CLASS_NOTIF | FAN_UNLIMITED_QUEUE | FAN_REPORT_DFID_NAME, os.O_RDONLY)
+    assert fd >= 0, ctypes.get_errno()
+    assert libc.fanotify_mark(fd, 1, 0x100 | 0x40000000, -100, d.encode()) == 0  # FAN_CREATE | FAN_ONDIR
+else:
+    fd = libc.inotify_init()
+    assert libc.inotify_add_watch(fd, d.encode(), 0x100) >= 1
+ready()
+while not os.path.exists(d + '/go'): time.sleep(0.02)
+time.sleep(0.5)
+buf = os.read(fd, 8 << 20)
+events = overflows = off = 0
+while off < len(buf):
+    events += 1
+    if kind == 'fanotify':
+        off += struct.unpack_from('I', buf, off)[0]
+    else:
+        if struct.unpack_from('I', buf, off + 4)[0] & 0x4000: overflows += 1
+        off += 16 + struct.unpack_from('I', buf, off + 12)[0]
+print(os.getpid(), events, overflows, len(buf), flush=True)
+"#;
+
+/// Runs BIG_READ, makes `n` files (with `name_len`-byte names), and returns the
+/// reader's pid, what its one read held, and what the tool printed and said.
+fn big_read(kind: &str, n: usize, name_len: usize) -> (u32, u64, u64, u64, Vec<Value>, Vec<String>) {
+    require_root();
+    let dir = test_dir(&format!("tp13-big-{kind}"));
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let only = if kind == "fanotify" { "--fanotify-only" } else { "--inotify-only" };
+    let g = Gadget::start(&["--backend", "tracepoint", only, "--stats", "1"]);
+    let c = python(BIG_READ, &[ready.to_str().unwrap(), dir.to_str().unwrap(), kind, &n.to_string()]);
+    wait_file(&ready);
+    for i in 0..n {
+        let name = format!("{i:0>width$}", width = name_len);
+        std::fs::File::create(dir.join(name)).unwrap();
+    }
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let out = output(c);
+    let v: Vec<u64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    // Let the tool drain what one read freed.
+    std::thread::sleep(Duration::from_secs(2));
+    let (records, stderr) = g.stop();
+    (v[0] as u32, v[1], v[2], v[3], records, stderr)
+}
+
+#[test]
+fn unlimited_queue_read_of_17000_events() {
+    let _alone = crate::alone(module_path!());
+    let (pid, events, _, bytes, records, stderr) = big_read("fanotify", 17_000, 8);
+    assert!(events >= 17_000, "one read took every create: {events} events, {bytes} bytes");
+    let printed = tracer_records(&records, pid).len() as u64;
+    let (_, lost) = crate::common::reliability::final_counts(&stderr);
+    eprintln!("one read: {events} events, {bytes} bytes; {printed} printed, {lost} lost");
+    // 17,000 records of a short name fit the 8 MiB ring buffer: none may be lost.
+    assert_eq!((printed, lost), (events, 0), "printed = read ({bytes} bytes)");
+}
+
+#[test]
+fn overflow_inside_a_read_over_256_kib() {
+    let _alone = crate::alone(module_path!());
+    // 2048 events of 224 bytes (16 + a 200-byte name, padded) and the overflow: 459 KiB.
+    let _queue = crate::common::reliability::Sysctl::set("/proc/sys/fs/inotify/max_queued_events", "2048");
+    let (pid, events, overflows, bytes, records, stderr) = big_read("inotify", 2100, 200);
+    assert!(bytes > 256 * 1024, "one read over 256 KiB: {bytes} bytes");
+    assert_eq!(overflows, 1, "the read ends with the overflow: {events} events");
+    let mine = tracer_records(&records, pid);
+    let (_, lost) = crate::common::reliability::final_counts(&stderr);
+    eprintln!("one read: {events} events, {bytes} bytes; {} printed, {lost} lost", mine.len());
+    assert_eq!((mine.len() as u64, lost), (events, 0), "printed = read ({bytes} bytes)");
+    let overflow: Vec<&&Value> = mine.iter().filter(|r| r["i_mask"].as_str().is_some_and(|m| m.contains("IN_Q_OVERFLOW"))).collect();
+    assert_eq!(overflow.len(), 1, "the overflow is a record: {:#?}", mine.last());
+    assert_eq!(overflow[0]["i_wd"], -1, "{}", overflow[0]);
 }
