@@ -238,6 +238,8 @@ fn host(size: &Size, work: &Path) -> Result<()> {
     let stat_args = vec!["--ops".to_string(), size.stat_passes.to_string()];
     compare("tp-inotify", "inotify", &fsnotify_args(size), &["none", tp], size.rounds, true, work)?;
     compare("tp-stat", "stat", &stat_args, &["none", tp, "hooks"], size.rounds, false, work)?;
+    let getpid_args = vec!["--ops".to_string(), (size.stat_passes * 10).to_string()];
+    compare("tp-getpid", "getpid", &getpid_args, &["none", tp, "hooks"], size.rounds, false, work)?;
     bpf_stats(tp, &[("inotify", fsnotify_args(size)), ("stat", stat_args)], work)?;
     saturation(tp, size.step_secs, work)?;
     startup(tp, size.startups)?;

@@ -292,13 +292,29 @@ fn tracepoint_part(report: &mut Report, records: &[Value]) {
         "tp-stat",
         "stat/open/close over 1000 files, no fsnotify event",
         &["tracepoint"],
-        Some(Target::AtMost(1.10)),
+        Some(Target::AtMost(1.15)),
     );
     comparison(
         report,
         records,
         "tp-stat",
-        "the same with only the attach points: empty programs on sys_enter, sys_exit and the four slab tracepoints",
+        "the same with only the attach points: the backend's programs attached, each returning at once",
+        &["hooks"],
+        None,
+    );
+    comparison(
+        report,
+        records,
+        "tp-getpid",
+        "getpid(2) loop: a syscall that touches no file and no memory",
+        &["tracepoint"],
+        Some(Target::AtMost(1.05)),
+    );
+    comparison(
+        report,
+        records,
+        "tp-getpid",
+        "the same with only the attach points",
         &["hooks"],
         None,
     );

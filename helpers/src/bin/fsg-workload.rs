@@ -17,7 +17,8 @@
 //! - `stat`: N passes of stat, open and close over a tree of 1000 files that nobody watches:
 //!   file activity that queues no fsnotify event;
 //! - `rate`: inotify IN_MODIFY events at R per second (0: as fast as it can) for S seconds,
-//!   alternating between two files so the kernel cannot merge them.
+//!   alternating between two files so the kernel cannot merge them;
+//! - `getpid`: N × 1000 getpid(2) calls: a syscall that touches neither files nor memory.
 
 use std::ffi::{CString, OsStr};
 use std::io::{BufRead, Write};
@@ -32,7 +33,7 @@ const STOP_NAME: &[u8] = b"fsg-workload-stop";
 
 fn usage() -> ! {
     eprintln!(
-        "usage: fsg-workload inotify|fanotify|stat|rate --dir DIR [--ops N] [--rate R] [--seconds S] [--wait]"
+        "usage: fsg-workload inotify|fanotify|stat|rate|getpid --dir DIR [--ops N] [--rate R] [--seconds S] [--wait]"
     );
     exit(2)
 }
@@ -330,11 +331,13 @@ fn main() {
         Inotify(i32),
         Fanotify(i32),
         Stat(Vec<CString>),
+        Getpid,
     }
     let setup = match mode.as_str() {
         "inotify" | "rate" => Setup::Inotify(inotify_watch(&dir)),
         "fanotify" => Setup::Fanotify(fanotify_mark(&dir)),
         "stat" => Setup::Stat(make_tree(&dir)),
+        "getpid" => Setup::Getpid,
         _ => usage(),
     };
     if wait {
@@ -366,6 +369,13 @@ fn main() {
         Setup::Stat(files) => {
             (0..ops).for_each(|_| stat_pass(&files));
             (ops * files.len() as u64, 0)
+        }
+        Setup::Getpid => {
+            for _ in 0..ops * 1000 {
+                // SAFETY: a raw syscall without arguments; the call itself is what is measured.
+                unsafe { libc::syscall(libc::SYS_getpid) };
+            }
+            (ops * 1000, 0)
         }
     };
     let (wall, cpu) = (wall0.elapsed().as_nanos(), cpu_ns() - cpu0);
