@@ -194,7 +194,9 @@ pub struct TraceArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value = "columns", help_heading = "Output")]
     pub output: OutputFormat,
 
-    /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+    /// Stop after this many seconds (default: run until Ctrl-C, SIGTERM or SIGHUP,
+    /// each of which stops cleanly with the summary line). SIGUSR1 prints a stats
+    /// line without stopping.
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
     pub timeout: Option<std::time::Duration>,
 

@@ -28,18 +28,28 @@ pub struct Options {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static STATS_NOW: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+extern "C" fn on_stats_signal(_: libc::c_int) {
+    STATS_NOW.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT, SIGTERM and SIGHUP (the terminal went away) stop the trace cleanly, with its
+/// summary; SIGUSR1 prints a stats line and tracing goes on.
 fn install_signal_handlers() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+    let stop = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores to an atomic.
-        let _ = unsafe { sigaction(sig, &action) };
+        let _ = unsafe { sigaction(sig, &stop) };
     }
+    let stats = SigAction::new(SigHandler::Handler(on_stats_signal), SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: as above.
+    let _ = unsafe { sigaction(Signal::SIGUSR1, &stats) };
 }
 
 /// Fills the fields that come from user space rather than the kernel.
@@ -174,6 +184,9 @@ pub fn run(args: &Options) -> Result<()> {
                 print_stats(tracer.as_ref(), printed);
                 next_stats = Some(at + every);
             }
+        }
+        if STATS_NOW.swap(false, Ordering::SeqCst) {
+            print_stats(tracer.as_ref(), printed);
         }
         if stopping && (!more || drained_enough) {
             break;

@@ -488,6 +488,7 @@ each_backend!(watched_directory_deleted: fault_dir_deleted_fentry => "fentry", f
 each_backend!(sigkill_then_restart: fault_sigkill_restart_fentry => "fentry", fault_sigkill_restart_kprobe => "kprobe");
 each_backend!(two_instances: fault_two_instances_fentry => "fentry", fault_two_instances_kprobe => "kprobe");
 each_backend!(piped_into_head: fault_piped_into_head_fentry => "fentry", fault_piped_into_head_kprobe => "kprobe");
+each_backend!(signals_stop_cleanly: fault_signals_fentry => "fentry", fault_signals_kprobe => "kprobe");
 
 fn soak_short(backend: &str) {
     let secs = std::env::var("FSG_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);

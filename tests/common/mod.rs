@@ -172,9 +172,15 @@ impl Gadget {
 
     /// Stops it with SIGINT and returns its stdout bytes and its stderr.
     /// Panics unless it exited with status 0.
-    pub fn stop_bytes(mut self) -> (Vec<u8>, Vec<String>) {
+    pub fn stop_bytes(self) -> (Vec<u8>, Vec<String>) {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// Stops it with `sig` and returns its stdout bytes and its stderr.
+    /// Panics unless it exited with status 0.
+    pub fn stop_with(mut self, sig: i32) -> (Vec<u8>, Vec<String>) {
         // SAFETY: kill with a pid we own.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, sig) };
         let status = self.child.wait().expect("wait for fsnotify-gadget");
         let stdout = std::mem::replace(&mut self.stdout, thread::spawn(Vec::new));
         let out = stdout.join().unwrap();

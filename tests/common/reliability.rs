@@ -572,3 +572,29 @@ pub fn soak(backend: &str, secs: u64) {
     assert!(most < 4096, "the tables held up to {most} entries under a steady workload");
     assert!(busy_tables(&stderr).is_empty(), "tables not empty at the end: {:?}", busy_tables(&stderr));
 }
+
+/// SIGUSR1 prints a stats line and the trace goes on; SIGHUP (the terminal
+/// went away) stops it like SIGTERM: status 0, the summary line, and nothing
+/// left loaded.
+pub fn signals_stop_cleanly(backend: &str) {
+    wait_until_nothing_loaded("before the test");
+    let dir = test_dir("signals");
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let mut g = Gadget::start(&["--backend", backend, "--inotify-only", "--tracer-pid", &w.pid().to_string()]);
+    std::fs::write(dir.join("before-usr1"), b"x").unwrap();
+    sleep(Duration::from_millis(500));
+    // SAFETY: a signal to a child this test started.
+    assert_eq!(unsafe { libc::kill(g.pid() as i32, libc::SIGUSR1) }, 0);
+    let stats = g.wait_stderr("stats:", Duration::from_secs(20));
+    assert!(parse_stats(&stats)["records"].parse::<u64>().unwrap() >= 1, "{stats}");
+    std::fs::write(dir.join("after-usr1"), b"x").unwrap();
+    sleep(Duration::from_millis(500));
+    let (out, stderr) = g.stop_with(libc::SIGHUP);
+    w.stop();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("\"after-usr1\""), "it went on tracing after SIGUSR1: {out}");
+    let summary = stderr.iter().rev().find(|l| l.contains(" records")).unwrap_or_else(|| panic!("no summary line: {stderr:#?}"));
+    assert!(summary.contains("none lost"), "{summary}");
+    wait_until_nothing_loaded("after SIGHUP");
+}

@@ -32,6 +32,7 @@ host_tests! {
     sigkill_restart => sigkill_then_restart;
     instances_two => two_instances;
     head_pipe => piped_into_head;
+    signals => signals_stop_cleanly;
     burst_stalled => |b| burst(b, BurstSize::exactly(200_000), Pace::Stalled);
     soak_short => |b| soak(b, std::env::var("FSG_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20));
 }
