@@ -242,19 +242,72 @@ pub struct Opened {
     pub notes: Vec<String>,
 }
 
+/// The file descriptors a backend holds (programs, maps, links, the ring's epoll) are far
+/// fewer than this; a lower soft RLIMIT_NOFILE is raised to it when the hard limit allows.
+const WANTED_NOFILE: u64 = 1024;
+
+/// (soft, hard) RLIMIT_NOFILE, after raising the soft limit towards [`WANTED_NOFILE`].
+fn raise_nofile() -> (u64, u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid rlimit buffer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return (0, 0);
+    }
+    if lim.rlim_cur < WANTED_NOFILE && lim.rlim_max > lim.rlim_cur {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max.min(WANTED_NOFILE), rlim_max: lim.rlim_max };
+        // SAFETY: as above; lowering nothing, raising the soft limit within the hard one.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+/// Whether an error's text says a file descriptor could not be had (EMFILE).
+fn out_of_fds(text: &str) -> bool {
+    text.contains("os error 24") || text.contains("EMFILE")
+}
+
+/// The error when every backend failed: what ran out and what to raise, when that is the
+/// cause, rather than a verdict on the kernel.
+fn none_works(why: &[String], nofile: (u64, u64)) -> anyhow::Error {
+    if why.iter().any(|w| out_of_fds(w)) {
+        return anyhow::anyhow!(
+            "out of file descriptors: RLIMIT_NOFILE is {} (hard limit {}), too few for the BPF programs, \
+             maps and links; raise it (`ulimit -n {WANTED_NOFILE}`, or LimitNOFILE= in a systemd unit) and \
+             start again:\n  {}",
+            nofile.0,
+            nofile.1,
+            why.join("\n  ")
+        );
+    }
+    anyhow::anyhow!("no backend works on this kernel:\n  {}", why.join("\n  "))
+}
+
 /// Opens the chosen backend; `auto` tries them best first and notes which
 /// one runs and why the better ones did not.
 pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
     use kernel::Family;
+    let nofile = raise_nofile();
+    let explain = |e: anyhow::Error| {
+        let text = format!("{e:#}");
+        if out_of_fds(&text) {
+            none_works(&[text], nofile)
+        } else {
+            e
+        }
+    };
     let with_notes = |mut t: kernel::KernelTracer, mut after: Vec<String>| {
         let mut notes = std::mem::take(&mut t.notes);
         notes.append(&mut after);
         Opened { tracer: Box::new(t), notes }
     };
     match choice {
-        Choice::Fentry => Ok(with_notes(kernel::KernelTracer::open(Family::Fentry, filters)?, vec![])),
-        Choice::Kprobe => Ok(with_notes(kernel::KernelTracer::open(Family::Kprobe, filters)?, vec![])),
-        Choice::Tracepoint => Ok(Opened { tracer: Box::new(tracepoint::TracepointTracer::open(filters)?), notes: vec![] }),
+        Choice::Fentry => Ok(with_notes(kernel::KernelTracer::open(Family::Fentry, filters).map_err(explain)?, vec![])),
+        Choice::Kprobe => Ok(with_notes(kernel::KernelTracer::open(Family::Kprobe, filters).map_err(explain)?, vec![])),
+        Choice::Tracepoint => {
+            Ok(Opened { tracer: Box::new(tracepoint::TracepointTracer::open(filters).map_err(explain)?), notes: vec![] })
+        }
         Choice::Auto => {
             let mut why = Vec::new();
             for family in [Family::Fentry, Family::Kprobe] {
@@ -277,7 +330,7 @@ pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
                 }
                 Err(e) => {
                     why.push(format!("tracepoint: {e:#}"));
-                    anyhow::bail!("no backend works on this kernel:\n  {}", why.join("\n  "))
+                    Err(none_works(&why, nofile))
                 }
             }
         }
