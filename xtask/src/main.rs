@@ -273,6 +273,7 @@ fn test(options: &Options) -> Result<bool> {
         }
     }
     if !options.no_vm {
+        let vm_start = Instant::now();
         match vm_suite(&ws, options.keep) {
             Ok((self_test_ok, vm_passed, vm_failed)) => {
                 lines.push(format!(
@@ -283,7 +284,11 @@ fn test(options: &Options) -> Result<bool> {
                         "FAILED"
                     }
                 ));
-                lines.push(format!("VM tests: {}", summary_line(vm_passed, vm_failed)));
+                lines.push(format!(
+                    "VM tests: {} (VM phase, image build included: {:.0} s)",
+                    summary_line(vm_passed, vm_failed),
+                    vm_start.elapsed().as_secs_f64()
+                ));
                 passed += vm_passed + u32::from(self_test_ok);
                 failed += vm_failed + u32::from(!self_test_ok);
             }
