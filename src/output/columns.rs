@@ -110,16 +110,8 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Proc};
+    use super::super::sample;
 
-    fn sample() -> Record {
-        let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
-        r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".into(), ..Default::default() });
-        r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
-        r.i_mask = Some(0x0800_0020);
-        r.name = b"ABCDE".to_vec();
-        r
-    }
 
     #[test]
     fn columns_align_and_escape() {

@@ -65,3 +65,16 @@ impl Writer {
         }
     }
 }
+
+/// The record the columns and JSON printers' unit tests print: inotifywatch reading
+/// touch's IN_OPEN of ABCDE.
+#[cfg(test)]
+fn sample() -> Record {
+    use crate::model::{EventType, Proc};
+    let mut r = Record::new(EventType::Inotify, 1_700_000_000_123_456_789);
+    r.tracer = Some(Proc { pid: 10, comm: b"inotifywatch".into(), ..Default::default() });
+    r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
+    r.i_mask = Some(0x0800_0020);
+    r.name = b"ABCDE".to_vec();
+    r
+}
