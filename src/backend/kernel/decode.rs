@@ -54,7 +54,8 @@ fn decode_header(ev: &fsg_event, raw: &[u8], clock: Clock) -> Result<Record, Dec
         other => return Err(DecodeError::BadType(other.0)),
     };
     let mut r = Record::new(event_type, clock.to_epoch_ns(ev.timestamp_ns));
-    r.fsnotify_group = Some(ev.group);
+    // 0: the backend could not tell (a tracepoint-backend read it cannot attribute).
+    r.fsnotify_group = (ev.group != 0).then_some(ev.group);
     if has(fsg_flags::FSG_F_TRACER) {
         r.tracer = Some(proc_of!(&ev.tracer));
     }
