@@ -20,6 +20,9 @@ pub enum Value<'a> {
     /// A number shown by name (see [`Decoded`]).
     Decoded(Decoded),
     Static(&'static str),
+    /// A value the event has but the tool could not learn: `null` in JSON,
+    /// `(unknown)` in columns (a field beside it says why).
+    Unknown,
     /// Untrusted bytes (names, comms): escaped by each output.
     Bytes(&'a [u8]),
 }
@@ -140,7 +143,9 @@ static EVENT_FIELDS: &[Field] = &[
     Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na", width: 11,
         get: |r| Value::Static(r.fa_response.as_str()) },
     Field { name: "name", help: "inotify: the name in the watched directory; fanotify: the full path", width: 0,
-        get: |r| Value::Bytes(&r.name) },
+        get: |r| if r.name_unknown.is_some() { Value::Unknown } else { Value::Bytes(&r.name) } },
+    Field { name: "name_unknown", help: "why name is null: the event names a file the tool could not name (for example a file handle of a file deleted since)", width: 0,
+        get: |r| r.name_unknown.map_or(Value::Null, Value::Static) },
     Field { name: "name_truncated", help: "true when the kernel had a longer name than the record carries", width: 5,
         get: |r| Value::Static(if r.name_truncated { "true" } else { "false" }) },
 ];

@@ -188,6 +188,9 @@ pub struct Record {
     pub name: Vec<u8>,
     /// The kernel had more of the name than the record carries.
     pub name_truncated: bool,
+    /// Why the event's file could not be named (`name` is then empty and
+    /// printed as unknown, never as an empty name).
+    pub name_unknown: Option<&'static str>,
 }
 
 impl Record {
@@ -214,6 +217,7 @@ impl Record {
             fa_response: FaResponse::Na,
             name: Vec::new(),
             name_truncated: false,
+            name_unknown: None,
         }
     }
 }

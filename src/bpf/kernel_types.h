@@ -110,7 +110,10 @@ struct task_struct {
 	struct files_struct *files;
 	struct signal_struct *signal;
 	const struct cred *cred;
+	unsigned int flags; /* PF_* */
+	void *worker_private; /* an io_uring worker's struct io_worker */
 };
+#define PF_IO_WORKER 0x00000010
 
 typedef struct {
 	uid_t val;
@@ -303,6 +306,24 @@ struct fanotify_fid_event {
 	struct fanotify_fh object_fh;
 };
 
+/*
+ * A FID_NAME event: the handles and the name, packed in info.buf (dir_fh at
+ * buf[0], then dir2_fh, then file_fh, then the name).
+ */
+struct fanotify_info {
+	u8 dir_fh_totlen; /* each with its 4-byte struct fanotify_fh header */
+	u8 dir2_fh_totlen; /* Linux 5.17 */
+	u8 file_fh_totlen;
+	u8 name_len;
+	unsigned char buf[];
+};
+
+struct fanotify_name_event {
+	struct fanotify_event fae;
+	__kernel_fsid_t fsid;
+	struct fanotify_info info;
+};
+
 /* The fd array's slot, viewed as fd_array[0] of a files_struct. */
 struct files_struct___arr {
 	struct file *fd_array[64];
@@ -316,6 +337,24 @@ struct fdtable {
 
 struct files_struct {
 	struct fdtable *fdt;
+};
+
+/*
+ * An io_uring request an io-wq worker runs (io_uring/io-wq.c, io_uring_types.h):
+ * the read of a notify fd that io_uring punts to a worker frees its events there.
+ */
+struct io_wq_work {
+	unsigned int flags;
+};
+
+struct io_worker {
+	struct io_wq_work *cur_work;
+};
+
+struct io_kiocb {
+	struct file *file;
+	u8 opcode; /* IORING_OP_* */
+	struct io_wq_work work;
 };
 
 /* f_op->read tells an inotify or fanotify file from any other. */

@@ -40,6 +40,7 @@ fn push_time_of_day(ns: u64, out: &mut Vec<u8>) {
 fn column_text(v: &Value<'_>, out: &mut Vec<u8>) {
     match v {
         Value::Null => {}
+        Value::Unknown => out.extend_from_slice(b"(unknown)"),
         Value::U64(n) => push_int(*n, out),
         Value::I64(n) => push_int(*n, out),
         Value::Hex(n) => push_hex(*n, out),

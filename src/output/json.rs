@@ -163,7 +163,7 @@ impl JsonField {
     fn write(&self, r: &Record, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.key);
         match (self.field.get)(r) {
-            Value::Null => out.extend_from_slice(b"null"),
+            Value::Null | Value::Unknown => out.extend_from_slice(b"null"),
             Value::U64(n) | Value::Time(n) => push_int(n, out),
             Value::I64(n) => push_int(n, out),
             Value::Hex(n) => {
@@ -276,6 +276,23 @@ mod tests {
         assert_eq!(v["name"], "ABCDE");
         assert!(v["i_wd"].is_null());
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn an_unknown_name_is_null_with_its_reason() {
+        let mut r = sample();
+        r.name.clear();
+        r.name_unknown = Some("file handle did not open");
+        let mut out = Vec::new();
+        Json::new(fields::parse_list("name,name_unknown").unwrap()).write(&r, &mut out).unwrap();
+        assert_eq!(out, b"{\"name\":null,\"name_unknown\":\"file handle did not open\"}\n");
+        out.clear();
+        Json::new(fields::parse_list("name,name_unknown").unwrap()).write(&sample(), &mut out).unwrap();
+        assert_eq!(out, b"{\"name\":\"ABCDE\",\"name_unknown\":null}\n");
+        out.clear();
+        let mut c = super::super::columns::Columns::new(fields::parse_list("i_mask,name").unwrap());
+        c.write(&r, &mut out).unwrap();
+        assert!(String::from_utf8(out).unwrap().lines().nth(1).unwrap().ends_with(" (unknown)"));
     }
 
     #[test]

@@ -102,6 +102,7 @@ fn column_text(v: &Value<'_>, out: &mut String) {
         Value::Time(ns) => out.push_str(&time_of_day(*ns)),
         Value::Decoded(d) => out.push_str(&mask_text(*d)),
         Value::Static(s) => out.push_str(s),
+        Value::Unknown => out.push_str("(unknown)"),
         Value::Bytes(b) => escape_terminal(b, out),
     }
 }
@@ -185,7 +186,7 @@ fn json_member(key: &str, v: &Value<'_>, out: &mut Vec<u8>) {
     json_str(key, out);
     out.push(b':');
     match v {
-        Value::Null => out.extend_from_slice(b"null"),
+        Value::Null | Value::Unknown => out.extend_from_slice(b"null"),
         Value::U64(n) | Value::Time(n) => {
             let _ = write!(out, "{n}");
         }

@@ -10,7 +10,9 @@
 //! - an fd received over SCM_RIGHTS or taken with pidfd_getfd is read like
 //!   one the reader opened; one read of 17,000 events (FAN_UNLIMITED_QUEUE),
 //!   and a read over 256 KiB that ends with the overflow, are printed whole;
-//! - `--tracee-pid` leaves the exit line about what was printed.
+//! - `--tracee-pid` leaves the exit line about what was printed;
+//! - a read through io_uring (IORING_OP_READ, run by an io-wq worker) and a
+//!   32-bit (ia32) reader are reads like any other.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -477,4 +479,206 @@ fn overflow_inside_a_read_over_256_kib() {
     let overflow: Vec<&&Value> = mine.iter().filter(|r| r["i_mask"].as_str().is_some_and(|m| m.contains("IN_Q_OVERFLOW"))).collect();
     assert_eq!(overflow.len(), 1, "the overflow is a record: {:#?}", mine.last());
     assert_eq!(overflow[0]["i_wd"], -1, "{}", overflow[0]);
+}
+
+/// Reads an inotify watch's queue with one io_uring IORING_OP_READ, through
+/// raw io_uring_setup/io_uring_enter and the mmapped rings (no liburing).
+/// The read of a blocking inotify fd runs in an io-wq worker of this process.
+/// Prints `PID EVENTS` of that one read.
+const URING_READ: &str = r#"
+d = sys.argv[2]
+libc.syscall.restype = ctypes.c_long
+fd = libc.inotify_init()
+assert libc.inotify_add_watch(fd, d.encode(), 0x100) >= 1
+# A number no register of the worker holds by chance: the file comes from the request.
+os.dup2(fd, 77); os.close(fd); fd = 77
+params = ctypes.create_string_buffer(120)
+ring = libc.syscall(425, 4, params)  # io_uring_setup
+assert ring >= 0, ctypes.get_errno()
+sq_entries, cq_entries = struct.unpack_from('II', params, 0)
+# io_sqring_offsets: head tail ring_mask ring_entries flags dropped array; io_cqring_offsets: ... cqes
+sq = struct.unpack_from('IIIIIIIIQ', params, 40)
+cq = struct.unpack_from('IIIIIIIIQ', params, 80)
+sqm = mmap.mmap(ring, sq[6] + sq_entries * 4, offset=0)
+cqm = mmap.mmap(ring, cq[5] + cq_entries * 16, offset=0x8000000)
+sqes = mmap.mmap(ring, sq_entries * 64, offset=0x10000000)
+ready()
+while not os.path.exists(d + '/go'): time.sleep(0.02)
+buf = ctypes.create_string_buffer(65536)
+sqe = struct.pack('BBHiQQIIQ', 22, 0, 0, fd, 0, ctypes.addressof(buf), len(buf), 0, 7)  # IORING_OP_READ
+sqes[0:64] = sqe + bytes(64 - len(sqe))
+tail = struct.unpack_from('I', sqm, sq[1])[0]
+struct.pack_into('I', sqm, sq[6] + 4 * (tail & struct.unpack_from('I', sqm, sq[2])[0]), 0)
+struct.pack_into('I', sqm, sq[1], tail + 1)
+assert libc.syscall(426, ring, 1, 1, 1, None, 0) == 1, ctypes.get_errno()  # io_uring_enter, GETEVENTS
+head = struct.unpack_from('I', cqm, cq[0])[0]
+user_data, res, _ = struct.unpack_from('QiI', cqm, cq[5] + 16 * (head & struct.unpack_from('I', cqm, cq[2])[0]))
+assert user_data == 7 and res > 0, res
+off = events = 0
+while off < res:
+    off += 16 + struct.unpack_from('I', buf, off + 12)[0]
+    events += 1
+print(os.getpid(), events, flush=True)
+"#;
+
+#[test]
+fn io_uring_read_is_a_read() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-uring");
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+    let c = python(&format!("import mmap\n{URING_READ}"), &[ready.to_str().unwrap(), dir.to_str().unwrap()]);
+    wait_file(&ready);
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("uring-{i}")), b"x").unwrap();
+    }
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let out = output(c);
+    let mut it = out.split_whitespace().map(|w| w.parse::<u32>().unwrap());
+    let (pid, read) = (it.next().unwrap(), it.next().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, stderr) = g.stop();
+    let mine = tracer_records(&records, pid);
+    assert_eq!(read, 4, "three files and the go file: {out:?}");
+    assert_eq!(mine.len() as u32, read, "printed = read: {records:#?}");
+    for (i, r) in mine.iter().take(3).enumerate() {
+        assert_eq!(r["name"], format!("uring-{i}"), "{r}");
+        assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
+        assert_eq!(s(r, "tracee.pid").as_u64(), Some(std::process::id() as u64), "{r}");
+        // The io-wq worker that ran the read is a thread of the reader.
+        assert_ne!(s(r, "tracer.tid").as_u64(), Some(pid as u64), "{r}");
+        assert!(r["fsnotify_group"].is_string(), "the group is known: {r}");
+    }
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+}
+
+#[test]
+fn ia32_reader_is_a_reader() {
+    use std::io::{BufRead, BufReader, Write};
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-ia32");
+    let src = dir.with_extension("c");
+    let bin = dir.with_extension("ia32");
+    std::fs::write(&src, include_str!("ia32_reader.c")).unwrap();
+    let cc = Command::new("cc")
+        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc (scripts/install-deps.sh installs gcc)");
+    assert!(cc.success(), "cc -m32 failed");
+    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+    let mut c = Command::new(&bin).current_dir(&dir).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("ia32-{i}")), b"x").unwrap();
+    }
+    c.stdin.take().unwrap().write_all(b"g").unwrap();
+    let bytes: u32 = lines.next().unwrap().unwrap().parse().unwrap();
+    assert!(c.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, stderr) = g.stop();
+    // Three IN_CREATE events of a 6-byte name: 16 + 16 bytes each.
+    assert_eq!(bytes, 3 * 32, "one read took the three events");
+    let mine = tracer_records(&records, c.id());
+    assert_eq!(mine.len(), 3, "printed = read: {records:#?}");
+    for (i, r) in mine.iter().enumerate() {
+        assert_eq!(r["name"], format!("ia32-{i}"), "{r}");
+        assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
+        assert!(r["fsnotify_group"].is_string(), "the group is known: {r}");
+    }
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+}
+
+/// fsnotifywait --fanotify reports by directory handle and name
+/// (FAN_REPORT_DFID_NAME): every record names the entry's full path, as the
+/// directory handle resolves and the event's name completes it.
+#[test]
+fn directory_handle_and_name_events_have_their_path() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp13-dfid-name");
+    let g = Gadget::start(&["--backend", "tracepoint", "--fanotify-only"]);
+    let w = Command::new("fsnotifywait")
+        .args(["--fanotify", "-m", "-e", "create", "-e", "delete"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fsnotifywait (inotify-tools, scripts/install-deps.sh)");
+    let pid = w.id();
+    // fsnotifywait says "Watches established." on stderr when its marks are set.
+    let mut err = std::io::BufReader::new(w.stderr.unwrap());
+    let mut line = String::new();
+    while !line.contains("established") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "fsnotifywait ended");
+    }
+    std::fs::write(dir.join("made-here"), b"x").unwrap();
+    std::fs::create_dir(dir.join("sub dir")).unwrap();
+    std::fs::remove_file(dir.join("made-here")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let (records, stderr) = g.stop();
+    let mine = tracer_records(&records, pid);
+    let paths: Vec<(&str, &str)> = mine.iter().map(|r| (r["fa_mask"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or(""))).collect();
+    let made = format!("{}/made-here", dir.display());
+    let sub = format!("{}/sub dir", dir.display());
+    assert!(paths.iter().any(|(m, p)| m.contains("FAN_CREATE") && *p == made), "{paths:?}");
+    assert!(paths.iter().any(|(m, p)| m.contains("FAN_CREATE") && m.contains("FAN_ONDIR") && *p == sub), "{paths:?}");
+    assert!(paths.iter().any(|(m, p)| m.contains("FAN_DELETE") && *p == made), "{paths:?}");
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+}
+
+/// A FAN_REPORT_FID reader reads the events of a file deleted before the
+/// read: the file handle no longer opens, so the record's name is unknown
+/// (JSON `null`, with `name_unknown` saying why), never an empty string.
+const FID_READ: &str = r#"
+d = sys.argv[2]
+FAN_CLASS_NOTIF, FAN_REPORT_FID = 0, 0x200
+fd = libc.fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID, os.O_RDONLY)
+assert fd >= 0, ctypes.get_errno()
+# FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD on the directory
+assert libc.fanotify_mark(fd, 1, 0x8 | 0x08000000, -100, d.encode()) == 0, ctypes.get_errno()
+ready()
+while not os.path.exists(d + '/go'): time.sleep(0.02)
+time.sleep(0.3)
+buf = os.read(fd, 65536)
+off = events = 0
+while off < len(buf):
+    off += struct.unpack_from('I', buf, off)[0]
+    events += 1
+print(os.getpid(), events, flush=True)
+"#;
+
+#[test]
+fn a_file_handle_that_no_longer_opens_is_an_unknown_name() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("tp18-unknown-name");
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let g = Gadget::start(&["--backend", "tracepoint", "--fanotify-only"]);
+    let c = python(FID_READ, &[ready.to_str().unwrap(), dir.to_str().unwrap()]);
+    wait_file(&ready);
+    std::fs::write(dir.join("doomed"), b"x").unwrap();
+    std::fs::remove_file(dir.join("doomed")).unwrap();
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let out = output(c);
+    let mut it = out.split_whitespace().map(|w| w.parse::<u32>().unwrap());
+    let (pid, read) = (it.next().unwrap(), it.next().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let (records, stderr) = g.stop();
+    let mine = tracer_records(&records, pid);
+    assert_eq!((read, mine.len()), (2, 2), "doomed's close and go's: {records:#?}");
+    let doomed = &mine[0];
+    assert!(doomed["name"].is_null(), "{doomed}");
+    assert!(doomed["name_unknown"].as_str().is_some_and(|w| w.contains("file handle")), "{doomed}");
+    assert_eq!(mine[1]["name"], format!("{}/go", dir.display()), "{}", mine[1]);
+    assert!(mine[1]["name_unknown"].is_null(), "{}", mine[1]);
+    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
 }

@@ -176,16 +176,52 @@ fn decode_record(raw: &[u8], clock: Clock, mounts: &mut Mounts) -> Result<Record
     if flags & FSGT_F_HANDLE != 0 {
         let len_at = std::mem::offset_of!(decode::fsg_event, name_len);
         let len = raw.get(len_at..len_at + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])) as usize;
-        let handle = raw.get(decode::HEADER_LEN..).map_or(&[][..], |n| &n[..len.min(n.len())]);
-        r.name.clear();
+        let name = raw.get(decode::HEADER_LEN..).map_or(&[][..], |n| &n[..len.min(n.len())]);
         r.name_truncated = false;
-        if handle.len() >= 12 {
-            let fsid = u64::from_ne_bytes(handle[..8].try_into().unwrap_or_default());
-            let htype = i32::from_ne_bytes(handle[8..12].try_into().unwrap_or_default());
-            r.name = mounts.path_of(fsid, htype, &handle[12..]).unwrap_or_default();
+        match HandleName::parse(name).and_then(|h| mounts.path_of(h.fsid, h.handle_type, h.handle).map(|dir| h.join(dir))) {
+            Some(path) => r.name = path,
+            None => {
+                r.name.clear();
+                r.name_unknown = Some(HANDLE_UNRESOLVED);
+            }
         }
     }
     Ok(r)
+}
+
+/// `name_unknown` of a file handle that no longer opens.
+pub const HANDLE_UNRESOLVED: &str = "file handle did not open: the file is gone, or its filesystem is not mounted where the tool runs";
+
+/// What a `FSGT_F_HANDLE` record's name[] holds (bpf/tracepoint_event.h).
+#[derive(Debug, PartialEq)]
+struct HandleName<'a> {
+    fsid: u64,
+    handle_type: i32,
+    handle: &'a [u8],
+    /// The entry in the handle's directory (FID_NAME events), or empty.
+    entry: &'a [u8],
+}
+
+impl<'a> HandleName<'a> {
+    fn parse(b: &'a [u8]) -> Option<Self> {
+        let header = b.get(..16)?;
+        let fsid = u64::from_ne_bytes(header[..8].try_into().ok()?);
+        let handle_type = i32::from_ne_bytes(header[8..12].try_into().ok()?);
+        let len = u32::from_ne_bytes(header[12..16].try_into().ok()?) as usize;
+        let handle = b.get(16..16 + len)?;
+        Some(HandleName { fsid, handle_type, handle, entry: &b[16 + len..] })
+    }
+
+    /// The path: the handle's, with the entry appended when there is one.
+    fn join(&self, mut path: Vec<u8>) -> Vec<u8> {
+        if !self.entry.is_empty() {
+            if !path.ends_with(b"/") {
+                path.push(b'/');
+            }
+            path.extend_from_slice(self.entry);
+        }
+        path
+    }
 }
 
 /// `FSGT_F_HANDLE` (bpf/tracepoint_event.h): name[] holds a file handle.
@@ -306,5 +342,45 @@ impl Tracer for TracepointTracer {
     fn tables(&self) -> Vec<TableUse> {
         let m = &self.skel.maps;
         vec![map_use("allocs", &m.allocs), map_use("waiting", &m.waiting)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HandleName;
+
+    fn handle_record(handle: &[u8], entry: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes());
+        b.extend_from_slice(&1i32.to_ne_bytes());
+        b.extend_from_slice(&(handle.len() as u32).to_ne_bytes());
+        b.extend_from_slice(handle);
+        b.extend_from_slice(entry);
+        b
+    }
+
+    #[test]
+    fn a_directory_handle_and_an_entry_make_one_path() {
+        let b = handle_record(&[9; 8], b"created.txt");
+        let h = HandleName::parse(&b).unwrap();
+        assert_eq!((h.fsid, h.handle_type, h.handle, h.entry), (0x1122_3344_5566_7788, 1, &[9u8; 8][..], &b"created.txt"[..]));
+        assert_eq!(h.join(b"/srv/data".to_vec()), b"/srv/data/created.txt");
+        assert_eq!(h.join(b"/".to_vec()), b"/created.txt");
+    }
+
+    #[test]
+    fn a_handle_without_an_entry_is_the_object_itself() {
+        let b = handle_record(&[7; 12], b"");
+        let h = HandleName::parse(&b).unwrap();
+        assert!(h.entry.is_empty());
+        assert_eq!(h.join(b"/srv/file".to_vec()), b"/srv/file");
+    }
+
+    #[test]
+    fn a_short_or_inconsistent_handle_is_refused() {
+        assert_eq!(HandleName::parse(&[0; 15]), None);
+        let mut b = handle_record(&[1; 8], b"");
+        b.truncate(20); // says 8 bytes of handle, holds 4
+        assert_eq!(HandleName::parse(&b), None);
     }
 }

@@ -42,6 +42,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_preadv2 327
 #define NR32_read 3
 #define NR32_readv 145
+/* io_uring's reads (uapi IORING_OP_*). */
+#define IORING_OP_READV 1
+#define IORING_OP_READ_FIXED 4
+#define IORING_OP_READ 22
 
 FSG_FILTER_GLOBALS;
 /* No bpf_rdonly_cast on this kernel: read through bpf_probe_read_kernel. */
@@ -167,6 +171,39 @@ static __always_inline __u32 group_prio(__u64 g)
  * The group of the notify file that the current syscall's fd names, 0 if it
  * names none. The fd is the first argument (rdi; ebx for an ia32 task).
  */
+/* Which notify group a file is, 0 if it is none; *kind says which kind. */
+static __always_inline __u64 file_group(__u64 f, __u32 *kind)
+{
+	__u64 read, group;
+
+	if (!f)
+		return 0;
+	if (probe_read) {
+		__u64 op = (__u64)BPF_CORE_READ((struct file *)f, f_op);
+
+		read = (__u64)BPF_CORE_READ((struct file_operations *)op, read);
+		group = (__u64)BPF_CORE_READ((struct file *)f, private_data);
+	} else {
+		struct file *file = bpf_core_cast((void *)f, struct file);
+
+		read = (__u64)file->f_op->read;
+		group = (__u64)file->private_data;
+	}
+	if (read && read == inotify_read_addr) {
+		*kind = FSG_KIND_INOTIFY;
+		return group;
+	}
+	if (read && read == fanotify_read_addr) {
+		*kind = FSG_KIND_FANOTIFY;
+		return group;
+	}
+	return 0;
+}
+
+/*
+ * The group of the notify file that the current syscall's fd names, 0 if it
+ * names none. The fd is the first argument (rdi; ebx for an ia32 task).
+ */
 static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -177,37 +214,22 @@ static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind
 
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
-		__u64 fd = fds[i];
-		__u64 f = 0, op = 0, read = 0, group = 0;
+		__u64 fd = fds[i], f = 0, group;
 
 		if (fd >= max)
 			continue;
 		if (probe_read) {
 			bpf_probe_read_kernel(&f, sizeof(f), (void *)(arr + fd * 8));
-			if (!f)
-				continue;
-			op = (__u64)BPF_CORE_READ((struct file *)f, f_op);
-			read = (__u64)BPF_CORE_READ((struct file_operations *)op, read);
-			group = (__u64)BPF_CORE_READ((struct file *)f, private_data);
 		} else {
 			/* The array slot as fd_array[0] of a files_struct. */
 			__u64 off = bpf_core_field_offset(struct files_struct___arr, fd_array);
 			struct files_struct___arr *fs = bpf_core_cast((void *)(arr + fd * 8 - off), struct files_struct___arr);
-			struct file *file = fs->fd_array[0];
 
-			if (!file)
-				continue;
-			read = (__u64)file->f_op->read;
-			group = (__u64)file->private_data;
+			f = (__u64)fs->fd_array[0];
 		}
-		if (read && read == inotify_read_addr) {
-			*kind = FSG_KIND_INOTIFY;
+		group = file_group(f, kind);
+		if (group)
 			return group;
-		}
-		if (read && read == fanotify_read_addr) {
-			*kind = FSG_KIND_FANOTIFY;
-			return group;
-		}
 	}
 	return 0;
 }
@@ -246,6 +268,39 @@ static __always_inline bool in_read_syscall(void)
 
 	return nr == NR_read || nr == NR_pread64 || nr == NR_readv || nr == NR_preadv ||
 	       nr == NR_preadv2 || nr == NR32_read || nr == NR32_readv;
+}
+
+/*
+ * The group the current task is reading, 0 if none; *reading says whether it
+ * is reading a notify file at all. A syscall names the file by its first
+ * argument; an io-wq worker (io_uring punts a read of a notify fd to one) runs
+ * a request that holds the file itself.
+ */
+static __always_inline __u64 reading_group(__u32 *kind, bool *reading)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 group;
+
+	if (bpf_core_field_exists(task->worker_private) && bpf_core_field_exists(struct io_worker, cur_work) &&
+	    (task->flags & PF_IO_WORKER)) {
+		struct io_worker *w = KP(struct io_worker, task->worker_private);
+		__u64 work = w ? (__u64)K(w, cur_work) : 0;
+		struct io_kiocb *req;
+		__u8 op;
+
+		*reading = false;
+		if (!work)
+			return 0;
+		req = KP(struct io_kiocb, work - bpf_core_field_offset(struct io_kiocb, work));
+		op = K(req, opcode);
+		if (op != IORING_OP_READ && op != IORING_OP_READV && op != IORING_OP_READ_FIXED)
+			return 0;
+		group = file_group((__u64)K(req, file), kind);
+		*reading = group != 0;
+		return group;
+	}
+	*reading = in_read_syscall();
+	return fd_group(kind);
 }
 
 /* The kind of the alloc range call_site is in, 0 if none. Maps untouched. */
@@ -367,6 +422,27 @@ static __always_inline bool is_perm_type(__u32 type)
 	return type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH_PERM);
 }
 
+/*
+ * Puts a file handle in name[] (see FSGT_F_HANDLE): the handle's len bytes at
+ * src. False, and nothing put, when the handle is larger than any the kernel
+ * makes.
+ */
+static __always_inline bool put_handle(struct fsg_event *e, __s32 fsid0, __s32 fsid1, __s32 type, __u32 len, __u64 src)
+{
+	__s32 *w = (__s32 *)e->name;
+
+	if (len > FSGT_HANDLE_MAX)
+		return false;
+	w[0] = fsid0;
+	w[1] = fsid1;
+	w[2] = type;
+	w[3] = len;
+	copy_name(&e->name[FSGT_HANDLE_HEADER], src, len);
+	e->name_len = FSGT_HANDLE_HEADER + len;
+	e->flags |= FSGT_F_HANDLE;
+	return true;
+}
+
 static __always_inline void read_fanotify(struct fsg_event *e, __u64 group, __u64 ptr)
 {
 	struct fanotify_event *fe = KP(struct fanotify_event, ptr);
@@ -398,23 +474,41 @@ static __always_inline void read_fanotify(struct fsg_event *e, __u64 group, __u6
 		struct fanotify_fid_event *fe = KP(struct fanotify_fid_event, ptr);
 		/* The handle follows the 4-byte header (buf[] is gone in newer kernels). */
 		__u64 src = ptr + bpf_core_field_offset(struct fanotify_fid_event, object_fh) + 4;
-		__u32 len = K(fe, object_fh.len);
-		__s32 *w = (__s32 *)e->name;
 
-		if (len > FSGT_HANDLE_MAX)
-			return;
-		w[0] = K(fe, fsid.val[0]);
-		w[1] = K(fe, fsid.val[1]);
-		w[2] = K(fe, object_fh.type);
 		if (K(fe, object_fh.flags) & FANOTIFY_FH_FLAG_EXT_BUF) {
-			copy_name(&e->name[12], src, 8);
-			src = *(__u64 *)&e->name[12];
+			copy_name(&e->name[FSGT_HANDLE_HEADER], src, 8);
+			src = *(__u64 *)&e->name[FSGT_HANDLE_HEADER];
 		}
-		copy_name(&e->name[12], src, len);
-		e->name_len = 12 + len;
-		e->flags |= FSGT_F_HANDLE;
+		put_handle(e, K(fe, fsid.val[0]), K(fe, fsid.val[1]), K(fe, object_fh.type), K(fe, object_fh.len), src);
+	} else if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_FID_NAME)) {
+		/* The directory's handle and the entry's name (or the object's own handle). */
+		struct fanotify_name_event *ne = KP(struct fanotify_name_event, ptr);
+		__u64 buf = ptr + bpf_core_field_offset(struct fanotify_name_event, info.buf);
+		__u32 dir = K(ne, info.dir_fh_totlen), dir2 = 0, file = K(ne, info.file_fh_totlen);
+		__u32 name_len = K(ne, info.name_len), at;
+		__u64 fh_at = buf;
+		struct fanotify_fh *fh;
+
+		if (bpf_core_field_exists(ne->info.dir2_fh_totlen))
+			dir2 = K(ne, info.dir2_fh_totlen);
+		if (!dir) {
+			fh_at = buf + dir2; /* no directory: the object's own handle */
+			name_len = 0;
+			if (!file)
+				return;
+		}
+		fh = KP(struct fanotify_fh, fh_at);
+		if (!put_handle(e, K(ne, fsid.val[0]), K(ne, fsid.val[1]), K(fh, type), K(fh, len), fh_at + 4))
+			return;
+		if (!name_len)
+			return;
+		at = e->name_len;
+		barrier_var(at);
+		if (at > FSGT_HANDLE_HEADER + FSGT_HANDLE_MAX)
+			return;
+		copy_name(&e->name[at], buf + ((dir + dir2 + file) & 0x3ff), name_len);
+		e->name_len = at + (name_len > FSG_NAME_MAX ? FSG_NAME_MAX : name_len);
 	}
-	/* FID_NAME events (a directory's handle and a name): no name. */
 }
 
 static __always_inline void submit(struct fsg_event *e)
@@ -558,6 +652,7 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 static __always_inline int on_free(__u64 site, __u64 ptr)
 {
 	__u32 class, tid, kind = 0, fd_kind = 0;
+	bool reading = false;
 	struct alloc *a;
 	struct fsg_event *e;
 	__u64 group;
@@ -580,13 +675,13 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	 * overflow, or flushed with its group. Not delivered. */
 	if (class == FSGT_FREE_HANDLER)
 		goto out;
-	if (class == FSGT_FREE_OTHER && !in_read_syscall())
+	group = reading_group(&fd_kind, &reading);
+	if (class == FSGT_FREE_OTHER && !reading)
 		goto out;
-	group = fd_group(&fd_kind);
 	if (class == FSGT_FREE_OTHER && fd_kind != kind)
 		goto out; /* a flush, not a read of this kind of file */
 	if (fd_kind != kind)
-		group = 0; /* read some other way (io_uring): the group is unknown */
+		group = 0; /* read some other way: the group is unknown */
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
 		goto out;
 	if (tracer_group && group != tracer_group)
