@@ -29,9 +29,8 @@ use skel::types::fsgt_free_class;
 use skel::{TracepointSkel, TracepointSkelBuilder};
 
 /// Fields this backend cannot fill: inode numbers are only known to
-/// inotify's handler, and a fanotify event reported by directory handle and
-/// name (FAN_REPORT_DFID_NAME) holds no path.
-pub const UNFILLED_FIELDS: &[&str] = &["i_ino", "i_ino_dir", "name (fanotify events with FAN_REPORT_DFID_NAME)"];
+/// inotify's handler.
+pub const UNFILLED_FIELDS: &[&str] = &["i_ino", "i_ino_dir"];
 
 use std::os::unix::ffi::OsStrExt;
 
