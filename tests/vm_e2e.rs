@@ -573,3 +573,46 @@ fn lockdown_forced_permission_answers() {
     assert_eq!(lockdown_level(), "confidentiality", "this test is for the lockdown=confidentiality boot");
     fanotify_permission_answers("tracepoint");
 }
+
+/// Waits until `pid` has a fanotify fd with an inode mark (its fdinfo lists
+/// `fanotify ino:`): the client has set its marks.
+fn wait_for_fanotify_mark(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).into_iter().flatten().flatten();
+        if fds.into_iter().any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("fanotify ino:"))) {
+            return;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    panic!("pid {pid} set no fanotify mark");
+}
+
+/// fsnotifywait --fanotify reports by directory handle and name
+/// (FAN_REPORT_DFID_NAME): a create, a mkdir and a delete each name the
+/// entry's full path, never an empty name.
+fn dfid_name_events_have_their_path(backend: &str) {
+    let dir = test_dir("dfid-name");
+    let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    let w = Client::start("fsnotifywait", &["--fanotify", "-m", "-e", "create", "-e", "delete", dir.to_str().unwrap()]);
+    wait_for_fanotify_mark(w.pid());
+    std::fs::write(dir.join("made-here"), b"x").unwrap();
+    std::fs::create_dir(dir.join("sub dir")).unwrap();
+    std::fs::remove_file(dir.join("made-here")).unwrap();
+    settle();
+    let (records, _) = g.stop();
+    let pid = w.pid();
+    w.stop();
+    let mine: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| s(r, "tracer.pid") == pid)
+        .map(|r| (r["fa_mask"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or("<null>")))
+        .collect();
+    let made = format!("{}/made-here", dir.display());
+    let sub = format!("{}/sub dir", dir.display());
+    assert!(mine.iter().any(|(m, p)| m.contains("FAN_CREATE") && *p == made), "{mine:?}");
+    assert!(mine.iter().any(|(m, p)| m.contains("FAN_CREATE") && m.contains("FAN_ONDIR") && *p == sub), "{mine:?}");
+    assert!(mine.iter().any(|(m, p)| m.contains("FAN_DELETE") && *p == made), "{mine:?}");
+    assert!(mine.iter().all(|(_, p)| !p.is_empty()), "no empty name: {mine:?}");
+}
+each_backend!(dfid_name_events_have_their_path: fanotify_dfid_name_fentry => "fentry", fanotify_dfid_name_kprobe => "kprobe", fanotify_dfid_name_tracepoint => "tracepoint");

@@ -6,6 +6,7 @@
 //! - `tracepoint`: allocator and wakeup tracepoints only, for kernels that
 //!   allow neither (no CONFIG_KPROBES, lockdown=confidentiality).
 
+pub mod handle;
 pub mod kernel;
 pub mod tracepoint;
 

@@ -183,7 +183,10 @@ impl KernelTracer {
         links.push(p.thread_exit.attach().map_err(|e| anyhow!("attaching the thread-exit tracepoint: {e}{}", super::libbpf_tail()))?);
 
         let clock = Clock::now();
-        let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| decode::decode(raw, clock))?;
+        let mounts = std::cell::RefCell::new(crate::backend::handle::Mounts::default());
+        let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| {
+            crate::backend::handle::decode_record(raw, clock, &mut mounts.borrow_mut())
+        })?;
         Ok(KernelTracer { family, skel, _links: links, ring, notes })
     }
 }

@@ -339,6 +339,20 @@ static __always_inline void read_inotify(struct fsg_event *e, struct fsnotify_ev
 	}
 }
 
+/* How fanotify_fid.bpf.h reads kernel memory here: bpf_probe_read_kernel. */
+#define KP(T, p) ((T *)(__u64)(p))
+#define K(p, field) BPF_CORE_READ(p, field)
+static __always_inline void copy_name(char *dst, __u64 src, __u32 len)
+{
+	if (len > FSG_NAME_MAX)
+		len = FSG_NAME_MAX;
+	barrier_var(len);
+	len &= FSG_NAME_MAX;
+	bpf_probe_read_kernel(dst, len, (const void *)src);
+	dst[len] = 0;
+}
+#include "fanotify_fid.bpf.h"
+
 static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_group *group,
 					  struct fsnotify_event *event)
 {
@@ -370,6 +384,10 @@ static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_g
 			bpf_probe_read_kernel(e->name, len, qp->name);
 			e->name_len = len;
 			e->flags |= qp->flags;
+		} else {
+			/* No path at queueing (a create, a delete: the handler had
+			 * an inode, not a path): the handle and name, for user space. */
+			read_fid(e, (__u64)event, type);
 		}
 	}
 }

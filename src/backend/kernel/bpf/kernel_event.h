@@ -31,7 +31,17 @@ enum fsg_flags {
 	FSG_F_PERM = 1 << 5,            /* a fanotify permission event */
 	FSG_F_OVERFLOW = 1 << 6,        /* the group's queue-overflow event */
 	FSG_F_PRIO = 1 << 7,            /* prio is valid */
+	/* name[] holds a file handle, not a name (fanotify FID and FID_NAME
+	 * events): the filesystem id (two __s32), the handle type (__s32), the
+	 * handle's length (__u32), its bytes, then the entry's name when the
+	 * event has one (FID_NAME: the handle is then its directory's). User
+	 * space opens the handle. */
+	FSG_F_HANDLE = 1 << 8,
 };
+
+#define FSG_HANDLE_HEADER 16
+/* MAX_HANDLE_SZ */
+#define FSG_HANDLE_MAX 128
 
 /* Indexes into the programs' stats[] counters. */
 enum fsg_stat {

@@ -18,16 +18,4 @@ enum fsgt_free_class {
 	FSGT_FREE_OTHER = 3,   /* a shared free path: a read only if the task reads a notify fd */
 };
 
-/*
- * A record flag of this backend only, beside enum fsg_flags: name[] holds a
- * file handle (FID and FID_NAME events), not a name: the filesystem id (two
- * __s32), the handle type (__s32), the handle's length (__u32), the handle's
- * bytes, then the entry's name when the event has one (FID_NAME: the handle
- * is then its directory's). User space resolves the handle to a path.
- */
-#define FSGT_F_HANDLE (1u << 31)
-#define FSGT_HANDLE_HEADER 16
-/* MAX_HANDLE_SZ */
-#define FSGT_HANDLE_MAX 128
-
 #endif /* FSG_TRACEPOINT_EVENT_H */
