@@ -102,14 +102,88 @@ pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables
 }
 
 /// Enriches and prints `batch`, then flushes; returns how many records.
-fn write_batch(batch: &mut Vec<Record>, names: &mut Names, writer: &mut Writer, out: &mut impl Write) -> io::Result<u64> {
-    let n = batch.len() as u64;
-    for mut r in batch.drain(..) {
-        enrich(names, &mut r);
-        writer.write(&r, out)?;
+/// Standard output, counting the bytes write(2) took: on a write error the
+/// records that reached it are told from those that did not.
+struct Counted<W: Write> {
+    inner: W,
+    accepted: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.accepted += n as u64;
+        Ok(n)
     }
-    out.flush()?;
-    Ok(n)
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where the records go, and how many of them reached it.
+struct Output<W: Write> {
+    /// None once a write error ended the output.
+    out: Option<BufWriter<Counted<W>>>,
+    /// Where each record still in the buffer ends, in bytes handed out.
+    ends: std::collections::VecDeque<u64>,
+    /// Records whose every byte write(2) took.
+    written: u64,
+    /// The write error that ended the output, and the records it left unwritten.
+    failed: Option<(io::Error, u64)>,
+}
+
+impl<W: Write> Output<W> {
+    fn new(w: W) -> Self {
+        let out = BufWriter::with_capacity(64 * 1024, Counted { inner: w, accepted: 0 });
+        Output { out: Some(out), ends: Default::default(), written: 0, failed: None }
+    }
+
+    /// Writes the batch. A closed pipe is returned as an error (the reader is
+    /// gone: a quiet end); any other write error ends the output, and the
+    /// records it left, this batch's and every later one's, are counted as
+    /// unwritten.
+    fn write_batch(&mut self, batch: &mut Vec<Record>, names: &mut Names, writer: &mut Writer) -> io::Result<()> {
+        let Some(out) = &mut self.out else {
+            if let Some((_, unwritten)) = &mut self.failed {
+                *unwritten += batch.len() as u64;
+            }
+            batch.clear();
+            return Ok(());
+        };
+        let n = batch.len();
+        let mut result = Ok(());
+        for (i, mut r) in batch.drain(..).enumerate() {
+            enrich(names, &mut r);
+            if let Err(e) = writer.write(&r, out) {
+                result = Err((e, (n - i) as u64));
+                break;
+            }
+            self.ends.push_back(out.get_ref().accepted + out.buffer().len() as u64);
+        }
+        let result = result.and_then(|()| out.flush().map_err(|e| (e, 0)));
+        // Count the records write(2) has taken whole.
+        let accepted = out.get_ref().accepted;
+        while self.ends.front().is_some_and(|&end| end <= accepted) {
+            self.ends.pop_front();
+            self.written += 1;
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err((e, _)) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
+            Err((e, rest)) => {
+                // What is still buffered never reached the output: dropped
+                // unwritten (into_parts does not flush).
+                let unwritten = rest + self.ends.len() as u64;
+                self.ends.clear();
+                if let Some(out) = self.out.take() {
+                    drop(out.into_parts());
+                }
+                self.failed = Some((e, unwritten));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Says what was lost, or printed incomplete, since the last warning.
@@ -146,12 +220,10 @@ pub fn run(args: &Options) -> Result<()> {
 
     let mut writer = Writer::new(args.format, args.fields.clone());
     let mut names = Names::default();
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut output = Output::new(io::stdout().lock());
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut batch = Vec::new();
     let mut reported = Lost::default();
-    let mut printed = 0u64;
     let mut next_stats = args.stats.map(|every| Instant::now() + every);
     let print_stats = |tracer: &dyn Tracer, printed: u64| {
         let (rss, peak) = memory_kib();
@@ -173,7 +245,11 @@ pub fn run(args: &Options) -> Result<()> {
             m.observe_all(&batch);
             m.flush(Some(tracer.as_ref()));
         }
-        printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
+        output.write_batch(&mut batch, &mut names, &mut writer)?;
+        if output.failed.is_some() && stopped_at.is_none() {
+            // Nothing more can be written: drain what the kernel sent, count it, and stop.
+            STOP.store(true, Ordering::SeqCst);
+        }
         let lost = tracer.lost();
         if lost != reported {
             warn_lost(&lost.since(&reported));
@@ -181,12 +257,12 @@ pub fn run(args: &Options) -> Result<()> {
         }
         if let (Some(at), Some(every)) = (next_stats, args.stats) {
             if Instant::now() >= at {
-                print_stats(tracer.as_ref(), printed);
+                print_stats(tracer.as_ref(), output.written);
                 next_stats = Some(at + every);
             }
         }
         if STATS_NOW.swap(false, Ordering::SeqCst) {
-            print_stats(tracer.as_ref(), printed);
+            print_stats(tracer.as_ref(), output.written);
         }
         if stopping && (!more || drained_enough) {
             break;
@@ -197,16 +273,24 @@ pub fn run(args: &Options) -> Result<()> {
         m.observe_all(&batch);
         m.flush(Some(tracer.as_ref()));
     }
-    printed += write_batch(&mut batch, &mut names, &mut writer, &mut out)?;
+    output.write_batch(&mut batch, &mut names, &mut writer)?;
     if args.stats.is_some() {
-        print_stats(tracer.as_ref(), printed);
+        print_stats(tracer.as_ref(), output.written);
     }
     let lost = tracer.lost();
     let partial = if lost.partial > 0 { format!("; {} printed incomplete", lost.partial) } else { String::new() };
+    let printed = output.written;
+    let unwritten = match &output.failed {
+        Some((e, n)) => format!(", {n} not written (standard output: {e})"),
+        None => String::new(),
+    };
     if lost.total() == 0 {
-        eprintln!("fsnotify-gadget: {printed} records, none lost{partial}");
+        eprintln!("fsnotify-gadget: {printed} records{unwritten}, none lost{partial}");
     } else {
-        eprintln!("fsnotify-gadget: {printed} records; lost {}: {}{partial}", lost.total(), describe(&lost));
+        eprintln!("fsnotify-gadget: {printed} records{unwritten}; lost {}: {}{partial}", lost.total(), describe(&lost));
     }
-    Ok(())
+    match output.failed {
+        Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
+        None => Ok(()),
+    }
 }

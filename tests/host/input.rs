@@ -152,3 +152,65 @@ fn too_few_file_descriptors_say_what_to_raise() {
     assert!(out.status.success(), "a low soft limit is raised: {out:?}");
     assert!(stderr_lines(&out).iter().any(|l| l.contains("tracing with")), "{out:?}");
 }
+
+/// Standard output on a full filesystem (/dev/full): the run ends with the
+/// summary on stderr, saying how many records could not be written, then the
+/// error, with status 1 (issue 18, item 6).
+#[test]
+fn a_full_disk_still_gets_the_summary_and_the_unwritten_count() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = std::env::temp_dir().join(format!("fsg-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let mut g = Command::new(gadget_bin())
+        .args(["--backend", "tracepoint", "--inotify-only", "-o", "json", "--timeout", "20"])
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = Command::new("inotifywait").arg("-m").arg(&dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for i in 0..20 {
+        std::fs::write(dir.join(format!("f{i}")), b"x").unwrap();
+    }
+    // The first record that cannot be written ends the run: no --timeout needed.
+    let out = g.wait_with_output_timeout();
+    let _ = w.kill();
+    let _ = w.wait();
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{lines:#?}");
+    let summary = lines.iter().find(|l| l.contains(" records")).unwrap_or_else(|| panic!("no summary: {lines:#?}"));
+    // fsnotify-gadget: 0 records, N not written (standard output: No space left on device (os error 28)), none lost
+    let rest = summary.strip_prefix("fsnotify-gadget: 0 records, ").unwrap_or_else(|| panic!("{summary}"));
+    let (n, rest) = rest.split_once(' ').unwrap();
+    let unwritten: u64 = n.parse().unwrap_or_else(|_| panic!("no unwritten count: {summary}"));
+    assert!(rest.starts_with("not written (standard output: No space left on device"), "{summary}");
+    assert!(summary.ends_with(", none lost"), "{summary}");
+    assert!(unwritten >= 1, "{summary}");
+    assert!(lines.last().unwrap().starts_with("fsnotify-gadget: error: writing the records to standard output: No space left"), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits for the child, killing it after 15 s so that a hang fails the test.
+trait WaitTimeout {
+    fn wait_with_output_timeout(self) -> Output;
+}
+
+impl WaitTimeout for std::process::Child {
+    fn wait_with_output_timeout(self) -> Output {
+        let pid = self.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let killer = std::thread::spawn(move || {
+            if rx.recv_timeout(std::time::Duration::from_secs(15)).is_err() {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        let out = self.wait_with_output().unwrap();
+        let _ = tx.send(());
+        let _ = killer.join();
+        out
+    }
+}
