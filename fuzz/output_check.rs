@@ -1,5 +1,6 @@
 //! What every decoded record must satisfy once formatted: the columns row is
-//! one line of printable text (no control byte, so no terminal escape), and
+//! one line of printable text (no control byte, so no terminal escape, and no
+//! hidden char: see [`hidden`]), and
 //! the JSON line parses and gives back the name's exact bytes. Both are
 //! byte for byte what the previous, serde_json-and-core::fmt writers
 //! (`fsg_testkit::reference`) print for the same record.
@@ -8,6 +9,17 @@ use fsg_testkit::reference;
 use fsnotify_gadget::fields;
 use fsnotify_gadget::model::Record;
 use fsnotify_gadget::output::{Columns, Json};
+use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+
+/// What the columns output never shows raw, by General_Category (asked of the
+/// Unicode data here, not of the library): Cc, Cf, Zl, Zp, Co, Cn (and Cs,
+/// which no char has).
+pub fn hidden(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator | G::PrivateUse | G::Unassigned | G::Surrogate
+    )
+}
 
 pub fn check(r: &Record) {
     let mut cols = Vec::new();
@@ -23,6 +35,7 @@ pub fn check(r: &Record) {
     assert_eq!(cols, expected);
     let text = std::str::from_utf8(&cols).expect("columns are UTF-8");
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "a C1 control in {text:?}");
+    assert!(!text.chars().any(|c| hidden(c) && c != '\n'), "a hidden char in {text:?}");
 
     let mut json = Vec::new();
     Json::new(fields::all().collect()).write(r, &mut json).unwrap();

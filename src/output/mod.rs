@@ -3,10 +3,19 @@
 //! Names, paths and comms are chosen by whoever created the file or the
 //! process, so they are escaped before they reach a terminal or a JSON
 //! consumer:
-//! - columns: control characters, invisible/bidirectional format characters,
-//!   backslashes and bytes that are not UTF-8 become `\n`, `\t`, `\r`, `\\`,
-//!   `\xNN` or `\u{NNNN}`; a name never spans two rows nor sends escape
-//!   sequences to the terminal.
+//! - columns: what a terminal would not show as itself is escaped, by
+//!   Unicode General_Category rather than by a list: every control (Cc),
+//!   format (Cf), line or paragraph separator (Zl, Zp), private-use (Co) and
+//!   unassigned (Cn, noncharacters included) code point
+//!   ([`escape::is_escaped_char`]). Newline, tab and carriage return become
+//!   `\n`, `\t`, `\r`; the other C0 controls and DEL `\xNN`; the rest
+//!   `\u{NNNN}` (at least four lowercase hex digits). A backslash is doubled
+//!   and each byte that is not part of valid UTF-8 is `\xNN`, so the escaped
+//!   text gives back the exact bytes. Everything else (letters, marks,
+//!   symbols, spaces) is printed as it is. A name never spans two rows nor
+//!   sends escape sequences to the terminal. Cn is as of the Unicode version
+//!   of the unicode-properties tables ([`escape::UNICODE_VERSION`]): a code
+//!   point assigned only in a later version is escaped.
 //! - JSON: strings are escaped exactly as serde_json escapes them (`json_str`;
 //!   the tests and fuzz targets compare the output with serde_json's and with
 //!   the previous serde_json-based writer, kept in testkit/ as an oracle). A

@@ -52,8 +52,12 @@ fn mask_text(d: Decoded) -> String {
     }
 }
 
-fn is_format_char(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
+/// The escape rule written the plain way: a char whose General_Category is
+/// in the Other group (Cc, Cf, Cs, Co, Cn) or is Zl or Zp.
+fn is_hidden(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    c.general_category_group() == GeneralCategoryGroup::Other
+        || matches!(c.general_category(), GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator)
 }
 
 /// Escapes untrusted bytes for a terminal, on one line. See the module docs.
@@ -68,7 +72,7 @@ pub fn escape_terminal(bytes: &[u8], out: &mut String) {
                 c if (c as u32) < 0x20 || c == '\u{7f}' => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                c if c.is_control() || is_format_char(c) => {
+                c if is_hidden(c) => {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }
                 c => out.push(c),

@@ -4,7 +4,8 @@
 //! text), so the fuzzer starts from inputs that reach deep into each parser.
 //!
 //! `cargo test -p fsg-testkit seeds -- --ignored` rewrites `fuzz/corpus/*/seed-*`
-//! (as root: the fanotify seed needs CAP_SYS_ADMIN). The other test checks
+//! (as root: the fanotify seed needs CAP_SYS_ADMIN); `… escape_seeds -- --ignored`
+//! rewrites only the escaper's, which need no kernel. The other test checks
 //! that every seed parses cleanly, so a change of a record layout that makes
 //! the checked-in seeds stale is noticed.
 
@@ -35,6 +36,21 @@ fn kernel_records() -> Vec<Vec<u8>> {
     set_c(&mut fan.name, comps);
     fan.name_len = comps.len() as u32;
     vec![encode(&ino), encode(&fan)]
+}
+
+/// Names for the escaper: every character issue 18 found printed raw, the
+/// ones escaped before it, visible text that must stay as it is, and C0,
+/// DEL, backslashes and bytes that are not UTF-8 among them.
+fn escape_inputs() -> Vec<(String, Vec<u8>)> {
+    let hidden = "a\u{2028}b\u{2029}c\u{ad}d\u{2060}e\u{180e}f\u{fff9}\u{fffa}\u{fffb}g\u{e0001}\u{e0041}\u{e007f}\
+                  h\u{e000}\u{f0000}\u{378}\u{ffff}\u{202e}\u{200b}\u{feff}\u{61c}\u{9b}i";
+    let visible = "é 日本語 😀👍🏽 e\u{301} \u{a0} \u{fffc} Ωμέγα עברית";
+    vec![
+        ("seed-hidden".into(), hidden.as_bytes().to_vec()),
+        ("seed-visible".into(), visible.as_bytes().to_vec()),
+        ("seed-bytes".into(), b"sgr-\x1b[31m\x07\n\t\r\x7f\\back\xff\xc3(\xe2\x80\xed\xa0\x80-".to_vec()),
+        ("seed-ascii".into(), b"plain-file_name.txt".to_vec()),
+    ]
 }
 
 fn check(r: libc::c_int, what: &str) -> std::io::Result<libc::c_int> {
@@ -104,6 +120,9 @@ pub fn seeds() -> std::io::Result<Vec<(&'static str, String, Vec<u8>)>> {
     out.push(("fdinfo", "seed-inotify".into(), ifdinfo.into_bytes()));
     out.push(("fdinfo", "seed-fanotify".into(), ffdinfo.into_bytes()));
     out.push(("kallsyms", "seed-excerpt".into(), kallsyms_excerpt().into_bytes()));
+    for (name, bytes) in escape_inputs() {
+        out.push(("terminal_escape", name, bytes));
+    }
     Ok(out)
 }
 
@@ -150,5 +169,21 @@ fn checked_in_seeds_parse_cleanly() {
     for text in files("kallsyms") {
         let k = fsnotify_gadget::kallsyms::Kallsyms::parse(&String::from_utf8(text).unwrap(), &["inotify_read", "inotify_handle_inode_event"]);
         assert!(k.has("inotify_read") || k.has("inotify_handle_inode_event"));
+    }
+    // Built without the kernel, so they must be exactly what is checked in.
+    let mut want: Vec<Vec<u8>> = escape_inputs().into_iter().map(|(_, b)| b).collect();
+    want.sort();
+    assert_eq!(files("terminal_escape"), want, "fuzz/corpus/terminal_escape is stale: cargo test -p fsg-testkit escape_seeds -- --ignored");
+}
+
+/// The escaper's seeds need no kernel: write them without root.
+#[cfg(test)]
+#[test]
+#[ignore = "rewrites fuzz/corpus/terminal_escape/seed-*: cargo test -p fsg-testkit escape_seeds -- --ignored"]
+fn write_escape_seeds() {
+    let d = corpus_dir().join("terminal_escape");
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, bytes) in escape_inputs() {
+        std::fs::write(d.join(name), bytes).unwrap();
     }
 }
