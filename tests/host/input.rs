@@ -164,7 +164,7 @@ fn a_full_disk_still_gets_the_summary_and_the_unwritten_count() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let mut g = Command::new(gadget_bin())
+    let g = Command::new(gadget_bin())
         .args(["--backend", "tracepoint", "--inotify-only", "-o", "json", "--timeout", "20"])
         .stdout(full)
         .stderr(std::process::Stdio::piped())
