@@ -216,9 +216,13 @@ fn fanotify_permission_answers(backend: &str) {
     let ready = dir.join("../fsg-perm-ready");
     let _ = std::fs::remove_file(&ready);
     let g = Gadget::start(&["--backend", backend, "--fanotify-only"]);
+    // The answer waits 100 ms, so each opener is asleep on it when it comes: the
+    // tracepoint backend names the answering tracer (and its group) by that
+    // wakeup. An answer given before its opener sleeps wakes nobody and leaves
+    // them unknown when the request's own wakeup was not seen either (README).
     let helper = Client::start(
         "fsg-fanotify-perm",
-        &["--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap()],
+        &["--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap(), "--delay-ms", "100"],
     );
     wait_ready(&ready, "fsg-fanotify-perm");
     let ok = Command::new("cat").arg(dir.join("ok")).output().unwrap();
