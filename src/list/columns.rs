@@ -123,6 +123,18 @@ pub(super) fn write_summary(summary: &Summary, out: &mut impl Write) -> io::Resu
         })
         .collect();
     table(&["USER", "INOTIFY_INSTANCES/MAX", "INOTIFY_WATCHES/MAX", "FANOTIFY_GROUPS", "FANOTIFY_MARKS"], &rows, out)?;
+    for t in summary.users.values() {
+        if let (Some((instances, watches)), Some(k)) = (t.unseen(), t.kernel) {
+            writeln!(
+                out,
+                "note: the kernel counts {} inotify instances and {} watches for {}: {instances} and {watches} more than \
+                 any process's fds show (held in flight over a unix socket, or by a process this scan cannot see)",
+                k.inotify_instances.unwrap_or(0),
+                k.inotify_watches.unwrap_or(0),
+                esc(t.name.as_bytes()),
+            )?;
+        }
+    }
     if !summary.top.is_empty() {
         writeln!(out, "\nTop consumers:")?;
         let rows: Vec<Vec<String>> = summary

@@ -38,10 +38,10 @@ pub struct Inventory {
 /// Scans the machine as `fsnotify-gadget list` does (the same steps, without printing)
 /// and returns its summary.
 pub fn inventory() -> Inventory {
-    let Gathered { fds, procs, groups, .. } = gather();
+    let Gathered { fds, procs, groups, kernel, .. } = gather();
     let instances: Vec<Instance> =
         groups.iter().map(|g| Instance { fds: g.iter().map(|&i| &fds[i]).collect(), primary: &fds[g[0]] }).collect();
-    let summary = Summary::new(&instances, &groups, &fds, &procs);
+    let summary = Summary::new(&instances, &groups, &fds, &procs, kernel.as_ref());
     Inventory {
         users: summary
             .users

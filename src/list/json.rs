@@ -81,6 +81,13 @@ pub(super) fn write_summary(summary: &Summary, out: &mut impl Write) -> Result<(
                 "uid": uid, "user": t.name,
                 "inotify_instances": t.inotify_instances, "inotify_watches": t.inotify_watches,
                 "fanotify_groups": t.fanotify_groups, "fanotify_marks": t.fanotify_marks,
+                // The kernel's own counts (null where not known), and whether the fds differ from them.
+                "kernel": t.kernel.map(|k| json!({
+                    "inotify_instances": k.inotify_instances, "inotify_watches": k.inotify_watches,
+                    "fanotify_groups": k.fanotify_groups, "fanotify_marks": k.fanotify_marks,
+                })),
+                "unseen_inotify_instances": t.unseen().map_or(0, |u| u.0),
+                "unseen_inotify_watches": t.unseen().map_or(0, |u| u.1),
             })
         })
         .collect();

@@ -93,6 +93,8 @@ struct Gathered {
     groups: Vec<Vec<usize>>,
     /// What the reader should know about how complete it is.
     notes: Vec<String>,
+    /// The kernel's own per-user counts, when its task iterator ran.
+    kernel: Option<HashMap<u32, iter::KernelCounts>>,
 }
 
 /// Scans every process: other holders of an instance and its user's totals are part of
@@ -134,11 +136,19 @@ fn gather() -> Gathered {
     if kcmp_failed {
         notes.push("kcmp(KCMP_FILE) failed: fds without a group address are not de-duplicated".into());
     }
-    Gathered { fds, procs, groups, notes }
+    // Right after the scan, so that the two describe the same moment.
+    let kernel = match iter::user_counts() {
+        Ok(k) => Some(k),
+        Err(e) => {
+            notes.push(format!("the kernel's per-user counts are not shown: the task iterator is unavailable: {e:#}"));
+            None
+        }
+    };
+    Gathered { fds, procs, groups, notes, kernel }
 }
 
 fn list(args: &Options, out: &mut impl Write) -> Result<()> {
-    let Gathered { fds, procs, groups, notes } = gather();
+    let Gathered { fds, procs, groups, notes, kernel } = gather();
     let mut instances: Vec<Instance> = groups
         .iter()
         .filter_map(|g| {
@@ -166,7 +176,7 @@ fn list(args: &Options, out: &mut impl Write) -> Result<()> {
         Format::Json => json::write_instances(args, &instances, &procs, &mut resolver, out)?,
         Format::Columns => columns::write_instances(args, &instances, &procs, &mut resolver, out)?,
     }
-    let summary = Summary::new(&instances, &groups, &fds, &procs);
+    let summary = Summary::new(&instances, &groups, &fds, &procs, kernel.as_ref());
     match args.format {
         Format::Json => json::write_summary(&summary, out)?,
         Format::Columns => columns::write_summary(&summary, out)?,

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{user_text, Instance, ProcInfo};
+use crate::procfs::iter::KernelCounts;
 use crate::procfs::{NotifyFd, NotifyKind as Kind};
 
 fn read_limit(path: &str) -> Option<u64> {
@@ -17,6 +18,20 @@ pub(super) struct UserTotals {
     pub(super) inotify_watches: u64,
     pub(super) fanotify_groups: u64,
     pub(super) fanotify_marks: u64,
+    /// What the kernel itself counts for this uid (`struct ucounts`).
+    pub(super) kernel: Option<KernelCounts>,
+}
+
+impl UserTotals {
+    /// How many more inotify instances and watches the kernel counts than
+    /// the fds in /proc show (instances in flight over a unix socket, held
+    /// by a process of another PID namespace, ...); None when they agree.
+    pub(super) fn unseen(&self) -> Option<(u64, u64)> {
+        let k = self.kernel?;
+        let more = |kernel: Option<u64>, seen: u64| kernel.map_or(0, |k| k.saturating_sub(seen));
+        let unseen = (more(k.inotify_instances, self.inotify_instances), more(k.inotify_watches, self.inotify_watches));
+        (unseen != (0, 0)).then_some(unseen)
+    }
 }
 
 /// Per-user totals (over every instance on the machine, for the users of the
@@ -29,7 +44,13 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    pub(super) fn new(instances: &[Instance], groups: &[Vec<usize>], fds: &[NotifyFd], procs: &HashMap<u32, ProcInfo>) -> Summary {
+    pub(super) fn new(
+        instances: &[Instance],
+        groups: &[Vec<usize>],
+        fds: &[NotifyFd],
+        procs: &HashMap<u32, ProcInfo>,
+        kernel: Option<&HashMap<u32, KernelCounts>>,
+    ) -> Summary {
         let shown: std::collections::HashSet<Option<u32>> = instances.iter().map(|i| procs[&i.primary.pid].uid).collect();
         let mut users: BTreeMap<Option<u32>, UserTotals> = BTreeMap::new();
         for g in groups {
@@ -41,6 +62,7 @@ impl Summary {
             }
             let t = users.entry(p.uid).or_default();
             t.name = user_text(p);
+            t.kernel = p.uid.and_then(|uid| kernel?.get(&uid).copied());
             let n = f.info.marks.len() as u64;
             match f.kind {
                 Kind::Inotify => {

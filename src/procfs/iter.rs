@@ -8,6 +8,8 @@ mod skel {
 
 // SAFETY: generated from task_file_rec.h: integers only.
 unsafe impl crate::boundary::Plain for skel::types::fsg_task_file {}
+// SAFETY: generated from task_file_rec.h: integers only.
+unsafe impl crate::boundary::Plain for skel::types::fsg_user_counts {}
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -19,7 +21,7 @@ use libbpf_rs::{Iter, OpenObject};
 
 /// C's `enum fsg_kind` (src/bpf/notify_kind.h), as the skeleton generates it.
 pub use skel::types::fsg_kind;
-use skel::types::fsg_task_file;
+use skel::types::{fsg_task_file, fsg_user_counts};
 use skel::TaskFilesSkelBuilder;
 
 use super::NotifyKind;
@@ -70,6 +72,8 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
     rodata.inotify_read_addr = ino_read;
     rodata.fanotify_read_addr = fan_read;
+    // Each iterator loads alone: one this kernel refuses does not take the other with it.
+    open.progs.task_user_counts.set_autoload(false);
     let skel = open.load().map_err(|e| anyhow!("loading the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
     let link = skel
         .progs
@@ -93,8 +97,81 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     Ok(out)
 }
 
+/// The kernel's own per-user counts (`struct ucounts`), summed over the user
+/// namespaces a uid has one in; None where this kernel has no such count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounts {
+    pub inotify_instances: Option<u64>,
+    pub inotify_watches: Option<u64>,
+    pub fanotify_groups: Option<u64>,
+    pub fanotify_marks: Option<u64>,
+}
+
+/// Sums the task iterator's records per uid, each `struct ucounts` once.
+pub fn sum_user_counts(records: &[fsg_user_counts]) -> HashMap<u32, KernelCounts> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: HashMap<u32, KernelCounts> = HashMap::new();
+    let add = |slot: &mut Option<u64>, v: i64| {
+        if v >= 0 {
+            *slot = Some(slot.unwrap_or(0) + v as u64);
+        }
+    };
+    for r in records {
+        if !seen.insert(r.ucounts) {
+            continue;
+        }
+        let c = out.entry(r.uid).or_default();
+        add(&mut c.inotify_instances, r.inotify_instances);
+        add(&mut c.inotify_watches, r.inotify_watches);
+        add(&mut c.fanotify_groups, r.fanotify_groups);
+        add(&mut c.fanotify_marks, r.fanotify_marks);
+    }
+    out
+}
+
+/// Runs the task iterator once: what the kernel counts for each uid that has a task.
+pub fn user_counts() -> Result<HashMap<u32, KernelCounts>> {
+    crate::backend::quiet_libbpf();
+    let mut storage = MaybeUninit::<OpenObject>::uninit();
+    let mut open = TaskFilesSkelBuilder::default().open(&mut storage).context("opening the BPF object")?;
+    open.progs.task_notify_files.set_autoload(false);
+    let skel = open.load().map_err(|e| anyhow!("loading the task iterator: {e}{}", crate::backend::libbpf_tail()))?;
+    let link = skel
+        .progs
+        .task_user_counts
+        .attach()
+        .map_err(|e| anyhow!("attaching the task iterator: {e}{}", crate::backend::libbpf_tail()))?;
+    let mut it = Iter::new(&link).map_err(|e| anyhow!("creating the iterator: {e}"))?;
+    let mut bytes = Vec::new();
+    it.read_to_end(&mut bytes).context("reading the iterator")?;
+    let records: Vec<fsg_user_counts> =
+        bytes.chunks_exact(size_of::<fsg_user_counts>()).map(crate::boundary::read_prefix).collect();
+    Ok(sum_user_counts(&records))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_counts_take_each_ucounts_once_and_sum_namespaces() {
+        use super::{fsg_user_counts, sum_user_counts, KernelCounts};
+        let rec = |ucounts, uid, i| fsg_user_counts {
+            ucounts,
+            uid,
+            inotify_instances: i,
+            inotify_watches: 10 * i,
+            fanotify_groups: 0,
+            fanotify_marks: -1,
+            ..Default::default()
+        };
+        // Two tasks of one ucounts, and uid 1000 in a second user namespace.
+        let sums = sum_user_counts(&[rec(1, 1000, 3), rec(1, 1000, 3), rec(2, 1000, 2), rec(3, 0, 1)]);
+        assert_eq!(
+            sums[&1000],
+            KernelCounts { inotify_instances: Some(5), inotify_watches: Some(50), fanotify_groups: Some(0), fanotify_marks: None }
+        );
+        assert_eq!(sums[&0].inotify_instances, Some(1));
+    }
+
     use super::*;
 
     #[test]

@@ -478,3 +478,59 @@ fn watch_in_another_mount_namespace_resolves_through_the_holder() {
     drop(w);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Held as nobody: one inotify instance with one watch in the process, and
+/// five with 100 watches each sent over a unix socket (SCM_RIGHTS) and closed
+/// by the sender, never received: in flight, in no process's fd table.
+const IN_FLIGHT: &str = r#"
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+os.setgid(65534); os.setuid(65534)
+shown = libc.inotify_init()
+assert libc.inotify_add_watch(shown, d.encode(), 0x100) >= 1
+a, b = socket.socketpair()
+for i in range(5):
+    fd = libc.inotify_init()
+    for j in range(100):
+        assert libc.inotify_add_watch(fd, f"{d}/{j}".encode(), 0x100) >= 1, ctypes.get_errno()
+    socket.send_fds(a, [b"x"], [fd])
+    os.close(fd)
+print("ready", flush=True)
+time.sleep(60)
+"#;
+
+/// `list` counts what the fds in /proc show; the kernel also counts instances
+/// no fd table holds. The summary gives the kernel's own counts beside them
+/// and says how many more it has (issue 18, item 7).
+#[test]
+fn kernel_counts_show_instances_in_flight() {
+    let _g = lock();
+    require_root();
+    let dir = std::env::temp_dir().join(format!("fsg-inflight-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for j in 0..100 {
+        std::fs::create_dir_all(dir.join(j.to_string())).unwrap();
+    }
+    let mut child = Command::new("python3").arg("-c").arg(IN_FLIGHT).arg(&dir).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let rows = list_json(&[]);
+    let text = list_env(&[], &[]).stdout;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let summary = rows.iter().find(|r| r["row"] == "summary").expect("a summary row");
+    let nobody = summary["users"].as_array().unwrap().iter().find(|u| u["uid"] == 65534).expect("nobody in the summary");
+    assert_eq!((nobody["inotify_instances"].as_u64(), nobody["inotify_watches"].as_u64()), (Some(1), Some(1)), "{nobody}");
+    let kernel = &nobody["kernel"];
+    assert_eq!((kernel["inotify_instances"].as_u64(), kernel["inotify_watches"].as_u64()), (Some(6), Some(501)), "{nobody}");
+    assert_eq!((nobody["unseen_inotify_instances"].as_u64(), nobody["unseen_inotify_watches"].as_u64()), (Some(5), Some(500)));
+    assert!(
+        text.lines().any(|l| l.starts_with("note: the kernel counts 6 inotify instances and 501 watches for nobody")
+            && l.contains("5 and 500 more")),
+        "{text}"
+    );
+}

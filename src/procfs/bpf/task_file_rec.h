@@ -18,4 +18,20 @@ struct fsg_task_file {
 	__u32 f_flags;   /* file->f_flags */
 };
 
+/*
+ * What the task iterator writes for every task: the struct ucounts its
+ * credentials are accounted to, and that object's counts, the kernel's own
+ * per-user totals that fs.inotify.max_user_* limit (-1: this kernel has no
+ * such count).
+ */
+struct fsg_user_counts {
+	__u64 ucounts; /* the struct ucounts address: one per (user namespace, uid) */
+	__u32 uid;     /* ucounts->uid */
+	__u32 pad;
+	__s64 inotify_instances;
+	__s64 inotify_watches;
+	__s64 fanotify_groups;
+	__s64 fanotify_marks;
+};
+
 #endif /* FSG_TASK_FILE_REC_H */

@@ -52,4 +52,65 @@ int task_notify_files(struct bpf_iter__task_file___fsg *ctx)
 	return 0;
 }
 
+struct fsg_user_counts _fsg_user_counts_type = {};
+
+struct bpf_iter__task___fsg {
+	struct bpf_iter_meta___fsg *meta;
+	struct task_struct *task;
+} __attribute__((preserve_access_index));
+
+/* The kernel's per-user counters (include/linux/user_namespace.h). */
+enum ucount_type___fsg {
+	UCOUNT_INOTIFY_INSTANCES___fsg,
+	UCOUNT_INOTIFY_WATCHES___fsg,
+	UCOUNT_FANOTIFY_GROUPS___fsg,
+	UCOUNT_FANOTIFY_MARKS___fsg,
+};
+
+struct atomic_long___fsg {
+	long counter;
+};
+
+struct ucounts___fsg {
+	kuid_t uid;
+	struct atomic_long___fsg ucount[16]; /* atomic_long_t[UCOUNT_COUNTS] */
+} __attribute__((preserve_access_index));
+
+struct cred___fsg {
+	struct ucounts___fsg *ucounts;
+} __attribute__((preserve_access_index));
+
+/*
+ * ucounts->ucount[UCOUNT_name].counter, -1 when this kernel has no such count.
+ * The element is found by offset: its type (atomic_long_t) is anonymous, which
+ * CO-RE cannot relocate a field access through.
+ */
+#define UCOUNT(uc, name)                                                                        \
+	(bpf_core_enum_value_exists(enum ucount_type___fsg, name##___fsg)                       \
+		 ? *(long *)((void *)(uc) + bpf_core_field_offset(struct ucounts___fsg, ucount) + \
+			     8 * (bpf_core_enum_value(enum ucount_type___fsg, name##___fsg) & 15)) \
+		 : -1)
+
+SEC("iter/task")
+int task_user_counts(struct bpf_iter__task___fsg *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct fsg_user_counts rec = {};
+	struct ucounts___fsg *uc;
+
+	if (!task)
+		return 0;
+	uc = ((struct cred___fsg *)task->cred)->ucounts;
+	if (!uc)
+		return 0;
+	rec.ucounts = (__u64)uc;
+	rec.uid = uc->uid.val;
+	rec.inotify_instances = UCOUNT(uc, UCOUNT_INOTIFY_INSTANCES);
+	rec.inotify_watches = UCOUNT(uc, UCOUNT_INOTIFY_WATCHES);
+	rec.fanotify_groups = UCOUNT(uc, UCOUNT_FANOTIFY_GROUPS);
+	rec.fanotify_marks = UCOUNT(uc, UCOUNT_FANOTIFY_MARKS);
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
