@@ -3,8 +3,8 @@
 # whole test suite: the BPF toolchain, QEMU and busybox for the VM tests, and
 # the real inotify/fanotify clients the tests drive, strace and setpriv for
 # the privilege tests, cargo-fuzz (and g++ for its libFuzzer) for the fuzz
-# targets, and the container, Prometheus and Kubernetes clients of the fleet
-# tests. Run as root.
+# targets, the container, Prometheus and Kubernetes clients of the fleet
+# tests, and man, zsh and fish for the man page and completion tests. Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -16,6 +16,10 @@ apt-get install -y -qq --no-install-recommends \
 # it (with runc: crun refuses hybrid cgroup layouts), prometheus scrapes /metrics and
 # promtool checks the exposition and deploy/alerts.yml.
 apt-get install -y -qq --no-install-recommends buildah podman runc prometheus >/dev/null
+# The docs tests (src/cli/docs.rs): `man -l` renders each generated page (man-db, with
+# groff-base's formatter), zsh and fish parse their completion scripts and fish answers
+# completions from its own (bash is already there).
+apt-get install -y -qq --no-install-recommends man-db groff-base zsh fish >/dev/null
 # kubectl decodes deploy/daemonset.yaml offline. Debian's kubernetes-client ships it;
 # skip it where another package already provides /usr/bin/kubectl (they conflict).
 if ! command -v kubectl >/dev/null 2>&1; then

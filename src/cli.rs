@@ -2,7 +2,8 @@
 //!
 //! The only module that knows clap: every flag and value enum is defined
 //! here, and the commands get plain options ([`crate::trace::Options`],
-//! [`crate::list::Options`]).
+//! [`crate::list::Options`]). [`docs`] turns the same definition into the
+//! man pages and shell completions.
 
 use std::time::Duration;
 
@@ -13,10 +14,13 @@ use crate::fields::{self, Field};
 use crate::metrics;
 use crate::output::Format;
 
+pub mod docs;
+
 const ABOUT: &str = "Shows who watches which files through inotify and fanotify, who caused each event, \
 and what the watcher answered, live from the kernel with eBPF.";
 
-const LONG_ABOUT: &str = "\
+/// The description of `--help` and of the man page.
+const DESCRIPTION: &str = "\
 Shows who watches which files through inotify and fanotify, who caused each event, and what the \
 watcher answered, live from the kernel with eBPF.
 
@@ -26,16 +30,33 @@ permission events also get an fa_resp record with the tracer's answer: allow, de
 interrupted when the tracee stopped waiting.
 
 Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF \
-(/sys/kernel/btf/vmlinux).
+(/sys/kernel/btf/vmlinux).";
 
-Examples:
-  sudo fsnotify-gadget
-  sudo fsnotify-gadget --inotify-only --fields tracer_comm,tracee_comm,i_mask,name
-  sudo fsnotify-gadget --fanotify-only -o json --timeout 10
-  sudo fsnotify-gadget --tracer-pid \"$(pidof inotifywait)\"";
+/// The examples of `--help`, and of the man page with what each does.
+const EXAMPLES: [(&str, &str); 4] = [
+    ("sudo fsnotify-gadget", "Every inotify and fanotify event, in columns, until Ctrl-C."),
+    (
+        "sudo fsnotify-gadget --inotify-only --fields tracer_comm,tracee_comm,i_mask,name",
+        "inotify events only, four columns: who read the event, who caused it, its mask, the file name.",
+    ),
+    (
+        "sudo fsnotify-gadget --fanotify-only -o json --timeout 10",
+        "fanotify events and permission answers as JSON lines, for ten seconds.",
+    ),
+    ("sudo fsnotify-gadget --tracer-pid \"$(pidof inotifywait)\"", "Only the events inotifywait reads."),
+];
+
+fn long_about() -> String {
+    let mut s = format!("{DESCRIPTION}\n\nExamples:");
+    for (example, _) in EXAMPLES {
+        s.push_str("\n  ");
+        s.push_str(example);
+    }
+    s
+}
 
 #[derive(Parser)]
-#[command(name = "fsnotify-gadget", version, about = ABOUT, long_about = LONG_ABOUT, max_term_width = 100)]
+#[command(name = "fsnotify-gadget", version, about = ABOUT, long_about = long_about(), max_term_width = 100)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -53,6 +74,20 @@ pub enum Command {
     /// Serve Prometheus metrics of the inventory (what `list` sums up) on
     /// --metrics ADDR:PORT, refreshed periodically, without tracing.
     Serve(ServeArgs),
+    /// Write the man pages and the bash, zsh and fish completions under DIR.
+    ///
+    /// `sudo fsnotify-gadget docs /usr/local/share` installs them for every user: man,
+    /// bash-completion, zsh and fish look there. Needs no privileges beyond writing DIR.
+    Docs(DocsArgs),
+}
+
+/// `fsnotify-gadget docs DIR`.
+#[derive(Args)]
+pub struct DocsArgs {
+    /// A share directory such as /usr/local/share: the files go to man/man1/,
+    /// bash-completion/completions/, zsh/site-functions/ and fish/vendor_completions.d/ under it.
+    #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub dir: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -333,11 +368,16 @@ pub fn one_line_error(e: &clap::Error) -> String {
     format!("{} (see `fsnotify-gadget --help`)", parts.join("; "))
 }
 
+/// The whole command line as clap sees it, `--help`'s FIELDS and BACKENDS included: what
+/// [`parse`] parses and what [`docs`] documents.
+pub fn command() -> clap::Command {
+    Cli::command().after_help(fields_help())
+}
+
 /// Parses the process arguments. `--help` and `--version` print and exit 0;
 /// bad input prints one line, `fsnotify-gadget: error: …`, and exits with status 2.
 pub fn parse() -> Cli {
-    let cmd = Cli::command().after_help(fields_help());
-    let parsed = cmd.try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),

@@ -13,6 +13,11 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::List(args)) => fsnotify_gadget::list::run(&args.options()),
         Some(Command::Serve(args)) => fsnotify_gadget::metrics::serve(&args.options()),
+        Some(Command::Docs(args)) => cli::docs::write(&args.dir).map(|written| {
+            for path in written {
+                println!("{}", path.display());
+            }
+        }),
         None => fsnotify_gadget::trace::run(&cli.trace.options()),
     };
     match result {

@@ -552,3 +552,31 @@ fn the_image_traces_a_host_touch_under_podman_as_the_daemonset_runs_it() {
         "the container saw no record of the host's touch: {records:?} {err:?}"
     );
 }
+
+#[test]
+fn the_image_holds_the_man_pages_and_completions() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let tag = image();
+    let podman = which("podman");
+    // Created, never started: its files are read through `podman export`.
+    let created = Command::new(&podman).args(["create", tag]).output().unwrap();
+    assert!(created.status.success(), "podman create: {}", String::from_utf8_lossy(&created.stderr));
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let tar = test_dir("fleet-image-docs").join("image.tar");
+    let exported = Command::new(&podman).args(["export", "-o"]).arg(&tar).arg(&id).output().unwrap();
+    let _ = Command::new(&podman).args(["rm", &id]).output();
+    assert!(exported.status.success(), "podman export: {}", String::from_utf8_lossy(&exported.stderr));
+    let listing = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let files = String::from_utf8_lossy(&listing.stdout).to_string();
+    for path in [
+        "fsnotify-gadget",
+        "usr/share/man/man1/fsnotify-gadget.1",
+        "usr/share/man/man1/fsnotify-gadget-list.1",
+        "usr/share/bash-completion/completions/fsnotify-gadget",
+        "usr/share/zsh/site-functions/_fsnotify-gadget",
+        "usr/share/fish/vendor_completions.d/fsnotify-gadget.fish",
+    ] {
+        assert!(files.lines().any(|l| l.trim_start_matches("./") == path), "the image lacks {path}: {files}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask dist`: one statically linked x86_64 binary (libbpf, libelf, zlib and glibc
-//! inside), and with `--image` an OCI image holding only it.
+//! inside), its man pages and shell completions (`target/dist/share`, written by the binary's
+//! own `docs`), and with `--image` an OCI image holding only those.
 //!
 //! No toolchain is downloaded: the target is the host's own `x86_64-unknown-linux-gnu`,
 //! built with `+crt-static` against Debian's static libraries (`libc.a`, `libelf.a`,
@@ -49,6 +50,22 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The man pages and completions, as the binary itself writes them (`fsnotify-gadget docs`,
+/// which needs no privileges): returns `target/dist/share`, laid out like `/usr/share`.
+pub fn docs(ws: &Workspace, binary: &Path) -> Result<PathBuf> {
+    let share = ws.target_dir.join("dist").join("share");
+    let _ = std::fs::remove_dir_all(&share);
+    let out = Command::new(binary)
+        .arg("docs")
+        .arg(&share)
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !out.status.success() {
+        bail!("{} docs failed: {}", binary.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(share)
+}
+
 /// An ELF executable that needs no loader: type ET_EXEC, no PT_INTERP, no PT_DYNAMIC.
 pub fn check_static(elf: &[u8]) -> Result<()> {
     const ET_EXEC: u16 = 2;
@@ -80,12 +97,13 @@ pub fn check_static(elf: &[u8]) -> Result<()> {
 }
 
 /// Builds the OCI image from `deploy/Containerfile` with buildah (or podman), offline:
-/// the context is a directory holding only the binary.
-pub fn image(ws: &Workspace, binary: &Path) -> Result<String> {
+/// the context is a directory holding only the binary and `share` (from [`docs`]).
+pub fn image(ws: &Workspace, binary: &Path, share: &Path) -> Result<String> {
     let context = ws.target_dir.join("dist").join("image-context");
     let _ = std::fs::remove_dir_all(&context);
     std::fs::create_dir_all(&context)?;
     std::fs::copy(binary, context.join("fsnotify-gadget"))?;
+    copy_tree(share, &context.join("share"))?;
     let containerfile = ws.root.join("deploy").join("Containerfile");
     let version = env!("CARGO_PKG_VERSION");
     let tag = format!("{IMAGE}:{version}");
@@ -110,6 +128,21 @@ pub fn image(ws: &Workspace, binary: &Path) -> Result<String> {
     Ok(tag)
 }
 
+/// Copies the directory `from` to `to`, files and directories only (what [`docs`] writes).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).with_context(|| format!("cannot copy to {}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
@@ -129,6 +162,20 @@ mod tests {
             b[64 + 56 * i..68 + 56 * i].copy_from_slice(&p.to_le_bytes());
         }
         b
+    }
+
+    #[test]
+    fn trees_are_copied_whole() {
+        let dir = std::env::temp_dir().join(format!("xtask-copy-tree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let from = dir.join("from");
+        std::fs::create_dir_all(from.join("man/man1")).unwrap();
+        std::fs::write(from.join("man/man1/a.1"), "page").unwrap();
+        std::fs::write(from.join("top"), "file").unwrap();
+        copy_tree(&from, &dir.join("to")).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("to/man/man1/a.1")).unwrap(), "page");
+        assert_eq!(std::fs::read_to_string(dir.join("to/top")).unwrap(), "file");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - `vm-shell`: the same VM with a shell, for debugging;
 //! - `fuzz`: the cargo-fuzz targets of fuzz/, each for a while.
 //! - `bench`: the benchmarks, on the host and in the VM (bench.rs).
-//! - `dist`: the static binary, and with `--image` its OCI image (dist.rs).
+//! - `dist`: the static binary, its man pages and completions, and with `--image` its OCI
+//!   image (dist.rs).
 
 mod bench;
 mod cargo;
@@ -53,7 +54,8 @@ tasks:
             --no-vm           host part only
             --kernel SPEC, --keep as above
   dist      one statically linked binary, target/dist/fsnotify-gadget (libbpf, libelf,
-            zlib and glibc inside; checked to need no loader)
+            zlib and glibc inside; checked to need no loader), and its man pages and
+            shell completions in target/dist/share (what `fsnotify-gadget docs` writes)
             --image           also build the OCI image localhost/fsnotify-gadget from
                               deploy/Containerfile (buildah or podman, offline)
 
@@ -191,8 +193,10 @@ fn dist_task(options: &Options) -> Result<bool> {
     let ws = Workspace::locate()?;
     let binary = dist::build(&ws)?;
     println!("dist: {} (static: no loader, no dynamic section)", binary.display());
+    let share = dist::docs(&ws, &binary)?;
+    println!("dist: {}: man pages and bash, zsh and fish completions", share.display());
     if options.image {
-        let tag = dist::image(&ws, &binary)?;
+        let tag = dist::image(&ws, &binary, &share)?;
         println!("dist: image {tag}");
     }
     Ok(true)
