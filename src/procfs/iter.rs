@@ -57,6 +57,15 @@ pub fn read_fn_addrs(kallsyms: &str) -> (u64, u64) {
     (ino, fan)
 }
 
+/// Reads an attached iterator to its end: every record it wrote.
+fn run_iter(attached: libbpf_rs::Result<libbpf_rs::Link>, what: &str) -> Result<Vec<u8>> {
+    let link = attached.map_err(|e| anyhow!("attaching the {what} iterator: {e}{}", crate::backend::libbpf_tail()))?;
+    let mut it = Iter::new(&link).map_err(|e| anyhow!("creating the {what} iterator: {e}"))?;
+    let mut bytes = Vec::new();
+    it.read_to_end(&mut bytes).with_context(|| format!("reading the {what} iterator"))?;
+    Ok(bytes)
+}
+
 /// Runs the iterator once: (tgid, fd) -> what it saw.
 pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     crate::backend::quiet_libbpf();
@@ -75,14 +84,7 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     // Each iterator loads alone: one this kernel refuses does not take the other with it.
     open.progs.task_user_counts.set_autoload(false);
     let skel = open.load().map_err(|e| anyhow!("loading the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
-    let link = skel
-        .progs
-        .task_notify_files
-        .attach()
-        .map_err(|e| anyhow!("attaching the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
-    let mut it = Iter::new(&link).map_err(|e| anyhow!("creating the iterator: {e}"))?;
-    let mut bytes = Vec::new();
-    it.read_to_end(&mut bytes).context("reading the iterator")?;
+    let bytes = run_iter(skel.progs.task_notify_files.attach(), "task_file")?;
 
     let mut out = HashMap::new();
     for chunk in bytes.chunks_exact(size_of::<fsg_task_file>()) {
@@ -136,14 +138,7 @@ pub fn user_counts() -> Result<HashMap<u32, KernelCounts>> {
     let mut open = TaskFilesSkelBuilder::default().open(&mut storage).context("opening the BPF object")?;
     open.progs.task_notify_files.set_autoload(false);
     let skel = open.load().map_err(|e| anyhow!("loading the task iterator: {e}{}", crate::backend::libbpf_tail()))?;
-    let link = skel
-        .progs
-        .task_user_counts
-        .attach()
-        .map_err(|e| anyhow!("attaching the task iterator: {e}{}", crate::backend::libbpf_tail()))?;
-    let mut it = Iter::new(&link).map_err(|e| anyhow!("creating the iterator: {e}"))?;
-    let mut bytes = Vec::new();
-    it.read_to_end(&mut bytes).context("reading the iterator")?;
+    let bytes = run_iter(skel.progs.task_user_counts.attach(), "task")?;
     let records: Vec<fsg_user_counts> =
         bytes.chunks_exact(size_of::<fsg_user_counts>()).map(crate::boundary::read_prefix).collect();
     Ok(sum_user_counts(&records))

@@ -359,16 +359,20 @@ print(os.getpid(), n, flush=True)
 
 /// A tracer that got its fd from another process, not from inotify_init: its
 /// read is followed like any other (printed = read).
-fn foreign_fd(how: &str) {
+/// Runs a client `script` (argv: READY DIR ARGS...) that reads an inotify
+/// watch on DIR once `DIR/go` exists and prints `PID EVENTS`; makes three
+/// files `TAG-0..2` and the go file, and checks that the tool printed exactly
+/// what the one read took (printed = read), in order. Returns those records.
+fn three_files_then_go(tag: &str, script: &str, args: &[&str]) -> (u32, Vec<Value>) {
     require_root();
-    let dir = test_dir(&format!("tp13-{how}"));
+    let dir = test_dir(&format!("tp13-{tag}"));
     let ready = dir.with_extension("ready");
     let _ = std::fs::remove_file(&ready);
     let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
-    let c = python(FOREIGN_FD, &[ready.to_str().unwrap(), dir.to_str().unwrap(), how]);
+    let c = python(script, &[&[ready.to_str().unwrap(), dir.to_str().unwrap()], args].concat());
     wait_file(&ready);
     for i in 0..3 {
-        std::fs::write(dir.join(format!("{how}-{i}")), b"x").unwrap();
+        std::fs::write(dir.join(format!("{tag}-{i}")), b"x").unwrap();
     }
     std::fs::write(dir.join("go"), b"").unwrap();
     let out = output(c);
@@ -376,14 +380,21 @@ fn foreign_fd(how: &str) {
     let (pid, read) = (it.next().unwrap(), it.next().unwrap());
     std::thread::sleep(Duration::from_millis(300));
     let (records, stderr) = g.stop();
-    let mine = tracer_records(&records, pid);
+    let mine: Vec<Value> = tracer_records(&records, pid).into_iter().cloned().collect();
     assert_eq!(read, 4, "three files and the go file: {out:?}");
     assert_eq!(mine.len() as u32, read, "printed = read: {records:#?}");
     for (i, r) in mine.iter().take(3).enumerate() {
-        assert_eq!(r["name"], format!("{how}-{i}"), "{r}");
+        assert_eq!(r["name"], format!("{tag}-{i}"), "{r}");
         assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
+        assert_eq!(s(r, "tracee.pid").as_u64(), Some(std::process::id() as u64), "{r}");
+        assert!(r["fsnotify_group"].is_string(), "the group is known: {r}");
     }
     assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
+    (pid, mine)
+}
+
+fn foreign_fd(how: &str) {
+    three_files_then_go(how, FOREIGN_FD, &[how]);
 }
 
 #[test]
@@ -524,34 +535,11 @@ print(os.getpid(), events, flush=True)
 #[test]
 fn io_uring_read_is_a_read() {
     let _alone = crate::alone(module_path!());
-    require_root();
-    let dir = test_dir("tp13-uring");
-    let ready = dir.with_extension("ready");
-    let _ = std::fs::remove_file(&ready);
-    let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
-    let c = python(&format!("import mmap\n{URING_READ}"), &[ready.to_str().unwrap(), dir.to_str().unwrap()]);
-    wait_file(&ready);
-    for i in 0..3 {
-        std::fs::write(dir.join(format!("uring-{i}")), b"x").unwrap();
-    }
-    std::fs::write(dir.join("go"), b"").unwrap();
-    let out = output(c);
-    let mut it = out.split_whitespace().map(|w| w.parse::<u32>().unwrap());
-    let (pid, read) = (it.next().unwrap(), it.next().unwrap());
-    std::thread::sleep(Duration::from_millis(300));
-    let (records, stderr) = g.stop();
-    let mine = tracer_records(&records, pid);
-    assert_eq!(read, 4, "three files and the go file: {out:?}");
-    assert_eq!(mine.len() as u32, read, "printed = read: {records:#?}");
-    for (i, r) in mine.iter().take(3).enumerate() {
-        assert_eq!(r["name"], format!("uring-{i}"), "{r}");
-        assert_eq!(r["i_mask"], "IN_CREATE", "{r}");
-        assert_eq!(s(r, "tracee.pid").as_u64(), Some(std::process::id() as u64), "{r}");
+    let (pid, records) = three_files_then_go("uring", &format!("import mmap\n{URING_READ}"), &[]);
+    for r in &records {
         // The io-wq worker that ran the read is a thread of the reader.
         assert_ne!(s(r, "tracer.tid").as_u64(), Some(pid as u64), "{r}");
-        assert!(r["fsnotify_group"].is_string(), "the group is known: {r}");
     }
-    assert!(stderr.iter().any(|l| l.contains("none lost")), "{stderr:?}");
 }
 
 #[test]
