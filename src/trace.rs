@@ -76,6 +76,22 @@ fn describe(lost: &Lost) -> String {
     parts.join(", ")
 }
 
+/// Events dequeued that never reached a tracer: `; 3 discarded (2 at close, …)`, or nothing.
+fn describe_discarded(lost: &Lost) -> String {
+    let d = &lost.discarded;
+    if d.total() == 0 {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    if d.at_close > 0 {
+        parts.push(format!("{} at close, never read", d.at_close));
+    }
+    if d.copy_failed > 0 {
+        parts.push(format!("{} the read could not copy out", d.copy_failed));
+    }
+    format!("; {} events dequeued but not delivered: {}", d.total(), parts.join(", "))
+}
+
 /// `VmRSS` and `VmHWM` of this process, in KiB.
 fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -92,8 +108,10 @@ fn memory_kib() -> (u64, u64) {
 /// The `--stats` line, `key=value` words after the prefix.
 pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables: &[TableUse]) -> String {
     let mut s = format!(
-        "fsnotify-gadget: stats: records={printed} lost={} rss_kib={rss_kib} peak_rss_kib={peak_kib}",
-        lost.total()
+        "fsnotify-gadget: stats: records={printed} lost={} discarded_close={} discarded_copy={} rss_kib={rss_kib} peak_rss_kib={peak_kib}",
+        lost.total(),
+        lost.discarded.at_close,
+        lost.discarded.copy_failed,
     );
     for t in tables {
         s.push_str(&format!(" {}={}/{}", t.name, t.entries, t.capacity));
@@ -279,6 +297,7 @@ pub fn run(args: &Options) -> Result<()> {
     }
     let lost = tracer.lost();
     let partial = if lost.partial > 0 { format!("; {} printed incomplete", lost.partial) } else { String::new() };
+    let partial = partial + &describe_discarded(&lost);
     let printed = output.written;
     let unwritten = match &output.failed {
         Some((e, n)) => format!(", {n} not written (standard output: {e})"),

@@ -487,6 +487,7 @@ each_backend!(burst_stalled: burst_stalled_tool_fentry => "fentry", burst_stalle
 each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe", fanotify_interrupted_tracepoint => "tracepoint");
 each_backend!(tracer_killed_with_events_queued: fault_tracer_killed_fentry => "fentry", fault_tracer_killed_kprobe => "kprobe");
 each_backend!(closed_with_unread_events: fault_closed_unread_fentry => "fentry", fault_closed_unread_kprobe => "kprobe");
+each_backend!(undelivered_events_are_discarded: fault_undelivered_fentry => "fentry", fault_undelivered_kprobe => "kprobe");
 each_backend!(queue_overflow_is_a_record: fault_queue_overflow_fentry => "fentry", fault_queue_overflow_kprobe => "kprobe");
 each_backend!(watched_directory_deleted: fault_dir_deleted_fentry => "fentry", fault_dir_deleted_kprobe => "kprobe");
 each_backend!(sigkill_then_restart: fault_sigkill_restart_fentry => "fentry", fault_sigkill_restart_kprobe => "kprobe");

@@ -94,6 +94,25 @@ pub struct Lost {
     /// records per event; one was lost, could not be paired, or came before
     /// the start).
     pub partial: u64,
+    /// Not lost, and not in the total: events taken off a queue that no
+    /// tracer received, so there is no record of them.
+    pub discarded: Discarded,
+}
+
+/// Events dequeued that never reached their tracer, by cause (kernel backends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// The group's queue was emptied at close: its fd closed, or its reader exited.
+    pub at_close: u64,
+    /// The read could not copy the event out: EFAULT, or for fanotify no fd for
+    /// the event (EMFILE, ENFILE, an open error).
+    pub copy_failed: u64,
+}
+
+impl Discarded {
+    pub fn total(&self) -> u64 {
+        self.at_close + self.copy_failed
+    }
 }
 
 impl Lost {
@@ -110,6 +129,10 @@ impl Lost {
             undecodable: self.undecodable - earlier.undecodable,
             cut: self.cut - earlier.cut,
             partial: self.partial - earlier.partial,
+            discarded: Discarded {
+                at_close: self.discarded.at_close - earlier.discarded.at_close,
+                copy_failed: self.discarded.copy_failed - earlier.discarded.copy_failed,
+            },
         }
     }
 }

@@ -132,6 +132,7 @@ pub struct Metrics {
     labels: Vec<Label>,
     events: IntCounterVec,
     lost: IntCounterVec,
+    discarded: IntCounterVec,
     incomplete: IntCounter,
     table_entries: IntGaugeVec,
     table_capacity: IntGaugeVec,
@@ -155,6 +156,10 @@ impl Metrics {
             &event_labels,
         )?;
         let lost = IntCounterVec::new(Opts::new(name("records_lost_total"), "Records not printed, by cause (as in the exit line)."), &["cause"])?;
+        let discarded = IntCounterVec::new(
+            Opts::new(name("events_discarded_total"), "Events dequeued that never reached their tracer, so have no record, by cause: close (the queue was emptied at close), copy (the read could not copy it out)."),
+            &["cause"],
+        )?;
         let incomplete = IntCounter::new(name("records_incomplete_total"), "Records printed without their tracee or with a doubtful one (tracepoint backend).")?;
         let table_entries = IntGaugeVec::new(Opts::new(name("table_entries"), "Entries in each table that joins the halves of an event (0 once the machine is quiet)."), &["table"])?;
         let table_capacity = IntGaugeVec::new(Opts::new(name("table_capacity"), "Capacity of each table that joins the halves of an event."), &["table"])?;
@@ -170,7 +175,7 @@ impl Metrics {
         let folded = IntCounter::new(name("metrics_folded_total"), "Records counted under label value `other` because --metrics-max-series was reached.")?;
         let info = IntGaugeVec::new(Opts::new(name("build_info"), "Always 1: the version and the backend that traces (none for serve)."), &["version", "backend"])?;
         info.with_label_values(&[env!("CARGO_PKG_VERSION"), backend]).set(1);
-        for m in [&events, &lost] {
+        for m in [&events, &lost, &discarded] {
             registry.register(Box::new(m.clone()))?;
         }
         registry.register(Box::new(incomplete.clone()))?;
@@ -181,7 +186,7 @@ impl Metrics {
         registry.register(Box::new(folded.clone()))?;
         registry.register(Box::new(info))?;
         let inventory = inventory::Gauges::register(&registry)?;
-        Ok(Metrics { registry, labels: labels.to_vec(), events, lost, incomplete, table_entries, table_capacity, delivery, permission, folded, inventory })
+        Ok(Metrics { registry, labels: labels.to_vec(), events, lost, discarded, incomplete, table_entries, table_capacity, delivery, permission, folded, inventory })
     }
 
     /// The text exposition of everything registered.
@@ -426,6 +431,11 @@ impl Recorder {
                     self.metrics.lost.with_label_values(&[cause]).inc_by(n);
                 }
             }
+            for (cause, n) in [("close", d.discarded.at_close), ("copy", d.discarded.copy_failed)] {
+                if n > 0 {
+                    self.metrics.discarded.with_label_values(&[cause]).inc_by(n);
+                }
+            }
             self.metrics.incomplete.inc_by(d.partial);
             self.lost_seen = lost;
         }
@@ -442,6 +452,9 @@ impl Recorder {
     pub fn init_lost(&self) {
         for cause in ["ringbuf", "untracked", "undecodable", "cut"] {
             self.metrics.lost.with_label_values(&[cause]);
+        }
+        for cause in ["close", "copy"] {
+            self.metrics.discarded.with_label_values(&[cause]);
         }
     }
 }

@@ -17,7 +17,8 @@ use super::*;
 const OUR_PROGRAMS: &[&str] = &[
     "fentry_inotify_", "fentry_fanotify", "kprobe_fanotify", "fentry_insert", "fexit_remove", "fentry_destroy",
     "kprobe_inotify_", "kprobe_insert", "kprobe_remove", "kretprobe_remov", "kprobe_destroy", "thread_exit",
-    "tp_alloc", "tp_free", "tp_waking", "tp_exit", "iter_notify_gro",
+    "fentry_peek", "kprobe_peek", "kprobe_read_sta",
+    "tp_alloc", "tp_free", "tp_waking", "tp_exit", "iter_notify_gro", "task_notify_fil", "task_user_count",
 ];
 
 /// This project's BPF programs loaded right now.
@@ -597,4 +598,54 @@ pub fn signals_stop_cleanly(backend: &str) {
     let summary = stderr.iter().rev().find(|l| l.contains(" records")).unwrap_or_else(|| panic!("no summary line: {stderr:#?}"));
     assert!(summary.contains("none lost"), "{summary}");
     wait_until_nothing_loaded("after SIGHUP");
+}
+
+/// Events taken off a queue that never reached the reader: reads that could
+/// not copy them out (EFAULT; fanotify with no fd free, EMFILE) and queues
+/// emptied at close. None has a record, each is counted as discarded with its
+/// cause, and every event the reader did get has its record.
+pub fn undelivered_events_are_discarded(backend: &str) {
+    let dir = test_dir("undelivered");
+    let dir = dir.to_str().unwrap();
+    let mut g = Gadget::start(&["--backend", backend, "--stats", "3600"]);
+    let counted = |line: &str| {
+        let st = parse_stats(line);
+        let n = |k: &str| st.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("no {k} in {line}"));
+        (n("discarded_close"), n("discarded_copy"))
+    };
+    let mut before = (0, 0);
+    let mut readers = Vec::new();
+    for (api, how, events, fails) in
+        [("inotify", "efault", 20, 3), ("fanotify", "efault", 20, 3), ("fanotify", "emfile", 20, 3), ("inotify", "close", 20, 0), ("fanotify", "close", 20, 0)]
+    {
+        let child = Command::new(helper("fsg-undelivered"))
+            .args([api, how, dir, &events.to_string(), &fails.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fsg-undelivered");
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "fsg-undelivered {api} {how}: {}", out.status);
+        let words = parse_stats(&format!("stats: {line}"));
+        let read: u64 = words["read"].parse().unwrap();
+        let failed: u64 = words["failed"].parse().unwrap();
+        let discarded = if how == "close" { (events, 0) } else { (0, fails) };
+        assert_eq!((read, failed), (events - discarded.0 - discarded.1, fails), "{api} {how}: {line}");
+        sleep(Duration::from_millis(500));
+        // SAFETY: a signal to the child we started.
+        unsafe { libc::kill(g.pid() as i32, libc::SIGUSR1) };
+        let now = counted(&g.wait_stderr("stats:", Duration::from_secs(30)));
+        assert_eq!((now.0 - before.0, now.1 - before.1), discarded, "{api} {how}: discarded (at close, copy failed)");
+        before = now;
+        readers.push((pid, read, api, how));
+    }
+    let (records, stderr) = g.stop();
+    for (pid, read, api, how) in readers {
+        let mine = records.iter().filter(|r| s(r, "tracer.pid") == pid).count() as u64;
+        assert_eq!(mine, read, "{api} {how}: one record per event the reader got");
+    }
+    let exit = stderr.iter().rev().find(|l| l.contains(" records")).expect("the exit line");
+    assert!(exit.contains("49 events dequeued but not delivered: 40 at close"), "{exit}");
+    assert!(busy_tables(&stderr).is_empty(), "tables not empty: {:?}", busy_tables(&stderr));
 }

@@ -47,6 +47,10 @@ struct Targets {
     insert: &'static str,
     remove: &'static str,
     destroy: &'static str,
+    /// Called by inotify's and fanotify's read after each event they copied out.
+    peek: &'static str,
+    inotify_read: &'static str,
+    fanotify_read: &'static str,
 }
 
 fn first_present(k: &Kallsyms, names: &[&'static str]) -> Result<&'static str> {
@@ -65,6 +69,9 @@ const FANOTIFY_HANDLE: &[&str] = &["fanotify_handle_event"];
 const INSERT: &[&str] = &["fsnotify_insert_event", "fsnotify_add_event"];
 const REMOVE: &[&str] = &["fsnotify_remove_first_event"];
 const DESTROY: &[&str] = &["fsnotify_destroy_event"];
+const PEEK: &[&str] = &["fsnotify_peek_first_event"];
+const INOTIFY_READ: &[&str] = &["inotify_read"];
+const FANOTIFY_READ: &[&str] = &["fanotify_read"];
 
 impl Targets {
     /// The names of Linux 5.16 and later. Tried first, they spare reading /proc/kallsyms,
@@ -77,12 +84,15 @@ impl Targets {
             insert: INSERT[0],
             remove: REMOVE[0],
             destroy: DESTROY[0],
+            peek: PEEK[0],
+            inotify_read: INOTIFY_READ[0],
+            fanotify_read: FANOTIFY_READ[0],
         }
     }
 
     /// The names this kernel has, from /proc/kallsyms.
     fn find() -> Result<Targets> {
-        let wanted = [INOTIFY_HANDLE, FANOTIFY_HANDLE, INSERT, REMOVE, DESTROY].concat();
+        let wanted = [INOTIFY_HANDLE, FANOTIFY_HANDLE, INSERT, REMOVE, DESTROY, PEEK, INOTIFY_READ, FANOTIFY_READ].concat();
         let k = Kallsyms::read(&wanted).context("reading /proc/kallsyms")?;
         Ok(Targets {
             inotify_handle: first_present(&k, INOTIFY_HANDLE)?,
@@ -90,6 +100,9 @@ impl Targets {
             insert: first_present(&k, INSERT)?,
             remove: first_present(&k, REMOVE)?,
             destroy: first_present(&k, DESTROY)?,
+            peek: first_present(&k, PEEK)?,
+            inotify_read: first_present(&k, INOTIFY_READ)?,
+            fanotify_read: first_present(&k, FANOTIFY_READ)?,
         })
     }
 }
@@ -130,10 +143,27 @@ impl KernelTracer {
 
         let fentry = family == Family::Fentry;
         let p = &mut open.progs;
-        for prog in [&mut p.fentry_inotify_handle, &mut p.fentry_fanotify_handle, &mut p.fentry_insert, &mut p.fexit_remove, &mut p.fentry_destroy] {
+        for prog in [
+            &mut p.fentry_inotify_handle,
+            &mut p.fentry_fanotify_handle,
+            &mut p.fentry_insert,
+            &mut p.fexit_remove,
+            &mut p.fentry_destroy,
+            &mut p.fentry_peek,
+            &mut p.fentry_inotify_read,
+            &mut p.fentry_fanotify_read,
+        ] {
             prog.set_autoload(fentry);
         }
-        for prog in [&mut p.kprobe_inotify_handle, &mut p.kprobe_insert, &mut p.kprobe_remove, &mut p.kretprobe_remove, &mut p.kprobe_destroy] {
+        for prog in [
+            &mut p.kprobe_inotify_handle,
+            &mut p.kprobe_insert,
+            &mut p.kprobe_remove,
+            &mut p.kretprobe_remove,
+            &mut p.kprobe_destroy,
+            &mut p.kprobe_peek,
+            &mut p.kprobe_read_start,
+        ] {
             prog.set_autoload(!fentry);
         }
         // Loaded in both modes: before Linux 6.5, trampolines take at most six
@@ -147,17 +177,29 @@ impl KernelTracer {
             p.fentry_insert.set_attach_target(0, Some(targets.insert.to_string()))?;
             p.fexit_remove.set_attach_target(0, Some(targets.remove.to_string()))?;
             p.fentry_destroy.set_attach_target(0, Some(targets.destroy.to_string()))?;
+            p.fentry_peek.set_attach_target(0, Some(targets.peek.to_string()))?;
+            p.fentry_inotify_read.set_attach_target(0, Some(targets.inotify_read.to_string()))?;
+            p.fentry_fanotify_read.set_attach_target(0, Some(targets.fanotify_read.to_string()))?;
         }
         let skel = open.load().map_err(|e| load_error(family, e))?;
 
         // Attach the end of an event's life first, so nothing recorded by a
-        // later hook can miss its removal.
+        // later hook can miss its removal; and what sends a staged record
+        // (the peek) and discards one (a read's start) before what stages it.
         let mut links = Vec::new();
         let mut notes = Vec::new();
         let p = &skel.progs;
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
-            for prog in [&p.fentry_destroy, &p.fexit_remove, &p.fentry_insert, &p.fentry_inotify_handle] {
+            for prog in [
+                &p.fentry_destroy,
+                &p.fentry_peek,
+                &p.fentry_inotify_read,
+                &p.fentry_fanotify_read,
+                &p.fexit_remove,
+                &p.fentry_insert,
+                &p.fentry_inotify_handle,
+            ] {
                 links.push(prog.attach().map_err(attach_err)?);
             }
             match p.fentry_fanotify_handle.attach() {
@@ -173,6 +215,9 @@ impl KernelTracer {
             }
         } else {
             links.push(p.kprobe_destroy.attach_kprobe(false, targets.destroy).map_err(attach_err)?);
+            links.push(p.kprobe_peek.attach_kprobe(false, targets.peek).map_err(attach_err)?);
+            links.push(p.kprobe_read_start.attach_kprobe(false, targets.inotify_read).map_err(attach_err)?);
+            links.push(p.kprobe_read_start.attach_kprobe(false, targets.fanotify_read).map_err(attach_err)?);
             links.push(p.kretprobe_remove.attach_kprobe(true, targets.remove).map_err(attach_err)?);
             links.push(p.kprobe_remove.attach_kprobe(false, targets.remove).map_err(attach_err)?);
             links.push(p.kprobe_insert.attach_kprobe(false, targets.insert).map_err(attach_err)?);
@@ -244,10 +289,16 @@ impl Tracer for KernelTracer {
         let at = |s: fsg_stat| bss.map_or(0, |b| crate::boundary::read_counter(&b.stats[s.0 as usize]));
         Lost {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS),
-            untracked: at(fsg_stat::FSG_STAT_PENDING_FULL) + at(fsg_stat::FSG_STAT_STASH_FULL),
+            untracked: at(fsg_stat::FSG_STAT_PENDING_FULL)
+                + at(fsg_stat::FSG_STAT_STASH_FULL)
+                + at(fsg_stat::FSG_STAT_STAGED_FULL),
             undecodable: self.ring.undecodable(),
             cut: 0,
             partial: 0,
+            discarded: super::Discarded {
+                at_close: at(fsg_stat::FSG_STAT_DISCARDED_CLOSE),
+                copy_failed: at(fsg_stat::FSG_STAT_DISCARDED_COPY),
+            },
         }
     }
 
@@ -258,6 +309,21 @@ impl Tracer for KernelTracer {
             map_use("pending", &m.pending),
             map_use("queued_paths", &m.queued_paths),
             map_use("remove_args", &m.remove_args),
+            staged_use(&m.staged),
         ]
     }
+}
+
+/// How many threads have a record staged (an entry stays, empty, for each thread
+/// that reads): once the machine is quiet, none should.
+fn staged_use(map: &dyn libbpf_rs::MapCore) -> TableUse {
+    let full = map
+        .keys()
+        .filter_map(|k| map.lookup(&k, libbpf_rs::MapFlags::ANY).ok().flatten())
+        .filter(|v| {
+            let at = std::mem::offset_of!(skel::types::staged, full);
+            v.get(at..at + 4).is_some_and(|b| b != [0; 4])
+        })
+        .count();
+    TableUse { name: "staged", entries: full, capacity: map.max_entries() as usize }
 }

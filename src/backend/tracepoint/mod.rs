@@ -225,6 +225,7 @@ impl Tracer for TracepointTracer {
             undecodable: self.ring.undecodable(),
             cut: 0,
             partial: 0,
+            discarded: Default::default(),
         }
     }
 

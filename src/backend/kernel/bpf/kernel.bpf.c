@@ -6,8 +6,17 @@
  * off the queue in the tracer's context (fsnotify_remove_first_event) and
  * always ends in fsnotify_destroy_event. The struct fsnotify_event pointer
  * joins the three: `pending` maps it to what the tracee side saw, the
- * dequeue emits one record, the destroy removes the entry and, for a
+ * dequeue builds one record, the destroy removes the entry and, for a
  * fanotify permission event, emits the answer.
+ *
+ * Dequeuing is not delivery: the read then copies the event out, and that can
+ * fail (EFAULT; for fanotify, no fd for the event: EMFILE, an open error).
+ * So the dequeued record is staged per thread and sent only once the copy is
+ * known to have worked: inotify_read and fanotify_read peek at the queue
+ * (fsnotify_peek_first_event) after each event they copied, and stop without
+ * peeking at the first copy that fails. A record still staged when its
+ * thread starts its next read, dequeues again or exits was never delivered,
+ * and is counted apart. A queue emptied at close is counted apart too.
  *
  * Each hook has an fentry and a kprobe flavor sharing one body; user space
  * loads one family (see src/backend/kernel/mod.rs).
@@ -105,11 +114,29 @@ struct {
 	__uint(max_entries, 8 << 20); /* user space may resize before load */
 } events SEC(".maps");
 
+/* A record dequeued by a thread, until its copy to the reader is known to have worked. */
+struct staged {
+	__u32 full; /* e holds a record not yet sent */
+	__u32 _pad;
+	struct fsg_event e;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32); /* tid of a reading thread; removed when it exits */
+	__type(value, struct staged);
+} staged SEC(".maps");
+
+struct staged _fsg_staged_type = {};
+
+/* Builds the fa_resp records, and is the first value of a thread's staged entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct fsg_event);
+	__type(value, struct staged);
 } scratch SEC(".maps");
 
 /* Components plus mount crossings a path walk takes at most. */
@@ -402,14 +429,9 @@ static __always_inline void submit(struct fsg_event *e)
 		count(FSG_STAT_RINGBUF_DROPS);
 }
 
-static __always_inline struct fsg_event *start_event(__u32 type, struct pending *p, __u64 key,
-						     struct fsnotify_group *group)
+static __always_inline void start_event(struct fsg_event *e, __u32 type, struct pending *p, __u64 key,
+					struct fsnotify_group *group)
 {
-	__u32 zero = 0;
-	struct fsg_event *e = bpf_map_lookup_elem(&scratch, &zero);
-
-	if (!e)
-		return NULL;
 	fsg_event_start(e, type, (__u64)group, key);
 	if (p) {
 		e->queued_ns = p->queued_ns;
@@ -419,25 +441,57 @@ static __always_inline struct fsg_event *start_event(__u32 type, struct pending 
 		e->prio = p->prio;
 		e->flags = p->flags & (FSG_F_TRACEE | FSG_F_INODES | FSG_F_PRIO | FSG_F_PERM);
 	}
-	return e;
+}
+
+/* The calling thread's staged entry, created empty on its first dequeue. */
+static __always_inline struct staged *staged_slot(__u32 tid)
+{
+	struct staged *slot = bpf_map_lookup_elem(&staged, &tid);
+	__u32 zero = 0;
+	struct staged *init;
+
+	if (slot)
+		return slot;
+	init = bpf_map_lookup_elem(&scratch, &zero);
+	if (!init)
+		return NULL;
+	init->full = 0;
+	if (bpf_map_update_elem(&staged, &tid, init, BPF_NOEXIST))
+		return NULL;
+	return bpf_map_lookup_elem(&staged, &tid);
+}
+
+/* The staged record, if any, was never delivered: count it and forget it. */
+static __always_inline void discard_staged(__u32 tid)
+{
+	struct staged *slot = bpf_map_lookup_elem(&staged, &tid);
+
+	if (slot && slot->full) {
+		slot->full = 0;
+		count(FSG_STAT_DISCARDED_COPY);
+	}
 }
 
 /* Tracer side: the event leaves the queue towards the reader. */
 static __always_inline int on_remove(struct fsnotify_group *group, struct fsnotify_event *event)
 {
 	__u64 key = (__u64)event;
+	struct staged *slot;
 	struct pending *p;
 	struct fsg_event *e;
-	__u32 kind;
+	__u32 kind, tid;
 
 	if (!event)
-		return 0;
-	/* The group is being torn down: its queue is flushed, not read. */
-	if (BPF_CORE_READ(group, shutdown))
 		return 0;
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
 		return 0;
 	p = bpf_map_lookup_elem(&pending, &key);
+	/* The group is being torn down: its queue is flushed, not read. */
+	if (BPF_CORE_READ(group, shutdown)) {
+		if (p)
+			count(FSG_STAT_DISCARDED_CLOSE);
+		return 0;
+	}
 	if (p) {
 		kind = p->kind;
 	} else {
@@ -453,9 +507,18 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 		if (!(want_kinds & kind))
 			return 0;
 	}
-	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, p, key, group);
-	if (!e)
+	tid = (__u32)bpf_get_current_pid_tgid();
+	slot = staged_slot(tid);
+	if (!slot) {
+		count(FSG_STAT_STAGED_FULL);
 		return 0;
+	}
+	/* A record staged by this read and never followed by a peek: its copy failed. */
+	if (slot->full)
+		count(FSG_STAT_DISCARDED_COPY);
+	slot->full = 0;
+	e = &slot->e;
+	start_event(e, kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, p, key, group);
 	if (!p) {
 		e->flags |= FSG_F_OVERFLOW | FSG_F_PRIO;
 		e->prio = group_prio(group);
@@ -466,17 +529,42 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 		read_inotify(e, event);
 	else
 		read_fanotify(e, group, event);
-	submit(e);
+	slot->full = 1;
 
-	if (p) {
-		if (p->flags & FSG_F_PERM) {
-			/* Keep it until the answer: the destroy hook reports it. */
-			p->tracer = e->tracer;
+	/* A permission event is kept until the answer: the destroy hook reports
+	 * it, with the tracer once the delivery is confirmed. */
+	if (p && !(p->flags & FSG_F_PERM))
+		bpf_map_delete_elem(&pending, &key);
+	return 0;
+}
+
+/* The reading thread peeks at the queue: the event it dequeued before reached it. */
+static __always_inline int on_peek(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct staged *slot = bpf_map_lookup_elem(&staged, &tid);
+	struct pending *p;
+	__u64 key;
+
+	if (!slot || !slot->full)
+		return 0;
+	slot->full = 0;
+	if (slot->e.flags & FSG_F_PERM) {
+		key = slot->e.event_ptr;
+		p = bpf_map_lookup_elem(&pending, &key);
+		if (p) {
+			p->tracer = slot->e.tracer;
 			p->flags |= FSG_F_TRACER;
-		} else {
-			bpf_map_delete_elem(&pending, &key);
 		}
 	}
+	submit(&slot->e);
+	return 0;
+}
+
+/* A read starts: what the thread's last read left staged was not delivered. */
+static __always_inline int on_read_start(void)
+{
+	discard_staged((__u32)bpf_get_current_pid_tgid());
 	return 0;
 }
 
@@ -486,14 +574,18 @@ static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnot
 	__u64 key = (__u64)event;
 	struct pending *p = bpf_map_lookup_elem(&pending, &key);
 	struct fanotify_perm_event *pe = (struct fanotify_perm_event *)event;
+	struct staged *s;
 	struct fsg_event *e;
+	__u32 zero = 0;
 
 	bpf_map_delete_elem(&queued_paths, &key);
 	if (!p)
 		return 0;
 	if ((p->flags & FSG_F_PERM) && !(tracer_pid && !(p->flags & FSG_F_TRACER))) {
-		e = start_event(FSG_TYPE_FA_RESP, p, key, group);
-		if (e) {
+		s = bpf_map_lookup_elem(&scratch, &zero);
+		if (s) {
+			e = &s->e;
+			start_event(e, FSG_TYPE_FA_RESP, p, key, group);
 			if (p->flags & FSG_F_TRACER) {
 				e->tracer = p->tracer;
 				e->flags |= FSG_F_TRACER;
@@ -542,6 +634,24 @@ SEC("fexit/fsnotify_remove_first_event")
 int BPF_PROG(fexit_remove, struct fsnotify_group *group, struct fsnotify_event *ret)
 {
 	return on_remove(group, ret);
+}
+
+SEC("fentry/fsnotify_peek_first_event")
+int BPF_PROG(fentry_peek)
+{
+	return on_peek();
+}
+
+SEC("fentry/inotify_read")
+int BPF_PROG(fentry_inotify_read)
+{
+	return on_read_start();
+}
+
+SEC("fentry/fanotify_read")
+int BPF_PROG(fentry_fanotify_read)
+{
+	return on_read_start();
 }
 
 SEC("fentry/fsnotify_destroy_event")
@@ -597,13 +707,26 @@ int BPF_KRETPROBE(kretprobe_remove, struct fsnotify_event *ret)
 }
 
 SEC("kprobe")
+int BPF_KPROBE(kprobe_peek)
+{
+	return on_peek();
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_read_start)
+{
+	return on_read_start();
+}
+
+SEC("kprobe")
 int BPF_KPROBE(kprobe_destroy, struct fsnotify_group *group, struct fsnotify_event *event)
 {
 	return on_destroy(group, event);
 }
 
 /*
- * Both families: a thread's entries in the per-thread maps end with it. A
+ * Both families: a thread's entries in the per-thread maps end with it (a
+ * record it still had staged was never delivered). A
  * handler that returns without queueing (fanotify's ignore masks, a mark
  * being torn down) leaves its stash behind until the thread's next event;
  * a kretprobe that missed its return leaves remove_args behind.
@@ -613,6 +736,8 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 {
 	__u32 tid = task->pid;
 
+	discard_staged(tid);
+	bpf_map_delete_elem(&staged, &tid);
 	bpf_map_delete_elem(&handler_stash, &tid);
 	bpf_map_delete_elem(&remove_args, &tid);
 	return 0;

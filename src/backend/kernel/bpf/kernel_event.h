@@ -48,7 +48,13 @@ enum fsg_stat {
 	FSG_STAT_RINGBUF_DROPS = 0, /* records lost: the ring buffer was full */
 	FSG_STAT_PENDING_FULL = 1,  /* queued events not tracked: the pending map was full */
 	FSG_STAT_STASH_FULL = 2,    /* inotify inode numbers lost: the stash map was full */
-	FSG_STAT_MAX = 4,
+	FSG_STAT_STAGED_FULL = 3,   /* records lost: the staged map was full */
+	/* Dequeued, never delivered: the queue was emptied at close (group shutdown). */
+	FSG_STAT_DISCARDED_CLOSE = 4,
+	/* Dequeued, never delivered: the read failed to copy it out (EFAULT;
+	 * fanotify: the event's fd could not be made, EMFILE, ENFILE, an open error). */
+	FSG_STAT_DISCARDED_COPY = 5,
+	FSG_STAT_MAX = 8,
 };
 
 struct fsg_event {
