@@ -220,6 +220,12 @@ pub struct TraceArgs {
     #[arg(long, value_name = "ADDR", value_parser = parse_group, help_heading = "Filters (applied in the kernel)")]
     pub tracer_group: Option<u64>,
 
+    /// Also show the events fsnotify-gadget itself causes. Left out by default:
+    /// when another watcher (fatrace, an antivirus) sees the files the tool
+    /// writes, each of its records would cause another event, without end.
+    #[arg(long, help_heading = "Filters (applied in the kernel)")]
+    pub include_self: bool,
+
     /// Comma-separated fields to show (see FIELDS below); `tracer_comm` and
     /// `tracer.comm` are the same field.
     #[arg(long, value_name = "LIST", value_parser = parse_fields, help_heading = "Output")]
@@ -297,6 +303,7 @@ impl TraceArgs {
             tracee_pid: self.tracee_pid,
             tracer_pid: self.tracer_pid,
             tracer_group: self.tracer_group,
+            include_self: self.include_self,
         }
     }
 

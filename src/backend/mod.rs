@@ -55,9 +55,21 @@ pub struct Filters {
     pub tracee_pid: Option<u32>,
     pub tracer_pid: Option<u32>,
     pub tracer_group: Option<u64>,
+    /// Keep the events the tool itself causes (its writes to a watched file,
+    /// which would otherwise feed back through another watcher).
+    pub include_self: bool,
 }
 
 impl Filters {
+    /// The pid whose events the kernel leaves out: this process, or 0 for none.
+    pub fn self_pid(&self) -> u32 {
+        if self.include_self {
+            0
+        } else {
+            std::process::id()
+        }
+    }
+
     /// The bitmask of `enum fsg_kind` values wanted.
     pub fn kinds(&self) -> u32 {
         use crate::procfs::NotifyKind;

@@ -22,12 +22,21 @@
 	const volatile __u32 want_kinds = FSG_KIND_INOTIFY | FSG_KIND_FANOTIFY; \
 	const volatile __u32 tracee_pid = 0;                                    \
 	const volatile __u32 tracer_pid = 0;                                    \
+	/* The tool's own pid: events it causes are left out (0: kept). */      \
+	const volatile __u32 self_pid = 0;                                      \
 	const volatile __u64 tracer_group = 0
 
 /*
  * Loss counters user space reads through the mmapped .bss (`stats[]`),
  * indexed by the object's own stat enum, and how to bump one.
  */
+/* The current task may be a tracee: --tracee-pid, and the tool itself unless --include-self. */
+#define wanted_tracee()                                                          \
+	({                                                                       \
+		__u32 tgid_ = bpf_get_current_pid_tgid() >> 32;                  \
+		!(tracee_pid && tgid_ != tracee_pid) && !(self_pid && tgid_ == self_pid); \
+	})
+
 #define FSG_COUNTERS(n) __u64 stats[n]
 #define fsg_count(stat) __sync_fetch_and_add(&stats[(stat)], 1)
 

@@ -365,3 +365,57 @@ fn tracer_started_before_the_gadget() {
         assert!(r["fsnotify_group"].is_string());
     }
 }
+
+/// One `--fanotify-only` run whose JSON goes to `out` while fatrace watches that
+/// filesystem, `cat`ting `target` three times once it traces: its pid and records.
+fn traced_into_file(out: &Path, target: &Path, extra: &[&str]) -> (u64, Vec<Value>) {
+    let file = std::fs::File::create(out).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fsnotify-gadget"))
+        .args(["--backend", "tracepoint", "-o", "json", "--fanotify-only", "--timeout", "3"])
+        .args(extra)
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fsnotify-gadget");
+    let pid = child.id() as u64;
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    assert!(stderr.by_ref().any(|l| l.contains("tracing with")), "fsnotify-gadget did not start tracing");
+    std::thread::spawn(move || stderr.for_each(|l| eprintln!("[gadget] {l}")));
+    for _ in 0..3 {
+        run("cat", &[target.to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(out).unwrap();
+    (pid, text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}"))).collect())
+}
+
+/// The tool's own file activity is left out (issue 15): with fatrace watching the
+/// filesystem the records are written to, each record would cause a fatrace event
+/// and so another record, without end. By default none has the tool as its
+/// tracee, and the workload's own events are there; --include-self brings the
+/// tool's back.
+#[test]
+fn own_activity_is_left_out_unless_asked() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = tempdir("self");
+    let target = dir.join("read-me");
+    std::fs::write(&target, b"data").unwrap();
+    let fat = Bg(Command::new("fatrace").arg("-c").current_dir(&dir).stdout(Stdio::null()).spawn().unwrap());
+    let fat_pid = fat.id() as u64;
+    std::thread::sleep(Duration::from_millis(700));
+
+    let (me, recs) = traced_into_file(&dir.join("default.json"), &target, &[]);
+    let tpath = target.to_str().unwrap();
+    let workload = recs.iter().filter(|r| pid_of(r, "tracer") == Some(fat_pid) && s(&r["name"]) == tpath).count();
+    assert!(workload >= 3, "fatrace's records of the three cats are missing ({} records)", recs.len());
+    let own: Vec<&Value> = recs.iter().filter(|r| pid_of(r, "tracee") == Some(me)).collect();
+    assert!(own.is_empty(), "{} of {} records have the tool as tracee: {:?}", own.len(), recs.len(), own.first());
+
+    let (me, recs) = traced_into_file(&dir.join("self.json"), &target, &["--include-self"]);
+    let own = recs.iter().filter(|r| pid_of(r, "tracee") == Some(me) && pid_of(r, "tracer") == Some(fat_pid)).count();
+    assert!(own > 0, "--include-self: no record has the tool as tracee ({} records)", recs.len());
+    eprintln!("own activity: {own} of {} records with --include-self", recs.len());
+    stop(fat);
+}

@@ -139,6 +139,7 @@ impl KernelTracer {
         rodata.want_kinds = filters.kinds();
         rodata.tracee_pid = filters.tracee_pid.unwrap_or(0);
         rodata.tracer_pid = filters.tracer_pid.unwrap_or(0);
+        rodata.self_pid = filters.self_pid();
         rodata.tracer_group = filters.tracer_group.unwrap_or(0);
 
         let fentry = family == Family::Fentry;

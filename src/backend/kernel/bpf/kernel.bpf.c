@@ -247,7 +247,7 @@ static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct 
 
 	if (!(want_kinds & FSG_KIND_INOTIFY))
 		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+	if (!wanted_tracee())
 		return 0;
 	s.group = (__u64)BPF_CORE_READ(mark, group);
 	if (tracer_group && s.group != tracer_group)
@@ -274,7 +274,7 @@ static __always_inline int on_fanotify_handle(struct fsnotify_group *group, cons
 
 	if (!(want_kinds & FSG_KIND_FANOTIFY))
 		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+	if (!wanted_tracee())
 		return 0;
 	if (tracer_group && (__u64)group != tracer_group)
 		return 0;
@@ -312,7 +312,7 @@ static __always_inline int on_insert(struct fsnotify_group *group, struct fsnoti
 	}
 	if (!(want_kinds & p.kind))
 		return 0;
-	if (tracee_pid && (bpf_get_current_pid_tgid() >> 32) != tracee_pid)
+	if (!wanted_tracee())
 		return 0;
 	if (tracer_group && (__u64)group != tracer_group)
 		return 0;

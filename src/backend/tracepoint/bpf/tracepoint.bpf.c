@@ -497,7 +497,7 @@ static __always_inline int on_alloc(__u64 site, __u64 ptr)
 	if (!kind || !ptr || !(want_kinds & kind))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	if (tracee_pid && (pid_tgid >> 32) != tracee_pid)
+	if (!wanted_tracee())
 		return 0;
 	a.queued_ns = bpf_ktime_get_boot_ns();
 	a.kind = kind;
