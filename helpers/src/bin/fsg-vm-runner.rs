@@ -33,8 +33,10 @@ use std::time::{Duration, Instant};
 /// core busy with the 6.1 guest.
 const REFERENCE_WRITES_PER_S: f64 = 60_000.0;
 
-/// Per-test deadlines at slowness 1, by the first pattern the name contains.
-const DEADLINES: [(&str, u64); 3] = [("burst_", 240), ("soak_", 150), ("", 90)];
+/// Per-test deadlines at slowness 1, by the first pattern the name contains. filters_select
+/// starts four tracers one after the other (7.4 s each for the tracepoint backend on a quiet
+/// 6.12 guest, 32 s in all); with the host busy after the calibration it took 99 to 154 s.
+const DEADLINES: [(&str, u64); 4] = [("burst_", 240), ("soak_", 150), ("filters_select_", 200), ("", 90)];
 
 fn usage() -> ! {
     eprintln!("usage: fsg-vm-runner --binary PATH [--filter WORD]... [--any WORD]... [--skip WORD]... [--shard K/N]");
