@@ -148,7 +148,21 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| r.name_unknown.map_or(Value::Null, Value::Static) },
     Field { name: "name_truncated", help: "true when the kernel had a longer name than the record carries", width: 5,
         get: |r| Value::Static(if r.name_truncated { "true" } else { "false" }) },
+    Field { name: "path", help: "full path of the file: inotify, the watch's path (from the tracer's fdinfo) joined with name; fanotify, name", width: 0,
+        get: path },
+    Field { name: "path_stale", help: "true when the event says the watched object moved or went: path is where it was found when read", width: 5,
+        get: |r| Value::Static(if r.path_stale { "true" } else { "false" }) },
 ];
+
+fn path(r: &Record) -> Value<'_> {
+    match (&r.path, r.event_type) {
+        (Some(p), _) => Value::Bytes(p),
+        (None, crate::model::EventType::Inotify) => Value::Null,
+        (None, _) if r.name_unknown.is_some() => Value::Unknown,
+        (None, _) if r.name.starts_with(b"/") => Value::Bytes(&r.name),
+        (None, _) => Value::Null,
+    }
+}
 
 /// Every field, in the order `--help` and JSON list them.
 pub fn all() -> impl Iterator<Item = &'static Field> {
@@ -158,7 +172,7 @@ pub fn all() -> impl Iterator<Item = &'static Field> {
 /// What a table shows without `--fields`.
 pub const DEFAULT_COLUMNS: &[&str] = &[
     "timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "i_mask", "fa_mask",
-    "fa_response", "name",
+    "fa_response", "path",
 ];
 
 /// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.

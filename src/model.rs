@@ -191,6 +191,13 @@ pub struct Record {
     /// Why the event's file could not be named (`name` is then empty and
     /// printed as unknown, never as an empty name).
     pub name_unknown: Option<&'static str>,
+    /// inotify: the watched object's path joined with `name`, filled in user
+    /// space from the tracer's watches; None when that path is not known.
+    /// (fanotify's path is `name` itself.)
+    pub path: Option<Vec<u8>>,
+    /// The path is the one resolved when the record was read, and the event
+    /// says the watched object moved or went (it may not be the event's).
+    pub path_stale: bool,
 }
 
 impl Record {
@@ -218,6 +225,8 @@ impl Record {
             name: Vec::new(),
             name_truncated: false,
             name_unknown: None,
+            path: None,
+            path_stale: false,
         }
     }
 }

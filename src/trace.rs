@@ -238,6 +238,7 @@ pub fn run(args: &Options) -> Result<()> {
 
     let mut writer = Writer::new(args.format, args.fields.clone());
     let mut names = Names::default();
+    let mut paths = crate::procfs::watch_paths::WatchPaths::default();
     let mut output = Output::new(io::stdout().lock());
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut batch = Vec::new();
@@ -259,6 +260,8 @@ pub fn run(args: &Options) -> Result<()> {
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
         let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
         more = tracer.poll(wait, &mut batch)?;
+        // Soon after the read, while the tracer and its watches are still there.
+        batch.iter_mut().for_each(|r| paths.fill(r));
         if let Some(m) = &mut metrics {
             m.observe_all(&batch);
             m.flush(Some(tracer.as_ref()));
@@ -287,6 +290,7 @@ pub fn run(args: &Options) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
+    batch.iter_mut().for_each(|r| paths.fill(r));
     if let Some(m) = &mut metrics {
         m.observe_all(&batch);
         m.flush(Some(tracer.as_ref()));

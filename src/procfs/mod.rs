@@ -10,7 +10,8 @@
 //! - [`resolve`]: what a watch or mark is on, as a path (`open_by_handle_at`,
 //!   mountinfo);
 //! - [`iter`]: the `task_file` BPF iterator (bpf/task_files.bpf.c), which
-//!   gives each notify file's `fsnotify_group` address.
+//!   gives each notify file's `fsnotify_group` address;
+//! - [`watch_paths`]: the path of each inotify record's watch, for the tracers.
 //!
 //! Nothing read here is trusted: a process that exits meanwhile, or a file
 //! that cannot be read, is skipped rather than an error.
@@ -19,6 +20,7 @@ pub mod fdinfo;
 pub mod iter;
 pub mod mountinfo;
 pub mod resolve;
+pub mod watch_paths;
 
 use std::os::unix::ffi::OsStrExt;
 

@@ -419,3 +419,58 @@ fn own_activity_is_left_out_unless_asked() {
     eprintln!("own activity: {own} of {} records with --include-self", recs.len());
     stop(fat);
 }
+
+/// Two inotify instances in one process, each with its watch as wd 1 (on the
+/// first and second directory given), read as events come; creates the ready file.
+const TWO_INSTANCES: &str = r#"
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+for d in sys.argv[1:3]:
+    fd = libc.inotify_init()
+    assert libc.inotify_add_watch(fd, d.encode(), 0x100) == 1  # IN_CREATE
+    fds.append(fd)
+open(sys.argv[3], "w").close()
+while True:
+    for fd in select.select(fds, [], [])[0]:
+        os.read(fd, 65536)
+"#;
+
+/// `path` on inotify records (issue 15): the watch's path joined with the name;
+/// for a watch on a file, whose events have no name, the file's path; and two
+/// instances of one process that both have a wd 1 each get their own watch's.
+#[test]
+fn inotify_records_have_the_full_path() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = tempdir("paths");
+    let (a, b, file) = (dir.join("a"), dir.join("b"), dir.join("watched-file"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    std::fs::write(&file, b"x").unwrap();
+    let g = gadget(&["--inotify-only"], 5);
+    let ready = dir.join("ready");
+    let py = Bg(spawn("python3", &["-c", TWO_INSTANCES, a.to_str().unwrap(), b.to_str().unwrap(), ready.to_str().unwrap()]));
+    crate::common::wait_ready(&ready, "the two-instance reader");
+    let tail = inotifywait(&file);
+    std::fs::write(a.join("one"), b"").unwrap();
+    std::fs::write(b.join("two"), b"").unwrap();
+    std::fs::write(&file, b"more").unwrap();
+    let (py_pid, tail_pid) = (py.id() as u64, tail.id() as u64);
+    let recs = g.records();
+    stop(py);
+    stop(tail);
+    let path_of = |tracer: u64, name: &str| -> Vec<String> {
+        recs.iter()
+            .filter(|r| pid_of(r, "tracer") == Some(tracer) && s(&r["name"]) == name)
+            .map(|r| s(&r["path"]).to_string())
+            .collect()
+    };
+    let one = path_of(py_pid, "one");
+    let two = path_of(py_pid, "two");
+    assert!(!one.is_empty() && one.iter().all(|p| Path::new(p) == a.join("one")), "{one:?}");
+    assert!(!two.is_empty() && two.iter().all(|p| Path::new(p) == b.join("two")), "{two:?}");
+    let on_file = path_of(tail_pid, "");
+    assert!(!on_file.is_empty() && on_file.iter().all(|p| Path::new(p) == file), "{on_file:?}");
+    assert!(recs.iter().all(|r| r["path_stale"] == false), "nothing moved, nothing is stale");
+}
