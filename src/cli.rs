@@ -226,6 +226,17 @@ pub struct TraceArgs {
     #[arg(long, help_heading = "Filters (applied in the kernel)")]
     pub include_self: bool,
 
+    /// Show only records where EXPR holds; repeat it and all must hold. EXPR is
+    /// FIELD==VALUE, FIELD!=VALUE, FIELD~REGEX, FIELD!~REGEX, FIELD>=N or FIELD<=N
+    /// on any field of FIELDS below: `-F tracee.comm~^python`, `-F path~^/etc/`,
+    /// `-F type!=fa_resp`, `-F latency_ns>=1000000`. Numbers compare as numbers,
+    /// masks by name (`i_mask~IN_OPEN`), a REGEX matches anywhere unless
+    /// anchored; a field a record lacks (null) meets only != and !~. The
+    /// equalities on tracee.pid, tracer.pid, fsnotify_group and type also go
+    /// to the kernel, like the flags above; the rest are checked in user space.
+    #[arg(short = 'F', long = "filter", value_name = "EXPR", value_parser = parse_condition, help_heading = "Filters on any field")]
+    pub filter: Vec<crate::filter::Condition>,
+
     /// Comma-separated fields to show (see FIELDS below); `tracer_comm` and
     /// `tracer.comm` are the same field.
     #[arg(long, value_name = "LIST", value_parser = parse_fields, help_heading = "Output")]
@@ -266,6 +277,10 @@ pub struct TraceArgs {
 #[derive(Clone)]
 pub struct FieldList(pub Vec<&'static Field>);
 
+fn parse_condition(s: &str) -> Result<crate::filter::Condition, String> {
+    crate::filter::parse(s)
+}
+
 fn parse_fields(s: &str) -> Result<FieldList, String> {
     fields::parse_list(s).map(FieldList)
 }
@@ -296,15 +311,19 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 }
 
 impl TraceArgs {
-    pub fn filters(&self) -> Filters {
-        Filters {
+    /// The kernel's filters: the flags, narrowed by the --filter equalities;
+    /// an error when they contradict each other.
+    pub fn filters(&self) -> Result<Filters, String> {
+        let mut f = Filters {
             inotify: !self.fanotify_only,
             fanotify: !self.inotify_only,
             tracee_pid: self.tracee_pid,
             tracer_pid: self.tracer_pid,
             tracer_group: self.tracer_group,
             include_self: self.include_self,
-        }
+        };
+        crate::filter::push_down(&self.filter, &mut f)?;
+        Ok(f)
     }
 
     pub fn selected_fields(&self) -> Vec<&'static Field> {
@@ -319,7 +338,8 @@ impl TraceArgs {
     pub fn options(&self) -> crate::trace::Options {
         crate::trace::Options {
             backend: self.backend.into(),
-            filters: self.filters(),
+            filters: self.filters().expect("checked by cli::parse"),
+            conditions: self.filter.clone(),
             format: self.output.into(),
             fields: self.selected_fields(),
             timeout: self.timeout,
@@ -386,7 +406,13 @@ pub fn command() -> clap::Command {
 pub fn parse() -> Cli {
     let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
-        Ok(cli) => cli,
+        Ok(cli) => match cli.trace.filters() {
+            Ok(_) => cli,
+            Err(e) => {
+                eprintln!("fsnotify-gadget: error: {e} (see `fsnotify-gadget --help`)");
+                std::process::exit(2);
+            }
+        },
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             eprintln!("fsnotify-gadget: error: {}", one_line_error(&e));
@@ -415,7 +441,7 @@ mod tests {
     #[test]
     fn filters_follow_flags() {
         let cli = Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--tracee-pid", "7", "--tracer-group", "ff00"]).unwrap();
-        let f = cli.trace.filters();
+        let f = cli.trace.filters().unwrap();
         assert_eq!((f.inotify, f.fanotify, f.tracee_pid, f.tracer_group), (true, false, Some(7), Some(0xff00)));
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--fanotify-only"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracee-pid", "abc"]).is_err());

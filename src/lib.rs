@@ -12,6 +12,7 @@ pub mod backend;
 pub mod boundary;
 pub mod cli;
 pub mod fields;
+pub mod filter;
 pub mod kallsyms;
 pub mod list;
 pub mod masks;

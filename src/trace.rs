@@ -17,6 +17,8 @@ use crate::output::{Format, Writer};
 pub struct Options {
     pub backend: Choice,
     pub filters: Filters,
+    /// `--filter` conditions, all checked on every record before it is printed.
+    pub conditions: Vec<crate::filter::Condition>,
     pub format: Format,
     pub fields: Vec<&'static Field>,
     /// Stop after this long; None: at Ctrl-C or SIGTERM.
@@ -262,6 +264,7 @@ pub fn run(args: &Options) -> Result<()> {
         more = tracer.poll(wait, &mut batch)?;
         // Soon after the read, while the tracer and its watches are still there.
         batch.iter_mut().for_each(|r| paths.fill(r));
+        batch.retain(|r| crate::filter::matches_all(&args.conditions, r));
         if let Some(m) = &mut metrics {
             m.observe_all(&batch);
             m.flush(Some(tracer.as_ref()));
@@ -291,6 +294,7 @@ pub fn run(args: &Options) -> Result<()> {
     }
     tracer.finish(&mut batch);
     batch.iter_mut().for_each(|r| paths.fill(r));
+    batch.retain(|r| crate::filter::matches_all(&args.conditions, r));
     if let Some(m) = &mut metrics {
         m.observe_all(&batch);
         m.flush(Some(tracer.as_ref()));

@@ -30,6 +30,12 @@ fn bad_flags_give_one_line_and_status_2() {
         (&["--no-such-flag"], "'--no-such-flag'"),
         (&["list", "--pid", "x"], "'x' is not a process id"),
         (&["--inotify-only", "--fanotify-only"], "cannot be used with"),
+        (&["-F", "tracee.comm"], "is not FIELD==VALUE"),
+        (&["-F", "bogus==1"], "unknown field 'bogus'"),
+        (&["--filter", "name~("], "is not a regular expression"),
+        (&["-F", "latency_ns>=soon"], "'soon' in 'latency_ns>=soon' is not a number"),
+        (&["--tracee-pid", "5", "-F", "tracee.pid==6"], "contradicts the tracee pid 5"),
+        (&["--inotify-only", "-F", "type==fa_resp"], "nothing would be shown"),
     ] {
         let out = gadget(args);
         let lines = stderr_lines(&out);

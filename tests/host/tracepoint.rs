@@ -474,3 +474,28 @@ fn inotify_records_have_the_full_path() {
     assert!(!on_file.is_empty() && on_file.iter().all(|p| Path::new(p) == file), "{on_file:?}");
     assert!(recs.iter().all(|r| r["path_stale"] == false), "nothing moved, nothing is stale");
 }
+
+/// `-F` on any field (issue 15): a regex on the tracee's comm and one on the
+/// path, a negation and a number, all at once, keep exactly what they say.
+#[test]
+fn field_filters_keep_what_they_say() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = tempdir("field-filters");
+    let g = gadget(&["--inotify-only", "-F", "tracee.comm~^tou", "-F", "path~/keep-[0-9]$", "-F", "i_mask!~IN_OPEN", "-F", "latency_ns>=0"], 4);
+    let w = inotifywait(&dir);
+    for name in ["keep-1", "drop-1", "keep-2"] {
+        run("touch", &[dir.join(name).to_str().unwrap()]);
+    }
+    std::fs::write(dir.join("keep-3"), b"written by the test, not by touch").unwrap();
+    let recs = g.records();
+    stop(w);
+    assert!(!recs.is_empty(), "no record passed");
+    let names: std::collections::BTreeSet<&str> = recs.iter().map(|r| s(&r["name"])).collect();
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["keep-1", "keep-2"], "{recs:#?}");
+    for r in &recs {
+        assert_eq!(s(&r["tracee"]["comm"]), "touch", "{r}");
+        assert!(!s(&r["i_mask"]).contains("IN_OPEN"), "{r}");
+        assert!(s(&r["path"]).ends_with(s(&r["name"])), "{r}");
+    }
+}
