@@ -103,6 +103,14 @@ pub struct ListArgs {
     /// Also list every watch (inotify) and mark (fanotify), with its path.
     #[arg(long)]
     pub watches: bool,
+
+    /// Who watches PATH instead: every inotify watch and fanotify mark that
+    /// covers it (on the file itself, on its directory, on its mount or its
+    /// filesystem), with which of its events (open, open_perm, modify,
+    /// close_write, create, delete, move, attrib) each watcher gets. PATH need
+    /// not exist yet: a watch on its directory would see it created.
+    #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::AnyPath, conflicts_with = "watches")]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// How the metrics are labelled and refreshed (the tracer's and `serve`'s).
@@ -352,7 +360,7 @@ impl TraceArgs {
 impl ListArgs {
     /// What `list` needs, without clap.
     pub fn options(&self) -> crate::list::Options {
-        crate::list::Options { format: self.output.into(), pid: self.pid, watches: self.watches }
+        crate::list::Options { format: self.output.into(), pid: self.pid, watches: self.watches, path: self.path.clone() }
     }
 }
 

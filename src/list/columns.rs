@@ -158,3 +158,27 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "A   BB\nxyz 1\né\n");
     }
 }
+
+/// `list --path`: who watches the path, how, and which of its events each gets.
+pub(super) fn write_covers(target: &super::covers::Target, found: &[super::Cover], procs: &HashMap<u32, ProcInfo>, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "Watchers of {}:", esc(target.path.as_os_str().as_encoded_bytes()))?;
+    let header = ["PID", "COMM", "FD", "KIND", "FSNOTIFY_GROUP", "WD", "ON", "MASK", "GETS"];
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|c| {
+            vec![
+                c.fd.pid.to_string(),
+                procs.get(&c.fd.pid).map_or_else(|| "?".into(), |p| esc(&p.comm)),
+                c.fd.fd.to_string(),
+                c.fd.kind.name().to_string(),
+                group_text(c.fd),
+                c.mark.wd.map_or_else(|| "-".into(), |w| w.to_string()),
+                c.on.name().to_string(),
+                super::watches::mask_text(c.fd.kind, c.mark.mask),
+                if c.gets.is_empty() { "(none of its events)".into() } else { c.gets.join(",") },
+            ]
+        })
+        .collect();
+    table(&header, &rows, out)?;
+    Ok(())
+}

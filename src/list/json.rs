@@ -115,3 +115,25 @@ pub(super) fn write_summary(summary: &Summary, out: &mut impl Write) -> Result<(
     writeln!(out)?;
     Ok(())
 }
+
+/// `list --path`: one object per watch or mark that covers the path.
+pub(super) fn write_covers(target: &super::covers::Target, found: &[super::Cover], procs: &HashMap<u32, ProcInfo>, out: &mut impl Write) -> Result<()> {
+    for c in found {
+        let mut o = Map::new();
+        o.insert("row".into(), json!("cover"));
+        json_bytes(&mut o, "path", target.path.as_os_str().as_encoded_bytes());
+        o.insert("pid".into(), json!(c.fd.pid));
+        json_bytes(&mut o, "comm", procs.get(&c.fd.pid).map_or(&b""[..], |p| &p.comm));
+        o.insert("fd".into(), json!(c.fd.fd));
+        o.insert("kind".into(), json!(c.fd.kind.name()));
+        o.insert("fsnotify_group".into(), json!(c.fd.group.map(|g| format!("{g:#x}"))));
+        o.insert("wd".into(), json!(c.mark.wd));
+        o.insert("on".into(), json!(c.on.name()));
+        o.insert("mask".into(), json!(super::watches::mask_text(c.fd.kind, c.mark.mask)));
+        o.insert("mask_raw".into(), json!(c.mark.mask));
+        o.insert("gets".into(), json!(c.gets));
+        serde_json::to_writer(&mut *out, &Value::Object(o))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}

@@ -16,6 +16,7 @@
 //! and [`json`] print them, one file per format.
 
 mod columns;
+mod covers;
 mod group;
 mod inventory;
 mod json;
@@ -42,6 +43,8 @@ pub struct Options {
     pub pid: Option<u32>,
     /// Also every watch and mark, with its path.
     pub watches: bool,
+    /// Instead: the watches and marks that cover this path.
+    pub path: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,7 +150,52 @@ fn gather() -> Gathered {
     Gathered { fds, procs, groups, notes, kernel }
 }
 
+/// One watch or mark that covers the `--path` target.
+struct Cover<'a> {
+    fd: &'a NotifyFd,
+    mark: &'a crate::procfs::fdinfo::Mark,
+    on: covers::On,
+    gets: Vec<&'static str>,
+}
+
+/// `list --path`: every watch and mark covering the path, one row each.
+fn list_covering(path: &std::path::Path, format: Format, out: &mut impl Write) -> Result<()> {
+    let target = covers::Target::of(path);
+    if target.dev.is_none() {
+        anyhow::bail!("{}: neither it nor its directory exists", path.display());
+    }
+    let Gathered { fds, procs, groups, notes, .. } = gather();
+    for n in &notes {
+        eprintln!("fsnotify-gadget: note: {n}");
+    }
+    // One holder per instance: its marks are the instance's.
+    let mut found = Vec::new();
+    for g in &groups {
+        let fd = &fds[g[0]];
+        for mark in &fd.info.marks {
+            if let Some(on) = target.covered_by(mark) {
+                let gets = covers::events_got(fd.kind, on, mark.mask, mark.ignored_mask);
+                found.push(Cover { fd, mark, on, gets });
+            }
+        }
+    }
+    found.sort_by_key(|c| (c.fd.pid, c.fd.fd, c.mark.wd));
+    if found.is_empty() {
+        let mut shown = String::new();
+        crate::output::escape_terminal(target.path.as_os_str().as_encoded_bytes(), &mut shown);
+        eprintln!("fsnotify-gadget: note: no inotify watch or fanotify mark covers {shown}: no watcher gets its events");
+        return Ok(());
+    }
+    match format {
+        Format::Json => json::write_covers(&target, &found, &procs, out),
+        Format::Columns => columns::write_covers(&target, &found, &procs, out),
+    }
+}
+
 fn list(args: &Options, out: &mut impl Write) -> Result<()> {
+    if let Some(path) = &args.path {
+        return list_covering(path, args.format, out);
+    }
     let Gathered { fds, procs, groups, notes, kernel } = gather();
     let mut instances: Vec<Instance> = groups
         .iter()

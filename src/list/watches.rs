@@ -6,7 +6,7 @@ use crate::procfs::fdinfo::{Mark, Object};
 use crate::procfs::{resolve, NotifyKind as Kind};
 
 /// A watch's mask by name, with `IN_ALL_EVENTS` for its twelve event bits.
-fn inotify_watch_mask(mask: u32) -> String {
+pub(super) fn inotify_watch_mask(mask: u32) -> String {
     const IN_ALL_EVENTS: u32 = 0xfff;
     if mask & IN_ALL_EVENTS != IN_ALL_EVENTS {
         return crate::masks::inotify_mask(mask);
@@ -27,6 +27,14 @@ pub(super) struct WatchRow {
     pub(super) dev: Option<(u32, u32)>,
     pub(super) ino: Option<u64>,
     pub(super) path: Vec<u8>,
+}
+
+/// A mark's mask by name, as its kind names them.
+pub(super) fn mask_text(kind: Kind, mask: u64) -> String {
+    match kind {
+        Kind::Inotify => inotify_watch_mask(mask as u32),
+        Kind::Fanotify => crate::masks::fanotify_mask(mask),
+    }
 }
 
 pub(super) fn watch_rows(i: &Instance, resolver: &mut resolve::Resolver) -> Vec<WatchRow> {

@@ -192,27 +192,31 @@ fn fdinfo_fa_flags(pid: u32, fd: u32) -> (u64, u64) {
     (v[0], v[1])
 }
 
+/// fatrace writing to `out`, once it has its marks (on every mount or filesystem): it and its fd.
+fn fatrace(out: &Path) -> (Client, u32) {
+    let child = Command::new("fatrace").args(["-o", s(out)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start fatrace");
+    let fa = Client::from_child(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fds = notify_fds(fa.pid(), "anon_inode:[fanotify]");
+        if let Some(&fd) = fds.first() {
+            let text = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", fa.pid())).unwrap_or_default();
+            if text.lines().filter(|l| l.starts_with("fanotify ")).count() >= 2 {
+                return (fa, fd);
+            }
+        }
+        assert!(Instant::now() < deadline, "fatrace never added its marks");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn fatrace_appears_with_its_init_flags() {
     let _alone = crate::alone(module_path!());
     require_root();
     let _l = lock();
     let dir = test_dir("fatrace");
-    let out = dir.join("out");
-    let child = Command::new("fatrace").args(["-o", s(&out)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start fatrace");
-    let fa = Client::from_child(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let fd = loop {
-        let fds = notify_fds(fa.pid(), "anon_inode:[fanotify]");
-        if let Some(&fd) = fds.first() {
-            let text = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", fa.pid())).unwrap_or_default();
-            if text.lines().filter(|l| l.starts_with("fanotify ")).count() >= 2 {
-                break fd;
-            }
-        }
-        assert!(Instant::now() < deadline, "fatrace never added its marks");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (fa, fd) = fatrace(&dir.join("out"));
     let (flags, f_flags) = fdinfo_fa_flags(fa.pid(), fd);
     let pid = fa.pid().to_string();
     let all = list_json(&["--pid", &pid, "--watches"]);
@@ -533,4 +537,75 @@ fn kernel_counts_show_instances_in_flight() {
             && l.contains("5 and 500 more")),
         "{text}"
     );
+}
+
+/// `list --path` (issue 15): "who watches this?". A watch on the file itself (tail -f
+/// style), one on its directory, a recursive watcher's, a fanotify mount mark and fatrace's
+/// marks each cover it, each with the events it would get; a path not created yet is covered
+/// by its directory's watches; a path nobody watches says so.
+#[test]
+fn who_watches_a_path() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let _l = lock();
+    let dir = test_dir("covers");
+    let (sub, lone) = (dir.join("sub"), dir.join("lone"));
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::create_dir(&lone).unwrap();
+    let file = sub.join("nginx.conf");
+    std::fs::write(&file, b"x").unwrap();
+    let covers = |path: &Path| -> Vec<Value> {
+        let (all, stderr) = list_json_env(&["--path", s(path)], &[]);
+        eprintln!("{stderr}");
+        all.into_iter().filter(|r| r["row"] == "cover").collect()
+    };
+    let got = |r: &Value| -> Vec<String> { r["gets"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect() };
+
+    let nobody = Command::new(env!("CARGO_BIN_EXE_fsnotify-gadget")).args(["list", "--path", s(&lone.join("x"))]).output().unwrap();
+    assert!(nobody.status.success() && nobody.stdout.is_empty(), "{nobody:?}");
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no inotify watch or fanotify mark covers"), "{nobody:?}");
+
+    let on_dir = inotifywait(&[s(&sub)]);
+    let on_file = inotifywait(&["-e", "modify", s(&file)]);
+    let tree = inotifywait(&["-r", s(&dir)]);
+    // SAFETY: plain syscalls; results are checked.
+    let fd = unsafe { libc::fanotify_init(libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC, libc::O_RDONLY as u32) };
+    assert!(fd >= 0, "fanotify_init: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd we own.
+    let fa = unsafe { OwnedFd::from_raw_fd(fd) };
+    let c = std::ffi::CString::new(s(&dir)).unwrap();
+    // SAFETY: valid fd and C string.
+    let r = unsafe { libc::fanotify_mark(fa.as_raw_fd(), libc::FAN_MARK_ADD | libc::FAN_MARK_MOUNT, libc::FAN_OPEN | libc::FAN_CLOSE_WRITE, libc::AT_FDCWD, c.as_ptr()) };
+    assert_eq!(r, 0, "fanotify_mark: {}", std::io::Error::last_os_error());
+
+    let rows = covers(&file);
+    let of = |pid: u32| -> Vec<&Value> { rows.iter().filter(|r| r["pid"] == pid).collect() };
+    let d = of(on_dir.pid());
+    assert_eq!(d.len(), 1, "{rows:#?}");
+    assert_eq!(d[0]["on"], "parent");
+    assert_eq!(got(d[0]), ["open", "modify", "close_write", "create", "delete", "move", "attrib"]);
+    let f = of(on_file.pid());
+    assert_eq!((f.len(), &f[0]["on"], got(f[0])), (1, &Value::from("itself"), vec!["modify".to_string()]), "{rows:#?}");
+    let t = of(tree.pid());
+    assert_eq!(t.len(), 1, "only the -r watch on sub covers the file: {rows:#?}");
+    assert_eq!(t[0]["on"], "parent");
+    let m = of(std::process::id());
+    assert_eq!(m.len(), 1, "{rows:#?}");
+    assert_eq!((&m[0]["on"], got(m[0])), (&Value::from("mount"), vec!["open".to_string(), "close_write".to_string()]));
+
+    // Not there yet: its directory's watchers would see it created, the file's watcher not at all.
+    let new = covers(&sub.join("not-yet"));
+    assert!(new.iter().any(|r| r["pid"] == on_dir.pid() && got(r).contains(&"create".to_string())), "{new:#?}");
+    assert!(new.iter().all(|r| r["pid"] != on_file.pid()), "{new:#?}");
+
+    let (fat, _) = fatrace(&dir.join("fatrace.out"));
+    let rows = covers(&file);
+    let fr: Vec<&Value> = rows.iter().filter(|r| r["pid"] == fat.pid()).collect();
+    assert_eq!(fr.len(), 1, "one of fatrace's marks covers the file: {rows:#?}");
+    assert!(fr[0]["on"] == "filesystem" || fr[0]["on"] == "mount", "{rows:#?}");
+    assert!(got(fr[0]).contains(&"open".to_string()), "{rows:#?}");
+    let cols = list(&["--path", s(&file)]);
+    assert!(cols.stdout.contains("fatrace") && cols.stdout.contains(" itself ") && cols.stdout.contains(" parent "), "{}", cols.stdout);
+    drop((fat, fa, on_dir, on_file, tree));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
