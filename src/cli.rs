@@ -328,6 +328,8 @@ impl TraceArgs {
             tracee_pid: self.tracee_pid,
             tracer_pid: self.tracer_pid,
             tracer_group: self.tracer_group,
+            tracee_comm: None,
+            tracer_comm: None,
             include_self: self.include_self,
         };
         crate::filter::push_down(&self.filter, &mut f)?;

@@ -159,6 +159,15 @@ pub fn push_down(conditions: &[Condition], f: &mut Filters) -> Result<(), String
             }
         };
         match name {
+            // A comm is at most 15 bytes in the kernel: a longer one is left to user space (it matches nothing).
+            "tracee.comm" | "tracer.comm" if !value.is_empty() && value.len() < 16 => {
+                let slot = if name == "tracee.comm" { &mut f.tracee_comm } else { &mut f.tracer_comm };
+                let comm = crate::model::Comm::new(value);
+                if slot.is_some_and(|have| have != comm) {
+                    return Err(format!("{} contradicts another comm equality: nothing would be shown", c.expr));
+                }
+                *slot = Some(comm);
+            }
             "tracee.pid" => set(&mut f.tracee_pid, "the tracee pid")?,
             "tracer.pid" => set(&mut f.tracer_pid, "the tracer pid")?,
             "fsnotify_group" => {
@@ -245,6 +254,14 @@ mod tests {
         let c: Vec<_> = ["tracee.pid==42", "type==inotify", "tracer.comm~x", "fsnotify_group==ff00"].iter().map(|e| parse(e).unwrap()).collect();
         push_down(&c, &mut f).unwrap();
         assert_eq!((f.tracee_pid, f.tracer_pid, f.tracer_group, f.inotify, f.fanotify), (Some(42), None, Some(0xff00), true, false));
+        let mut f = Filters { inotify: true, fanotify: true, ..Default::default() };
+        let c: Vec<_> = ["tracer.comm==inotifywait", "tracee_comm==touch", "tracee.comm~^x"].iter().map(|e| parse(e).unwrap()).collect();
+        push_down(&c, &mut f).unwrap();
+        assert_eq!((f.tracer_comm, f.tracee_comm), (Some("inotifywait".into()), Some("touch".into())));
+        assert_eq!(&Filters::comm_bytes(&f.tracee_comm)[..6], &[b't' as std::ffi::c_char, b'o' as _, b'u' as _, b'c' as _, b'h' as _, 0]);
+        let mut f = Filters { inotify: true, fanotify: true, ..Default::default() };
+        push_down(&[parse("tracee.comm==a-name-longer-than-15").unwrap()], &mut f).unwrap();
+        assert_eq!(f.tracee_comm, None, "a comm the kernel cannot hold stays in user space");
         let mut f = Filters { inotify: true, fanotify: true, tracee_pid: Some(1), ..Default::default() };
         assert!(push_down(&[parse("tracee.pid==2").unwrap()], &mut f).unwrap_err().contains("contradicts"));
         let mut f = Filters { inotify: true, fanotify: false, ..Default::default() };

@@ -55,12 +55,24 @@ pub struct Filters {
     pub tracee_pid: Option<u32>,
     pub tracer_pid: Option<u32>,
     pub tracer_group: Option<u64>,
+    /// The comm the tracee (tracer) must have, as the kernel keeps it (at most 15 bytes).
+    pub tracee_comm: Option<crate::model::Comm>,
+    pub tracer_comm: Option<crate::model::Comm>,
     /// Keep the events the tool itself causes (its writes to a watched file,
     /// which would otherwise feed back through another watcher).
     pub include_self: bool,
 }
 
 impl Filters {
+    /// A comm filter as the BPF globals hold it: NUL-padded, all zero for any.
+    pub fn comm_bytes(comm: &Option<crate::model::Comm>) -> [std::ffi::c_char; 16] {
+        let mut out = [0; 16];
+        for (o, b) in out.iter_mut().zip(comm.as_ref().map_or(&[][..], |c| c.as_bytes())) {
+            *o = *b as std::ffi::c_char;
+        }
+        out
+    }
+
     /// The pid whose events the kernel leaves out: this process, or 0 for none.
     pub fn self_pid(&self) -> u32 {
         if self.include_self {

@@ -24,7 +24,37 @@
 	const volatile __u32 tracer_pid = 0;                                    \
 	/* The tool's own pid: events it causes are left out (0: kept). */      \
 	const volatile __u32 self_pid = 0;                                      \
+	/* A comm each side must have (its first byte 0: any). */               \
+	const volatile char tracee_comm[FSG_COMM_LEN] = {};                     \
+	const volatile char tracer_comm[FSG_COMM_LEN] = {};                     \
 	const volatile __u64 tracer_group = 0
+
+/* Whether comm `have` is `want` (a filter global), up to the first NUL. */
+#define fsg_comm_eq(have, want)                                                  \
+	({                                                                       \
+		bool same_ = true;                                               \
+		for (int i_ = 0; i_ < FSG_COMM_LEN; i_++) {                      \
+			if ((have)[i_] != (want)[i_]) {                          \
+				same_ = false;                                   \
+				break;                                           \
+			}                                                        \
+			if (!(have)[i_])                                         \
+				break;                                           \
+		}                                                                \
+		same_;                                                           \
+	})
+
+/* Whether the current task's comm is `want`; true when `want` is empty (any). */
+#define fsg_comm_is(want)                                                        \
+	({                                                                       \
+		char now_[FSG_COMM_LEN] = {};                                    \
+		bool is_ = true;                                                 \
+		if ((want)[0]) {                                                 \
+			bpf_get_current_comm(now_, sizeof(now_));                \
+			is_ = fsg_comm_eq(now_, want);                           \
+		}                                                                \
+		is_;                                                             \
+	})
 
 /*
  * Loss counters user space reads through the mmapped .bss (`stats[]`),
@@ -34,7 +64,8 @@
 #define wanted_tracee()                                                          \
 	({                                                                       \
 		__u32 tgid_ = bpf_get_current_pid_tgid() >> 32;                  \
-		!(tracee_pid && tgid_ != tracee_pid) && !(self_pid && tgid_ == self_pid); \
+		!(tracee_pid && tgid_ != tracee_pid) && !(self_pid && tgid_ == self_pid) && \
+			fsg_comm_is(tracee_comm);                                \
 	})
 
 #define FSG_COUNTERS(n) __u64 stats[n]

@@ -499,3 +499,27 @@ fn field_filters_keep_what_they_say() {
         assert!(s(&r["path"]).ends_with(s(&r["name"])), "{r}");
     }
 }
+
+/// Comm equalities, which the kernel applies (issue 15): only the records whose
+/// tracer and tracee have exactly those comms, with another watcher and another
+/// writer on the same directory.
+#[test]
+fn comm_equalities_keep_exactly_those_comms() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = tempdir("comm-filters");
+    let ready = dir.join("ready");
+    let other = Bg(spawn("python3", &["-c", TWO_INSTANCES, dir.to_str().unwrap(), dir.to_str().unwrap(), ready.to_str().unwrap()]));
+    crate::common::wait_ready(&ready, "the python watcher");
+    let g = gadget(&["--inotify-only", "-F", "tracer.comm==inotifywait", "-F", "tracee.comm==touch"], 4);
+    let w = inotifywait(&dir);
+    run("touch", &[dir.join("by-touch").to_str().unwrap()]);
+    std::fs::write(dir.join("by-the-test"), b"").unwrap();
+    let recs = g.records();
+    stop(w);
+    stop(other);
+    assert!(recs.iter().any(|r| s(&r["name"]) == "by-touch"), "{recs:#?}");
+    for r in &recs {
+        assert_eq!((s(&r["tracer"]["comm"]), s(&r["tracee"]["comm"])), ("inotifywait", "touch"), "{r}");
+    }
+}

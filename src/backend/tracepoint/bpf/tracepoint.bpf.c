@@ -565,6 +565,8 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 	}
 	if (tracer_pid && (!have_tracer || tracer.pid != tracer_pid))
 		return;
+	if (tracer_comm[0] && (!have_tracer || !fsg_comm_eq(tracer.comm, tracer_comm)))
+		return;
 	if (tracer_group && group != tracer_group)
 		return;
 	/* Delivered (read by a tracer) unless it never left the queue. */
@@ -627,6 +629,8 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	if (fd_kind != kind)
 		group = 0; /* read some other way: the group is unknown */
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
+		goto out;
+	if (!fsg_comm_is(tracer_comm))
 		goto out;
 	if (tracer_group && group != tracer_group)
 		goto out;
