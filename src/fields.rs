@@ -5,7 +5,7 @@
 //! `_` (`TRACER_COMM`); JSON nests dotted names (`{"tracer":{"comm":…}}`).
 
 use crate::masks;
-use crate::model::{Proc, Record};
+use crate::model::{FaResponse, Proc, Record};
 
 /// A field's value for one record, before formatting.
 #[derive(Debug, PartialEq)]
@@ -15,8 +15,17 @@ pub enum Value<'a> {
     I64(i64),
     /// An address, printed as `0x…` in both outputs.
     Hex(u64),
-    /// Nanoseconds since the epoch: a number in JSON, a time of day in columns.
+    /// Nanoseconds since the epoch: a number in JSON, local time in columns
+    /// (`--timestamp-format`).
     Time(u64),
+    /// Nanoseconds since the epoch as RFC 3339 text in UTC, in both outputs.
+    Rfc3339(u64),
+    /// A duration in nanoseconds: a number in JSON, human units in columns
+    /// (`150ms`, `3.0s`).
+    Latency(u64),
+    /// A value the record's type gives no meaning (the answer of an event
+    /// that is not a permission request): the word in JSON, blank in columns.
+    NotApplicable(&'static str),
     /// A number shown by name (see [`Decoded`]).
     Decoded(Decoded),
     Static(&'static str),
@@ -108,14 +117,16 @@ static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee, "tracee (the process wh
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,
         get: |r| Value::Time(r.timestamp_ns) },
+    Field { name: "timestamp_rfc3339", help: "timestamp as RFC 3339 text in UTC, to the nanosecond (2026-12-02T14:03:07.123456789Z)", width: 30,
+        get: |r| Value::Rfc3339(r.timestamp_ns) },
     Field { name: "type", help: "inotify, fanotify, or fa_resp (the answer to a fanotify permission event)", width: 8,
         get: |r| Value::Static(r.event_type.as_str()) },
     Field { name: "prio", help: "priority of the tracer's group: 0 notification, 1 content, 2 pre-content", width: 4,
         get: |r| opt_u(r.prio) },
     Field { name: "fsnotify_group", help: "address of the event's struct fsnotify_group (what --tracer-group takes)", width: 18,
         get: |r| r.fsnotify_group.map_or(Value::Null, Value::Hex) },
-    Field { name: "latency_ns", help: "nanoseconds from queueing to dequeue (fa_resp: to the answer)", width: 10,
-        get: |r| opt_u(r.latency_ns) },
+    Field { name: "latency_ns", help: "time from queueing to dequeue (fa_resp: to the answer): nanoseconds in JSON, human units in columns (LATENCY)", width: 7,
+        get: |r| r.latency_ns.map_or(Value::Null, Value::Latency) },
     Field { name: "i_wd", help: "inotify watch descriptor", width: 4,
         get: |r| r.i_wd.map_or(Value::Null, |v| Value::I64(v.into())) },
     Field { name: "i_mask", help: "inotify event mask, by name", width: 34,
@@ -128,6 +139,12 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.i_ino) },
     Field { name: "i_ino_dir", help: "inode number of the watched directory (events on its children)", width: 10,
         get: |r| opt_u(r.i_ino_dir) },
+    Field { name: "mask", help: "the event mask by name: i_mask of inotify records, fa_mask of fanotify ones (columns only; JSON has both)", width: 34,
+        get: |r| match (r.i_mask, r.fa_mask) {
+            (Some(m), _) => Value::Decoded(Decoded::InotifyMask(m)),
+            (None, Some(m)) => Value::Decoded(Decoded::FanotifyMask(m)),
+            (None, None) => Value::Null,
+        } },
     Field { name: "fa_type", help: "the kernel's fanotify event type (FANOTIFY_EVENT_TYPE_*)", width: 30,
         get: |r| r.fa_type.map_or(Value::Null, |t| Value::Decoded(Decoded::FanotifyEventType(t))) },
     Field { name: "fa_mask", help: "fanotify event mask, by name", width: 26,
@@ -140,8 +157,11 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.fa_flags) },
     Field { name: "fa_f_flags", help: "the fanotify group's event_f_flags (open flags of event fds)", width: 10,
         get: |r| opt_u(r.fa_f_flags) },
-    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na", width: 11,
-        get: |r| Value::Static(r.fa_response.as_str()) },
+    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na (blank in columns)", width: 11,
+        get: |r| match r.fa_response {
+            FaResponse::Na => Value::NotApplicable(FaResponse::Na.as_str()),
+            answer => Value::Static(answer.as_str()),
+        } },
     Field { name: "name", help: "inotify: the name in the watched directory; fanotify: the full path", width: 0,
         get: |r| if r.name_unknown.is_some() { Value::Unknown } else { Value::Bytes(&r.name) } },
     Field { name: "name_unknown", help: "why name is null: the event names a file the tool could not name (for example a file handle of a file deleted since)", width: 0,
@@ -150,22 +170,34 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| Value::Static(if r.name_truncated { "true" } else { "false" }) },
 ];
 
-/// Every field, in the order `--help` and JSON list them.
+/// Every field, in the order `--help` lists them.
 pub fn all() -> impl Iterator<Item = &'static Field> {
-    EVENT_FIELDS[..2].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[2..].iter())
+    EVENT_FIELDS[..3].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[3..].iter())
 }
 
-/// What a table shows without `--fields`.
-pub const DEFAULT_COLUMNS: &[&str] = &[
-    "timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "i_mask", "fa_mask",
-    "fa_response", "name",
-];
+/// Fields for the columns only: JSON has what they show in other fields.
+pub const COLUMNS_ONLY: &[&str] = &["mask"];
+
+/// What JSON shows without `--fields`: every field but [`COLUMNS_ONLY`].
+pub fn json_default() -> impl Iterator<Item = &'static Field> {
+    all().filter(|f| !COLUMNS_ONLY.contains(&f.name))
+}
+
+/// What a table shows without `--fields`, when the width allows (see
+/// `output::columns::default_fields` for narrower terminals).
+pub const DEFAULT_COLUMNS: &[&str] =
+    &["timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "mask", "fa_response", "name"];
 
 /// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.
 pub fn find(name: &str) -> Option<&'static Field> {
     let wanted = name.trim().to_ascii_lowercase();
+    let wanted = ALIASES.iter().find(|(alias, _)| *alias == wanted).map_or(wanted.as_str(), |(_, name)| name);
     all().find(|f| f.name == wanted || f.name.replacen('.', "_", 1) == wanted)
 }
+
+/// Other names `--fields` takes, each for one field: the column header of
+/// `latency_ns`.
+pub const ALIASES: &[(&str, &str)] = &[("latency", "latency_ns")];
 
 /// Parses a `--fields` list (comma separated, `=` allowed before it).
 pub fn parse_list(list: &str) -> Result<Vec<&'static Field>, String> {
@@ -182,9 +214,13 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static Field>, String> {
     Ok(out)
 }
 
-/// The column header of a field: `tracer.comm` -> `TRACER_COMM`.
+/// The column header of a field: `tracer.comm` -> `TRACER_COMM`;
+/// `latency_ns`, whose column is in human units, is `LATENCY`.
 pub fn header(field: &Field) -> String {
-    field.name.replace('.', "_").to_ascii_uppercase()
+    match field.name {
+        "latency_ns" => "LATENCY".to_string(),
+        name => name.replace('.', "_").to_ascii_uppercase(),
+    }
 }
 
 #[cfg(test)]

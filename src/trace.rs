@@ -10,7 +10,7 @@ use crate::backend::{self, Choice, Filters, Lost, TableUse, Tracer};
 use crate::fields::Field;
 use crate::model::Record;
 use crate::names::Names;
-use crate::output::{Format, Writer};
+use crate::output::{Format, Style, TimeText, TimestampFormat, Writer};
 
 /// What to trace and how to print it (the tracer's flags).
 #[derive(Debug, Clone)]
@@ -19,6 +19,12 @@ pub struct Options {
     pub filters: Filters,
     pub format: Format,
     pub fields: Vec<&'static Field>,
+    /// The columns' width limit (None: no limit).
+    pub width: Option<usize>,
+    /// How the columns show timestamps.
+    pub timestamp: TimestampFormat,
+    /// `-v`: why auto chose its backend, and libbpf's messages.
+    pub verbose: bool,
     /// Stop after this long; None: at Ctrl-C or SIGTERM.
     pub timeout: Option<Duration>,
     /// Print a stats line this often, and at exit.
@@ -139,6 +145,16 @@ impl<W: Write> Output<W> {
         Output { out: Some(out), ends: Default::default(), written: 0, failed: None }
     }
 
+    /// Writes what comes before the records (the columns' header) at once,
+    /// so a quiet trace shows it. An error is the first batch's to report.
+    fn start(&mut self, writer: &mut Writer) -> io::Result<()> {
+        let Some(out) = &mut self.out else { return Ok(()) };
+        match writer.start(out).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the batch. A closed pipe is returned as an error (the reader is
     /// gone: a quiet end); any other write error ends the output, and the
     /// records it left, this batch's and every later one's, are counted as
@@ -218,9 +234,11 @@ pub fn run(args: &Options) -> Result<()> {
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
     let mut metrics = args.metrics.as_ref().and_then(|(addr, options)| crate::metrics::start_for_trace(*addr, options, tracer.name()));
 
-    let mut writer = Writer::new(args.format, args.fields.clone());
+    let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
+    let mut writer = Writer::with_style(args.format, args.fields.clone(), style);
     let mut names = Names::default();
     let mut output = Output::new(io::stdout().lock());
+    output.start(&mut writer)?;
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut batch = Vec::new();
     let mut reported = Lost::default();
