@@ -127,6 +127,7 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
+
 /// Where the records go, and how many of them reached it.
 struct Output<W: Write> {
     /// None once a write error ended the output.
@@ -146,12 +147,19 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes what comes before the records (the columns' header) at once,
-    /// so a quiet trace shows it. An error is the first batch's to report.
+    /// so a quiet trace shows it. Errors end the output as in [`Output::write_batch`].
     fn start(&mut self, writer: &mut Writer) -> io::Result<()> {
         let Some(out) = &mut self.out else { return Ok(()) };
         match writer.start(out).and_then(|()| out.flush()) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
-            _ => Ok(()),
+            Err(e) => {
+                if let Some(out) = self.out.take() {
+                    drop(out.into_parts());
+                }
+                self.failed = Some((e, 0));
+                Ok(())
+            }
         }
     }
 
@@ -216,12 +224,35 @@ fn warn_lost(new: &Lost) {
     }
 }
 
+/// Warns of a --tracer-pid or --tracee-pid that no process has: nothing
+/// matches until one starts with that pid (the filter is not refused, so a
+/// process about to start can still be caught).
+fn warn_missing_pids(filters: &Filters) {
+    for (flag, pid) in [("--tracer-pid", filters.tracer_pid), ("--tracee-pid", filters.tracee_pid)] {
+        if let Some(pid) = pid {
+            if let Some(warning) = missing_pid_warning(flag, pid, std::path::Path::new("/proc")) {
+                eprintln!("fsnotify-gadget: {warning}");
+            }
+        }
+    }
+}
+
+/// The warning for `flag PID` when `proc` has no such process.
+fn missing_pid_warning(flag: &str, pid: u32, proc: &std::path::Path) -> Option<String> {
+    if proc.join(pid.to_string()).exists() {
+        return None;
+    }
+    Some(format!("warning: {flag} {pid}: no such process now; nothing will match until one has that pid"))
+}
+
 /// Traces until stopped. An output error ends the run with that error (a
 /// closed pipe, `| head`, is for the caller to take as a normal end).
 pub fn run(args: &Options) -> Result<()> {
     crate::privileges::check()?;
     backend::quiet_libbpf();
-    let opened = backend::open(args.backend, &args.filters)?;
+    backend::set_verbose(args.verbose);
+    warn_missing_pids(&args.filters);
+    let opened = backend::open(args.backend, &args.filters, args.verbose)?;
     for note in &opened.notes {
         eprintln!("fsnotify-gadget: {note}");
     }
@@ -310,5 +341,17 @@ pub fn run(args: &Options) -> Result<()> {
     match output.failed {
         Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pid_without_a_process_is_warned_of() {
+        let proc = std::path::Path::new("/proc");
+        let me = std::process::id();
+        assert_eq!(super::missing_pid_warning("--tracer-pid", me, proc), None);
+        let w = super::missing_pid_warning("--tracee-pid", 999_999_999, proc).unwrap();
+        assert!(w.starts_with("warning: --tracee-pid 999999999: no such process"), "{w}");
     }
 }
