@@ -395,19 +395,42 @@ impl ListArgs {
     }
 }
 
-/// The FIELDS section of `--help`.
+/// The FIELDS section of `--help`: the fields by group, the tracee's by
+/// name only (their meanings are the tracer's).
 fn fields_help() -> String {
-    let mut s = String::from("FIELDS (for --fields; JSON nests tracer.* and tracee.*):\n");
-    for f in fields::all() {
-        s.push_str(&format!("  {:<18} {}\n", f.name, f.help));
+    let mut s = String::from("FIELDS (for --fields):\n");
+    for (title, group) in fields::groups() {
+        s.push_str(&format!("  {title}:\n"));
+        if group.iter().all(|f| f.name.starts_with("tracee.")) {
+            let names: Vec<&str> = group.iter().map(|f| f.name).collect();
+            s.push_str(&format!("    {}: as the tracer's\n", names.join(", ")));
+            continue;
+        }
+        for f in group {
+            s.push_str(&format!("    {:<18} {}\n", f.name, f.help));
+        }
     }
-    s.push_str(&format!("\nDefault columns: {}\nJSON shows every field unless --fields limits them.\n", fields::DEFAULT_COLUMNS.join(",")));
+    s.push_str(&format!("\n{}\n", fields_notes()));
     s.push_str(
         "\nBACKENDS:\n  fentry      every field\n  kprobe      every field\n  tracepoint  all but ",
     );
     s.push_str(&crate::backend::tracepoint::UNFILLED_FIELDS.join(", "));
     s.push_str(" (null in JSON, blank in columns)\n");
     s
+}
+
+/// What `--help` and the man page say under the field list: the defaults,
+/// the other names `--fields` takes, and how columns fit the terminal.
+pub fn fields_notes() -> String {
+    let ig: Vec<String> = fields::IG_SIDE_ALIASES.iter().map(|(ig, ours)| format!("tracer.{ig}={ours}")).collect();
+    format!(
+        "Default columns: {} (fewer on a narrow terminal); JSON shows every field but mask. \
+         tracer_comm and tracer.comm are the same field; latency is latency_ns, and Inspektor Gadget's names \
+         work too: {} (and tracee.*). Columns fit the terminal's width (or COLUMNS): long values are cut \
+         with … (paths by their beginning), whole in JSON.",
+        fields::DEFAULT_COLUMNS.join(", "),
+        ig.join(", ")
+    )
 }
 
 /// A clap error as one line: the message and its hints (`[possible values:

@@ -84,40 +84,42 @@ fn opt_u<T: Into<u64>>(v: Option<T>) -> Value<'static> {
     v.map_or(Value::Null, |v| Value::U64(v.into()))
 }
 
+/// One side's fields. Their help does not say which side: `--help` and the
+/// man page list them under a heading that does ([`groups`]).
 macro_rules! proc_fields {
-    ($side:ident, $label:literal) => {
+    ($side:ident) => {
         [
-            Field { name: concat!(stringify!($side), ".pid"), help: concat!("pid (thread group id) of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".pid"), help: "pid (thread group id)", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p: &Proc| Value::U64(p.pid.into())) },
-            Field { name: concat!(stringify!($side), ".tid"), help: concat!("thread id of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".tid"), help: "thread id", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.tid.into())) },
-            Field { name: concat!(stringify!($side), ".ppid"), help: concat!("parent pid of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".ppid"), help: "pid of its parent", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.ppid.into())) },
-            Field { name: concat!(stringify!($side), ".comm"), help: concat!("command name of the ", $label), width: 16,
+            Field { name: concat!(stringify!($side), ".comm"), help: "command name", width: 16,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.comm)) },
-            Field { name: concat!(stringify!($side), ".pcomm"), help: concat!("command name of the ", $label, "'s parent"), width: 16,
+            Field { name: concat!(stringify!($side), ".pcomm"), help: "command name of its parent", width: 16,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.pcomm)) },
-            Field { name: concat!(stringify!($side), ".uid"), help: concat!("user id of the ", $label), width: 6,
+            Field { name: concat!(stringify!($side), ".uid"), help: "user id", width: 6,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.uid.into())) },
-            Field { name: concat!(stringify!($side), ".gid"), help: concat!("group id of the ", $label), width: 6,
+            Field { name: concat!(stringify!($side), ".gid"), help: "group id", width: 6,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.gid.into())) },
-            Field { name: concat!(stringify!($side), ".user"), help: concat!("user name of the ", $label), width: 10,
+            Field { name: concat!(stringify!($side), ".user"), help: "user name", width: 10,
                 get: |r| r.$side.as_ref().and_then(|p| p.user.as_deref()).map_or(Value::Null, |u| Value::Bytes(u.as_bytes())) },
-            Field { name: concat!(stringify!($side), ".group"), help: concat!("group name of the ", $label), width: 10,
+            Field { name: concat!(stringify!($side), ".group"), help: "group name", width: 10,
                 get: |r| r.$side.as_ref().and_then(|p| p.group.as_deref()).map_or(Value::Null, |g| Value::Bytes(g.as_bytes())) },
-            Field { name: concat!(stringify!($side), ".mntns_id"), help: concat!("mount namespace id of the ", $label), width: 11,
+            Field { name: concat!(stringify!($side), ".mntns_id"), help: "mount namespace id", width: 11,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.mntns_id)) },
         ]
     };
 }
 
-static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer, "tracer (the process reading the event)");
-static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee, "tracee (the process whose file access caused the event)");
+static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer);
+static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee);
 
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,
         get: |r| Value::Time(r.timestamp_ns) },
-    Field { name: "timestamp_rfc3339", help: "timestamp as RFC 3339 text in UTC, to the nanosecond (2026-12-02T14:03:07.123456789Z)", width: 30,
+    Field { name: "timestamp_rfc3339", help: "timestamp as RFC 3339 text, UTC, to the ns (2026-12-02T14:03:07.123456789Z)", width: 30,
         get: |r| Value::Rfc3339(r.timestamp_ns) },
     Field { name: "type", help: "inotify, fanotify, or fa_resp (the answer to a fanotify permission event)", width: 8,
         get: |r| Value::Static(r.event_type.as_str()) },
@@ -125,7 +127,7 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.prio) },
     Field { name: "fsnotify_group", help: "address of the event's struct fsnotify_group (what --tracer-group takes)", width: 18,
         get: |r| r.fsnotify_group.map_or(Value::Null, Value::Hex) },
-    Field { name: "latency_ns", help: "time from queueing to dequeue (fa_resp: to the answer): nanoseconds in JSON, human units in columns (LATENCY)", width: 7,
+    Field { name: "latency_ns", help: "queueing to dequeue (fa_resp: to the answer): ns in JSON, 150ms in columns", width: 7,
         get: |r| r.latency_ns.map_or(Value::Null, Value::Latency) },
     Field { name: "i_wd", help: "inotify watch descriptor", width: 4,
         get: |r| r.i_wd.map_or(Value::Null, |v| Value::I64(v.into())) },
@@ -139,7 +141,7 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.i_ino) },
     Field { name: "i_ino_dir", help: "inode number of the watched directory (events on its children)", width: 10,
         get: |r| opt_u(r.i_ino_dir) },
-    Field { name: "mask", help: "the event mask by name: i_mask of inotify records, fa_mask of fanotify ones (columns only; JSON has both)", width: 34,
+    Field { name: "mask", help: "i_mask or fa_mask, whichever the record has (columns only: JSON has both)", width: 34,
         get: |r| match (r.i_mask, r.fa_mask) {
             (Some(m), _) => Value::Decoded(Decoded::InotifyMask(m)),
             (None, Some(m)) => Value::Decoded(Decoded::FanotifyMask(m)),
@@ -157,7 +159,7 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.fa_flags) },
     Field { name: "fa_f_flags", help: "the fanotify group's event_f_flags (open flags of event fds)", width: 10,
         get: |r| opt_u(r.fa_f_flags) },
-    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na (blank in columns)", width: 11,
+    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted; na (blank in columns)", width: 11,
         get: |r| match r.fa_response {
             FaResponse::Na => Value::NotApplicable(FaResponse::Na.as_str()),
             answer => Value::Static(answer.as_str()),
@@ -175,6 +177,19 @@ pub fn all() -> impl Iterator<Item = &'static Field> {
     EVENT_FIELDS[..3].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[3..].iter())
 }
 
+/// The fields as `--help` and the man page list them: a heading, then its
+/// fields. The tracee's are the tracer's, on the other side.
+pub fn groups() -> Vec<(&'static str, Vec<&'static Field>)> {
+    let by = |pick: fn(&str) -> bool| all().filter(|f| pick(f.name)).collect::<Vec<_>>();
+    vec![
+        ("Every record", by(|n| !n.starts_with("tracer.") && !n.starts_with("tracee.") && !n.starts_with("i_") && !n.starts_with("fa_"))),
+        ("The tracer, the process that read the event (JSON: \"tracer\": {...})", by(|n| n.starts_with("tracer."))),
+        ("The tracee, the process whose file access queued the event (JSON: \"tracee\": {...})", by(|n| n.starts_with("tracee."))),
+        ("inotify records (blank in columns, null in JSON, for the others)", by(|n| n.starts_with("i_"))),
+        ("fanotify and fa_resp records", by(|n| n.starts_with("fa_"))),
+    ]
+}
+
 /// Fields for the columns only: JSON has what they show in other fields.
 pub const COLUMNS_ONLY: &[&str] = &["mask"];
 
@@ -190,14 +205,39 @@ pub const DEFAULT_COLUMNS: &[&str] =
 
 /// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.
 pub fn find(name: &str) -> Option<&'static Field> {
-    let wanted = name.trim().to_ascii_lowercase();
-    let wanted = ALIASES.iter().find(|(alias, _)| *alias == wanted).map_or(wanted.as_str(), |(_, name)| name);
+    let wanted = canonical(&name.trim().to_ascii_lowercase());
     all().find(|f| f.name == wanted || f.name.replacen('.', "_", 1) == wanted)
 }
 
 /// Other names `--fields` takes, each for one field: the column header of
 /// `latency_ns`.
 pub const ALIASES: &[(&str, &str)] = &[("latency", "latency_ns")];
+
+/// How Inspektor Gadget's fsnotify gadget names the fields of either side
+/// that it nests deeper (`tracer.parent.comm`, `tracee.user.uid`), and ours.
+pub const IG_SIDE_ALIASES: &[(&str, &str)] = &[
+    ("parent.comm", "pcomm"),
+    ("parent.pid", "ppid"),
+    ("user.uid", "uid"),
+    ("user.gid", "gid"),
+    ("user.user", "user"),
+    ("user.group", "group"),
+];
+
+/// The field name an alias stands for (lower case in, `_` or `.` between
+/// the words of IG's names), or the name itself.
+fn canonical(name: &str) -> String {
+    if let Some((_, field)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
+        return field.to_string();
+    }
+    for side in ["tracer", "tracee"] {
+        let Some(rest) = name.strip_prefix(side).and_then(|r| r.strip_prefix(['.', '_'])) else { continue };
+        if let Some((_, ours)) = IG_SIDE_ALIASES.iter().find(|(ig, _)| *ig == rest || ig.replace('.', "_") == rest) {
+            return format!("{side}.{ours}");
+        }
+    }
+    name.to_string()
+}
 
 /// Parses a `--fields` list (comma separated, `=` allowed before it).
 pub fn parse_list(list: &str) -> Result<Vec<&'static Field>, String> {
@@ -234,6 +274,45 @@ mod tests {
         assert_eq!(find("TRACEE_MNTNS_ID").unwrap().name, "tracee.mntns_id");
         assert_eq!(find("i_mask").unwrap().name, "i_mask");
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn inspektor_gadget_names_are_aliases() {
+        for (ig, ours) in [
+            ("tracer.parent.comm", "tracer.pcomm"),
+            ("tracee.parent.comm", "tracee.pcomm"),
+            ("tracer.parent.pid", "tracer.ppid"),
+            ("tracee.user.uid", "tracee.uid"),
+            ("tracer.user.gid", "tracer.gid"),
+            ("tracee.user.user", "tracee.user"),
+            ("tracer.user.group", "tracer.group"),
+            ("TRACEE_PARENT_COMM", "tracee.pcomm"),
+            ("tracer_user_uid", "tracer.uid"),
+            ("latency", "latency_ns"),
+            ("LATENCY", "latency_ns"),
+        ] {
+            assert_eq!(find(ig).map(|f| f.name), Some(ours), "{ig}");
+        }
+        // IG's names that are ours already, and what is not a name.
+        for same in ["tracer.comm", "tracee.mntns_id", "fa_response", "i_cookie", "tracee.group"] {
+            assert_eq!(find(same).unwrap().name, same);
+        }
+        for bad in ["tracer.parent", "tracer.user.shell", "parent.comm", "tracex.parent.comm"] {
+            assert!(find(bad).is_none(), "{bad}");
+        }
+        let names: Vec<_> = parse_list("tracer.comm,tracer.parent.comm,tracee.user.uid").unwrap().iter().map(|f| f.name).collect();
+        assert_eq!(names, ["tracer.comm", "tracer.pcomm", "tracee.uid"]);
+    }
+
+    #[test]
+    fn groups_hold_every_field_once() {
+        let mut grouped: Vec<_> = groups().into_iter().flat_map(|(_, fs)| fs).map(|f| f.name).collect();
+        let mut every: Vec<_> = all().map(|f| f.name).collect();
+        grouped.sort();
+        every.sort();
+        assert_eq!(grouped, every);
+        assert!(all().all(|f| !f.help.contains("(the process reading the event)")));
+        assert_eq!(find("tracer.pcomm").unwrap().help, "command name of its parent");
     }
 
     #[test]
