@@ -114,14 +114,14 @@ fn layout(fits: &[Fit], width: usize) -> Vec<usize> {
         let spare = width.saturating_sub(used(w));
         w[i] += to.saturating_sub(w[i]).min(spare);
     };
-    for i in 0..n {
-        grow(&mut w, i, fits[i].comfortable);
+    for (i, f) in fits.iter().enumerate() {
+        grow(&mut w, i, f.comfortable);
     }
     if n > 0 {
         grow(&mut w, n - 1, fits[n - 1].natural);
     }
-    for i in 0..n.saturating_sub(1) {
-        grow(&mut w, i, fits[i].natural);
+    for (i, f) in fits.iter().enumerate().take(n.saturating_sub(1)) {
+        grow(&mut w, i, f.natural);
     }
     if let Some(last) = fits.last() {
         if last.min < last.natural {

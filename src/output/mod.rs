@@ -62,8 +62,8 @@ fn push_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
 pub enum Writer {
     Columns(Columns),
     Json(Json),
-    /// The JSON line, and the buffer it is indented from.
-    JsonPretty(Json, Vec<u8>),
+    /// The JSON writer, the line it writes, and the line indented.
+    JsonPretty(Json, Vec<u8>, Vec<u8>),
 }
 
 impl Writer {
@@ -77,7 +77,7 @@ impl Writer {
         match format {
             Format::Columns => Writer::Columns(Columns::with_style(fields, style)),
             Format::Json => Writer::Json(Json::new(fields)),
-            Format::JsonPretty => Writer::JsonPretty(Json::new(fields), Vec::with_capacity(1024)),
+            Format::JsonPretty => Writer::JsonPretty(Json::new(fields), Vec::with_capacity(1024), Vec::with_capacity(2048)),
         }
     }
 
@@ -93,12 +93,12 @@ impl Writer {
         match self {
             Writer::Columns(c) => c.write(r, out),
             Writer::Json(j) => j.write(r, out),
-            Writer::JsonPretty(j, line) => {
+            Writer::JsonPretty(j, line, pretty) => {
                 line.clear();
                 j.write(r, line)?;
-                let mut pretty = Vec::with_capacity(line.len() * 2);
-                json::indent(line, &mut pretty);
-                out.write_all(&pretty)
+                pretty.clear();
+                json::indent(line, pretty);
+                out.write_all(pretty)
             }
         }
     }

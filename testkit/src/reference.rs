@@ -112,12 +112,12 @@ pub fn latency(ns: u64) -> String {
     let mut i = units.iter().rposition(|&(_, scale)| u128::from(ns) >= scale).expect("ns >= 1000");
     loop {
         let (name, scale) = units[i];
-        // Halves round up: (2x + 1) / 2.
-        let tenths = (u128::from(ns) * 20 / scale + 1) / 2;
+        // Halves round up: the half-tenths, halved upwards.
+        let tenths = (u128::from(ns) * 20 / scale).div_ceil(2);
         if tenths < 100 {
             return format!("{}.{}{name}", tenths / 10, tenths % 10);
         }
-        let whole = (u128::from(ns) * 2 / scale + 1) / 2;
+        let whole = (u128::from(ns) * 2 / scale).div_ceil(2);
         if whole >= 1000 && i + 1 < units.len() {
             i += 1;
             continue;

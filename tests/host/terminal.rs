@@ -156,3 +156,32 @@ fn a_pid_filter_without_a_process_is_warned_of() {
     let out = Command::new(gadget_bin()).args(["--tracer-pid", &me, "--backend", "tracepoint", "--timeout", "0.5"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{out:?}");
 }
+
+/// COLUMNS sets the width even when standard output is not a terminal; the
+/// header comes at start, fitted, with no record yet.
+#[test]
+fn columns_sets_the_width_of_a_piped_table() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let out = Command::new(gadget_bin())
+        .args(["--backend", "tracepoint", "--tracer-pid", &std::process::id().to_string(), "--timeout", "0.5"])
+        .env("COLUMNS", "60")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // No record (this test reads no events): the header alone, within 60.
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].starts_with("TIMESTAMP ") && lines[0].ends_with(" NAME"), "{text}");
+    assert!(lines[0].chars().count() <= 60, "{text}");
+    // Without COLUMNS a pipe gets every default column, uncut.
+    let out = Command::new(gadget_bin())
+        .args(["--backend", "tracepoint", "--tracer-pid", &std::process::id().to_string(), "--timeout", "0.5"])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let header = String::from_utf8(out.stdout).unwrap();
+    let words: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(words, ["TIMESTAMP", "TYPE", "TRACER_PID", "TRACER_COMM", "TRACEE_PID", "TRACEE_COMM", "MASK", "FA_RESPONSE", "NAME"]);
+}
