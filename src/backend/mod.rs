@@ -344,11 +344,11 @@ pub fn open(choice: Choice, filters: &Filters, verbose: bool) -> Result<Opened> 
                     (None, Family::Fentry) => probe::fentry(kernel::PROBED_FUNCTION),
                     (None, Family::Kprobe) => probe::kprobes(),
                 };
-                if let Err(probe::Missing(m)) = check {
+                if let Err(probe::Missing(m, seen)) = check {
                     if !missing.contains(&m) {
                         missing.push(m);
                     }
-                    why.push(format!("{}: {m} (found before loading)", family.name()));
+                    why.push(format!("{}: {m}: {seen}", family.name()));
                     continue;
                 }
                 match kernel::KernelTracer::open(family, filters) {

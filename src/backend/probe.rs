@@ -10,14 +10,21 @@ use std::path::Path;
 
 use libbpf_rs::libbpf_sys as sys;
 
-/// Why a family cannot run here, in words for the one-line start-up note.
+/// Why a family cannot run here: words for the one-line start-up note, and
+/// what the check saw, for `-v`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing(pub &'static str);
+pub struct Missing(pub &'static str, pub String);
+
+/// The last OS error, as text.
+fn os_error() -> String {
+    std::io::Error::last_os_error().to_string()
+}
 
 /// Whether kernel lockdown is at `confidentiality`, which refuses
 /// bpf_probe_read_kernel to both the fentry and the kprobe programs.
 pub fn locked_down() -> Option<Missing> {
-    (super::kernel::lockdown().as_deref() == Some("confidentiality")).then_some(Missing("kernel lockdown=confidentiality"))
+    (super::kernel::lockdown().as_deref() == Some("confidentiality"))
+        .then(|| Missing("kernel lockdown=confidentiality", "/sys/kernel/security/lockdown says so".to_string()))
 }
 
 /// Whether kprobes can be attached: the perf kprobe PMU, or tracefs's
@@ -32,19 +39,19 @@ pub fn kprobes() -> Result<(), Missing> {
     if places.iter().any(|p| Path::new(p).exists()) {
         Ok(())
     } else {
-        Err(Missing("no kprobes"))
+        Err(Missing("no kprobes", format!("none of {} exists", places.join(", "))))
     }
 }
 
 /// Whether fentry programs load and attach on `func`: a program of two
 /// instructions (return 0) loaded as fentry on it, attached, and closed.
 pub fn fentry(func: &str) -> Result<(), Missing> {
-    let no = Missing("no BPF trampolines");
-    let name = CString::new(func).map_err(|_| no.clone())?;
+    let no = |what: String| Missing("no BPF trampolines", what);
+    let name = CString::new(func).map_err(|_| no(format!("{func:?} is not a C string")))?;
     // SAFETY: a C string; libbpf reads the kernel's BTF to find the id.
     let id = unsafe { sys::libbpf_find_vmlinux_btf_id(name.as_ptr(), sys::BPF_TRACE_FENTRY) };
     if id <= 0 {
-        return Err(no);
+        return Err(no(format!("the kernel's BTF has no {func}")));
     }
     // SAFETY: bpf_insn is plain integers (its register bitfields 0: r0).
     let mut insns: [sys::bpf_insn; 2] = unsafe { std::mem::zeroed() };
@@ -61,10 +68,11 @@ pub fn fentry(func: &str) -> Result<(), Missing> {
         sys::bpf_prog_load(sys::BPF_PROG_TYPE_TRACING, c"fsg_probe".as_ptr(), c"GPL".as_ptr(), insns.as_ptr(), insns.len() as _, &mut opts)
     };
     if prog < 0 {
-        return Err(no);
+        return Err(no(format!("a test fentry program on {func} did not load: {}", os_error())));
     }
     // SAFETY: a program fd we own; no options.
     let link = unsafe { sys::bpf_link_create(prog, 0, sys::BPF_TRACE_FENTRY, std::ptr::null()) };
+    let attach_error = os_error();
     // SAFETY: closing fds we own (the link detaches as it closes).
     unsafe {
         if link >= 0 {
@@ -73,7 +81,7 @@ pub fn fentry(func: &str) -> Result<(), Missing> {
         libc::close(prog);
     }
     if link < 0 {
-        return Err(no);
+        return Err(no(format!("a test fentry program on {func} did not attach: {attach_error}")));
     }
     Ok(())
 }
