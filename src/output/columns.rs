@@ -68,10 +68,11 @@ struct Fit {
     comfortable: usize,
 }
 
-/// Whether a field's values are text that may be cut.
+/// Whether a field's values are text that may be cut: names, masks, and
+/// every field of unbounded width (width 0: names and paths).
 fn is_text(f: &Field) -> bool {
     let leaf = f.name.rsplit('.').next().unwrap_or(f.name);
-    matches!(leaf, "comm" | "pcomm" | "user" | "group" | "i_mask" | "fa_mask" | "mask" | "fa_type" | "name" | "name_unknown")
+    f.width == 0 || matches!(leaf, "comm" | "pcomm" | "user" | "group" | "i_mask" | "fa_mask" | "mask" | "fa_type")
 }
 
 /// What a text column of unbounded values (names, paths) is given before
@@ -201,8 +202,8 @@ pub struct Columns {
     fields: Vec<&'static Field>,
     /// Each column's width (see [`layout`]).
     widths: Vec<usize>,
-    /// The column of `name`, whose paths are cut by their beginning.
-    name_column: Option<usize>,
+    /// The text columns: their values are cut (paths by their beginning).
+    text: Vec<bool>,
     /// The line's width limit, when there is one.
     limit: Option<usize>,
     timestamp: TimestampFormat,
@@ -228,7 +229,7 @@ impl Columns {
             None => fields.iter().map(|f| plain_width(f, style.timestamp)).collect(),
         };
         Columns {
-            name_column: fields.iter().position(|f| f.name == "name"),
+            text: fields.iter().map(|f| is_text(f)).collect(),
             fields,
             widths,
             limit: style.width,
@@ -241,13 +242,14 @@ impl Columns {
     }
 
     /// Cuts the cell that starts at `text_start` to its column's width when
-    /// there is a limit (a path by its beginning, anything else by its end),
+    /// there is a limit (a path in a text column by its beginning, anything
+    /// else by its end),
     /// then pads it, in characters (the line is UTF-8: every byte but
     /// continuation bytes starts one). The last cell is not padded.
     fn push_cell(&mut self, i: usize, text_start: usize) {
         let width = self.widths[i];
         if self.limit.is_some() {
-            if self.name_column == Some(i) && self.line.get(text_start) == Some(&b'/') {
+            if self.text[i] && self.line.get(text_start) == Some(&b'/') {
                 cut_left(&mut self.line, text_start, width);
             } else {
                 cut(&mut self.line, text_start, width);
