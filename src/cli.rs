@@ -12,7 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
 use crate::metrics;
-use crate::output::Format;
+use crate::output::{Format, TimestampFormat};
 
 pub mod docs;
 
@@ -94,7 +94,7 @@ pub struct DocsArgs {
 pub struct ListArgs {
     /// Output format: aligned columns, or one JSON object per line.
     #[arg(short = 'o', long = "output", value_enum, default_value = "columns")]
-    pub output: OutputFormat,
+    pub output: ListFormat,
 
     /// Only this process.
     #[arg(long, value_name = "PID", value_parser = parse_pid)]
@@ -170,6 +170,8 @@ pub enum OutputFormat {
     Columns,
     /// One JSON object per line.
     Json,
+    /// The same JSON objects, indented over several lines.
+    Jsonpretty,
 }
 
 impl From<OutputFormat> for Format {
@@ -177,6 +179,47 @@ impl From<OutputFormat> for Format {
         match f {
             OutputFormat::Columns => Format::Columns,
             OutputFormat::Json => Format::Json,
+            OutputFormat::Jsonpretty => Format::JsonPretty,
+        }
+    }
+}
+
+/// The output format of `list` (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for a terminal.
+    Columns,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<ListFormat> for Format {
+    fn from(f: ListFormat) -> Format {
+        match f {
+            ListFormat::Columns => Format::Columns,
+            ListFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// How the columns show timestamps (`--timestamp-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampArg {
+    /// Local time of day, to the microsecond (14:03:07.123456).
+    Time,
+    /// Local date and time to the nanosecond, with the UTC offset
+    /// (2026-12-02T14:03:07.123456789+01:00).
+    Rfc3339,
+    /// Nanoseconds since the epoch, as in JSON.
+    Ns,
+}
+
+impl From<TimestampArg> for TimestampFormat {
+    fn from(t: TimestampArg) -> TimestampFormat {
+        match t {
+            TimestampArg::Time => TimestampFormat::Time,
+            TimestampArg::Rfc3339 => TimestampFormat::Rfc3339,
+            TimestampArg::Ns => TimestampFormat::Ns,
         }
     }
 }
@@ -240,7 +283,7 @@ pub struct TraceArgs {
     /// `-F type!=fa_resp`, `-F latency_ns>=1000000`. Numbers compare as numbers,
     /// masks by name (`i_mask~IN_OPEN`), a REGEX matches anywhere unless
     /// anchored; a field a record lacks (null) meets only != and !~. The
-    /// equalities on tracee.pid, tracer.pid, fsnotify_group and type also go
+    /// equalities on tracee.pid, tracer.pid, tracee.comm, tracer.comm, fsnotify_group and type also go
     /// to the kernel, like the flags above; the rest are checked in user space.
     #[arg(short = 'F', long = "filter", value_name = "EXPR", value_parser = parse_condition, help_heading = "Filters on any field")]
     pub filter: Vec<crate::filter::Condition>,
@@ -250,9 +293,21 @@ pub struct TraceArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_fields, help_heading = "Output")]
     pub fields: Option<FieldList>,
 
-    /// Output format: aligned columns, or one JSON object per line.
+    /// Output format: aligned columns (as wide as the terminal, or COLUMNS; not cut
+    /// when written to a pipe or a file), one JSON object per line, or the same
+    /// objects indented.
     #[arg(short = 'o', long = "output", value_enum, default_value = "columns", help_heading = "Output")]
     pub output: OutputFormat,
+
+    /// How the columns show timestamps; JSON has the integer `timestamp` and
+    /// `timestamp_rfc3339` in UTC. Local time is that of TZ or /etc/localtime, else UTC.
+    #[arg(long, value_enum, default_value = "time", help_heading = "Output")]
+    pub timestamp_format: TimestampArg,
+
+    /// Say more at start: why auto chose its backend, with libbpf's messages
+    /// (as FSG_DEBUG=1 does).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     /// Stop after this many seconds (default: run until Ctrl-C, SIGTERM or SIGHUP,
     /// each of which stops cleanly with the summary line). SIGUSR1 prints a stats
@@ -336,22 +391,33 @@ impl TraceArgs {
         Ok(f)
     }
 
-    pub fn selected_fields(&self) -> Vec<&'static Field> {
+    /// The `--fields` list, else the defaults: for columns those that fit
+    /// `width`, for JSON every field.
+    pub fn selected_fields(&self, width: Option<usize>) -> Vec<&'static Field> {
         match (&self.fields, self.output) {
             (Some(list), _) => list.0.clone(),
-            (None, OutputFormat::Columns) => fields::DEFAULT_COLUMNS.iter().map(|n| fields::find(n).expect("default field")).collect(),
-            (None, OutputFormat::Json) => fields::all().collect(),
+            (None, OutputFormat::Columns) => crate::output::columns::default_fields(width, self.timestamp_format.into()),
+            (None, OutputFormat::Json | OutputFormat::Jsonpretty) => fields::json_default().collect(),
         }
     }
 
-    /// What the tracer needs, without clap.
+    /// What the tracer needs, without clap, for the terminal on stdout.
     pub fn options(&self) -> crate::trace::Options {
+        self.options_for_width(crate::output::columns::terminal_width())
+    }
+
+    /// What the tracer needs, without clap; `width` is the terminal's (see
+    /// [`crate::output::columns::terminal_width`]).
+    pub fn options_for_width(&self, width: Option<usize>) -> crate::trace::Options {
         crate::trace::Options {
             backend: self.backend.into(),
             filters: self.filters().expect("checked by cli::parse"),
             conditions: self.filter.clone(),
             format: self.output.into(),
-            fields: self.selected_fields(),
+            fields: self.selected_fields(width),
+            width,
+            timestamp: self.timestamp_format.into(),
+            verbose: self.verbose,
             timeout: self.timeout,
             stats: self.stats,
             metrics: self.metrics.map(|addr| (addr, self.metrics_options.options())),
@@ -366,19 +432,42 @@ impl ListArgs {
     }
 }
 
-/// The FIELDS section of `--help`.
+/// The FIELDS section of `--help`: the fields by group, the tracee's by
+/// name only (their meanings are the tracer's).
 fn fields_help() -> String {
-    let mut s = String::from("FIELDS (for --fields; JSON nests tracer.* and tracee.*):\n");
-    for f in fields::all() {
-        s.push_str(&format!("  {:<18} {}\n", f.name, f.help));
+    let mut s = String::from("FIELDS (for --fields):\n");
+    for (title, group) in fields::groups() {
+        s.push_str(&format!("  {title}:\n"));
+        if group.iter().all(|f| f.name.starts_with("tracee.")) {
+            let names: Vec<&str> = group.iter().map(|f| f.name).collect();
+            s.push_str(&format!("    {}: as the tracer's\n", names.join(", ")));
+            continue;
+        }
+        for f in group {
+            s.push_str(&format!("    {:<18} {}\n", f.name, f.help));
+        }
     }
-    s.push_str(&format!("\nDefault columns: {}\nJSON shows every field unless --fields limits them.\n", fields::DEFAULT_COLUMNS.join(",")));
+    s.push_str(&format!("\n{}\n", fields_notes()));
     s.push_str(
         "\nBACKENDS:\n  fentry      every field\n  kprobe      every field\n  tracepoint  all but ",
     );
     s.push_str(&crate::backend::tracepoint::UNFILLED_FIELDS.join(", "));
     s.push_str(" (null in JSON, blank in columns)\n");
     s
+}
+
+/// What `--help` and the man page say under the field list: the defaults,
+/// the other names `--fields` takes, and how columns fit the terminal.
+pub fn fields_notes() -> String {
+    let ig: Vec<String> = fields::IG_SIDE_ALIASES.iter().map(|(ig, ours)| format!("tracer.{ig}={ours}")).collect();
+    format!(
+        "Default columns: {} (fewer on a narrow terminal); JSON shows every field but mask. \
+         tracer_comm and tracer.comm are the same field; latency is latency_ns, and Inspektor Gadget's names \
+         work too: {} (and tracee.*). Columns fit the terminal's width (or COLUMNS): long values are cut \
+         with … (paths by their beginning), whole in JSON.",
+        fields::DEFAULT_COLUMNS.join(", "),
+        ig.join(", ")
+    )
 }
 
 /// A clap error as one line: the message and its hints (`[possible values:
@@ -475,7 +564,9 @@ mod tests {
             (&["--tracee-pid", "abc"][..], "'abc' is not a process id"),
             (&["--tracer-group", "xyz"], "'xyz' is not a hex address"),
             (&["--fields", "tracer_comm,nope"], "unknown field 'nope'"),
-            (&["-o", "yaml"], "[possible values: columns, json]"),
+            (&["-o", "yaml"], "[possible values: columns, json, jsonpretty]"),
+            (&["list", "-o", "yaml"], "[possible values: columns, json]"),
+            (&["--timestamp-format", "iso"], "[possible values: time, rfc3339, ns]"),
             (&["--timeout", "-1"], "'-1' is not a positive number of seconds"),
             (&["--bogus"], "unexpected argument '--bogus'"),
             (&["list", "--pid", "x"], "'x' is not"),

@@ -5,7 +5,7 @@
 //! `_` (`TRACER_COMM`); JSON nests dotted names (`{"tracer":{"comm":…}}`).
 
 use crate::masks;
-use crate::model::{Proc, Record};
+use crate::model::{FaResponse, Proc, Record};
 
 /// A field's value for one record, before formatting.
 #[derive(Debug, PartialEq)]
@@ -15,8 +15,17 @@ pub enum Value<'a> {
     I64(i64),
     /// An address, printed as `0x…` in both outputs.
     Hex(u64),
-    /// Nanoseconds since the epoch: a number in JSON, a time of day in columns.
+    /// Nanoseconds since the epoch: a number in JSON, local time in columns
+    /// (`--timestamp-format`).
     Time(u64),
+    /// Nanoseconds since the epoch as RFC 3339 text in UTC, in both outputs.
+    Rfc3339(u64),
+    /// A duration in nanoseconds: a number in JSON, human units in columns
+    /// (`150ms`, `3.0s`).
+    Latency(u64),
+    /// A value the record's type gives no meaning (the answer of an event
+    /// that is not a permission request): the word in JSON, blank in columns.
+    NotApplicable(&'static str),
     /// A number shown by name (see [`Decoded`]).
     Decoded(Decoded),
     Static(&'static str),
@@ -75,47 +84,51 @@ fn opt_u<T: Into<u64>>(v: Option<T>) -> Value<'static> {
     v.map_or(Value::Null, |v| Value::U64(v.into()))
 }
 
+/// One side's fields. Their help does not say which side: `--help` and the
+/// man page list them under a heading that does ([`groups`]).
 macro_rules! proc_fields {
-    ($side:ident, $label:literal) => {
+    ($side:ident) => {
         [
-            Field { name: concat!(stringify!($side), ".pid"), help: concat!("pid (thread group id) of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".pid"), help: "pid (thread group id)", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p: &Proc| Value::U64(p.pid.into())) },
-            Field { name: concat!(stringify!($side), ".tid"), help: concat!("thread id of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".tid"), help: "thread id", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.tid.into())) },
-            Field { name: concat!(stringify!($side), ".ppid"), help: concat!("parent pid of the ", $label), width: 8,
+            Field { name: concat!(stringify!($side), ".ppid"), help: "pid of its parent", width: 8,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.ppid.into())) },
-            Field { name: concat!(stringify!($side), ".comm"), help: concat!("command name of the ", $label), width: 16,
+            Field { name: concat!(stringify!($side), ".comm"), help: "command name", width: 16,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.comm)) },
-            Field { name: concat!(stringify!($side), ".pcomm"), help: concat!("command name of the ", $label, "'s parent"), width: 16,
+            Field { name: concat!(stringify!($side), ".pcomm"), help: "command name of its parent", width: 16,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::Bytes(&p.pcomm)) },
-            Field { name: concat!(stringify!($side), ".uid"), help: concat!("user id of the ", $label), width: 6,
+            Field { name: concat!(stringify!($side), ".uid"), help: "user id", width: 6,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.uid.into())) },
-            Field { name: concat!(stringify!($side), ".gid"), help: concat!("group id of the ", $label), width: 6,
+            Field { name: concat!(stringify!($side), ".gid"), help: "group id", width: 6,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.gid.into())) },
-            Field { name: concat!(stringify!($side), ".user"), help: concat!("user name of the ", $label), width: 10,
+            Field { name: concat!(stringify!($side), ".user"), help: "user name", width: 10,
                 get: |r| r.$side.as_ref().and_then(|p| p.user.as_deref()).map_or(Value::Null, |u| Value::Bytes(u.as_bytes())) },
-            Field { name: concat!(stringify!($side), ".group"), help: concat!("group name of the ", $label), width: 10,
+            Field { name: concat!(stringify!($side), ".group"), help: "group name", width: 10,
                 get: |r| r.$side.as_ref().and_then(|p| p.group.as_deref()).map_or(Value::Null, |g| Value::Bytes(g.as_bytes())) },
-            Field { name: concat!(stringify!($side), ".mntns_id"), help: concat!("mount namespace id of the ", $label), width: 11,
+            Field { name: concat!(stringify!($side), ".mntns_id"), help: "mount namespace id", width: 11,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.mntns_id)) },
         ]
     };
 }
 
-static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer, "tracer (the process reading the event)");
-static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee, "tracee (the process whose file access caused the event)");
+static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer);
+static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee);
 
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,
         get: |r| Value::Time(r.timestamp_ns) },
+    Field { name: "timestamp_rfc3339", help: "timestamp as RFC 3339 text, UTC, to the ns (2026-12-02T14:03:07.123456789Z)", width: 30,
+        get: |r| Value::Rfc3339(r.timestamp_ns) },
     Field { name: "type", help: "inotify, fanotify, or fa_resp (the answer to a fanotify permission event)", width: 8,
         get: |r| Value::Static(r.event_type.as_str()) },
     Field { name: "prio", help: "priority of the tracer's group: 0 notification, 1 content, 2 pre-content", width: 4,
         get: |r| opt_u(r.prio) },
     Field { name: "fsnotify_group", help: "address of the event's struct fsnotify_group (what --tracer-group takes)", width: 18,
         get: |r| r.fsnotify_group.map_or(Value::Null, Value::Hex) },
-    Field { name: "latency_ns", help: "nanoseconds from queueing to dequeue (fa_resp: to the answer)", width: 10,
-        get: |r| opt_u(r.latency_ns) },
+    Field { name: "latency_ns", help: "queueing to dequeue (fa_resp: to the answer): ns in JSON, 150ms in columns", width: 7,
+        get: |r| r.latency_ns.map_or(Value::Null, Value::Latency) },
     Field { name: "i_wd", help: "inotify watch descriptor", width: 4,
         get: |r| r.i_wd.map_or(Value::Null, |v| Value::I64(v.into())) },
     Field { name: "i_mask", help: "inotify event mask, by name", width: 34,
@@ -128,6 +141,12 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.i_ino) },
     Field { name: "i_ino_dir", help: "inode number of the watched directory (events on its children)", width: 10,
         get: |r| opt_u(r.i_ino_dir) },
+    Field { name: "mask", help: "i_mask or fa_mask, whichever the record has (columns only: JSON has both)", width: 34,
+        get: |r| match (r.i_mask, r.fa_mask) {
+            (Some(m), _) => Value::Decoded(Decoded::InotifyMask(m)),
+            (None, Some(m)) => Value::Decoded(Decoded::FanotifyMask(m)),
+            (None, None) => Value::Null,
+        } },
     Field { name: "fa_type", help: "the kernel's fanotify event type (FANOTIFY_EVENT_TYPE_*)", width: 30,
         get: |r| r.fa_type.map_or(Value::Null, |t| Value::Decoded(Decoded::FanotifyEventType(t))) },
     Field { name: "fa_mask", help: "fanotify event mask, by name", width: 26,
@@ -140,8 +159,11 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.fa_flags) },
     Field { name: "fa_f_flags", help: "the fanotify group's event_f_flags (open flags of event fds)", width: 10,
         get: |r| opt_u(r.fa_f_flags) },
-    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted, or na", width: 11,
-        get: |r| Value::Static(r.fa_response.as_str()) },
+    Field { name: "fa_response", help: "answer to a permission event: allow, deny, interrupted; na (blank in columns)", width: 11,
+        get: |r| match r.fa_response {
+            FaResponse::Na => Value::NotApplicable(FaResponse::Na.as_str()),
+            answer => Value::Static(answer.as_str()),
+        } },
     Field { name: "name", help: "inotify: the name in the watched directory; fanotify: the full path", width: 0,
         get: |r| if r.name_unknown.is_some() { Value::Unknown } else { Value::Bytes(&r.name) } },
     Field { name: "name_unknown", help: "why name is null: the event names a file the tool could not name (for example a file handle of a file deleted since)", width: 0,
@@ -164,21 +186,71 @@ fn path(r: &Record) -> Value<'_> {
     }
 }
 
-/// Every field, in the order `--help` and JSON list them.
+/// Every field, in the order `--help` lists them.
 pub fn all() -> impl Iterator<Item = &'static Field> {
-    EVENT_FIELDS[..2].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[2..].iter())
+    EVENT_FIELDS[..3].iter().chain(TRACER_FIELDS.iter()).chain(TRACEE_FIELDS.iter()).chain(EVENT_FIELDS[3..].iter())
 }
 
-/// What a table shows without `--fields`.
-pub const DEFAULT_COLUMNS: &[&str] = &[
-    "timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "i_mask", "fa_mask",
-    "fa_response", "path",
-];
+/// The fields as `--help` and the man page list them: a heading, then its
+/// fields. The tracee's are the tracer's, on the other side.
+pub fn groups() -> Vec<(&'static str, Vec<&'static Field>)> {
+    let by = |pick: fn(&str) -> bool| all().filter(|f| pick(f.name)).collect::<Vec<_>>();
+    vec![
+        ("Every record", by(|n| !n.starts_with("tracer.") && !n.starts_with("tracee.") && !n.starts_with("i_") && !n.starts_with("fa_"))),
+        ("The tracer, the process that read the event (JSON: \"tracer\": {...})", by(|n| n.starts_with("tracer."))),
+        ("The tracee, the process whose file access queued the event (JSON: \"tracee\": {...})", by(|n| n.starts_with("tracee."))),
+        ("inotify records (blank in columns, null in JSON, for the others)", by(|n| n.starts_with("i_"))),
+        ("fanotify and fa_resp records", by(|n| n.starts_with("fa_"))),
+    ]
+}
+
+/// Fields for the columns only: JSON has what they show in other fields.
+pub const COLUMNS_ONLY: &[&str] = &["mask"];
+
+/// What JSON shows without `--fields`: every field but [`COLUMNS_ONLY`].
+pub fn json_default() -> impl Iterator<Item = &'static Field> {
+    all().filter(|f| !COLUMNS_ONLY.contains(&f.name))
+}
+
+/// What a table shows without `--fields`, when the width allows (see
+/// `output::columns::default_fields` for narrower terminals).
+pub const DEFAULT_COLUMNS: &[&str] =
+    &["timestamp", "type", "tracer.pid", "tracer.comm", "tracee.pid", "tracee.comm", "mask", "fa_response", "path"];
 
 /// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.
 pub fn find(name: &str) -> Option<&'static Field> {
-    let wanted = name.trim().to_ascii_lowercase();
+    let wanted = canonical(&name.trim().to_ascii_lowercase());
     all().find(|f| f.name == wanted || f.name.replacen('.', "_", 1) == wanted)
+}
+
+/// Other names `--fields` takes, each for one field: the column header of
+/// `latency_ns`.
+pub const ALIASES: &[(&str, &str)] = &[("latency", "latency_ns")];
+
+/// How Inspektor Gadget's fsnotify gadget names the fields of either side
+/// that it nests deeper (`tracer.parent.comm`, `tracee.user.uid`), and ours.
+pub const IG_SIDE_ALIASES: &[(&str, &str)] = &[
+    ("parent.comm", "pcomm"),
+    ("parent.pid", "ppid"),
+    ("user.uid", "uid"),
+    ("user.gid", "gid"),
+    ("user.user", "user"),
+    ("user.group", "group"),
+];
+
+/// The field name an alias stands for (lower case in, `_` or `.` between
+/// the words of IG's names), or the name itself.
+fn canonical(name: &str) -> String {
+    if let Some((_, field)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
+        return field.to_string();
+    }
+    for side in ["tracer", "tracee"] {
+        let Some(rest) = name.strip_prefix(side).and_then(|r| r.strip_prefix(['.', '_'])) else { continue };
+        if let Some((_, ours)) = IG_SIDE_ALIASES.iter().find(|(ig, _)| *ig == rest || ig.replace('.', "_") == rest) {
+            return format!("{side}.{ours}");
+        }
+    }
+    name.to_string()
 }
 
 /// Parses a `--fields` list (comma separated, `=` allowed before it).
@@ -196,9 +268,13 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static Field>, String> {
     Ok(out)
 }
 
-/// The column header of a field: `tracer.comm` -> `TRACER_COMM`.
+/// The column header of a field: `tracer.comm` -> `TRACER_COMM`;
+/// `latency_ns`, whose column is in human units, is `LATENCY`.
 pub fn header(field: &Field) -> String {
-    field.name.replace('.', "_").to_ascii_uppercase()
+    match field.name {
+        "latency_ns" => "LATENCY".to_string(),
+        name => name.replace('.', "_").to_ascii_uppercase(),
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +288,45 @@ mod tests {
         assert_eq!(find("TRACEE_MNTNS_ID").unwrap().name, "tracee.mntns_id");
         assert_eq!(find("i_mask").unwrap().name, "i_mask");
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn inspektor_gadget_names_are_aliases() {
+        for (ig, ours) in [
+            ("tracer.parent.comm", "tracer.pcomm"),
+            ("tracee.parent.comm", "tracee.pcomm"),
+            ("tracer.parent.pid", "tracer.ppid"),
+            ("tracee.user.uid", "tracee.uid"),
+            ("tracer.user.gid", "tracer.gid"),
+            ("tracee.user.user", "tracee.user"),
+            ("tracer.user.group", "tracer.group"),
+            ("TRACEE_PARENT_COMM", "tracee.pcomm"),
+            ("tracer_user_uid", "tracer.uid"),
+            ("latency", "latency_ns"),
+            ("LATENCY", "latency_ns"),
+        ] {
+            assert_eq!(find(ig).map(|f| f.name), Some(ours), "{ig}");
+        }
+        // IG's names that are ours already, and what is not a name.
+        for same in ["tracer.comm", "tracee.mntns_id", "fa_response", "i_cookie", "tracee.group"] {
+            assert_eq!(find(same).unwrap().name, same);
+        }
+        for bad in ["tracer.parent", "tracer.user.shell", "parent.comm", "tracex.parent.comm"] {
+            assert!(find(bad).is_none(), "{bad}");
+        }
+        let names: Vec<_> = parse_list("tracer.comm,tracer.parent.comm,tracee.user.uid").unwrap().iter().map(|f| f.name).collect();
+        assert_eq!(names, ["tracer.comm", "tracer.pcomm", "tracee.uid"]);
+    }
+
+    #[test]
+    fn groups_hold_every_field_once() {
+        let mut grouped: Vec<_> = groups().into_iter().flat_map(|(_, fs)| fs).map(|f| f.name).collect();
+        let mut every: Vec<_> = all().map(|f| f.name).collect();
+        grouped.sort();
+        every.sort();
+        assert_eq!(grouped, every);
+        assert!(all().all(|f| !f.help.contains("(the process reading the event)")));
+        assert_eq!(find("tracer.pcomm").unwrap().help, "command name of its parent");
     }
 
     #[test]

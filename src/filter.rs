@@ -79,7 +79,7 @@ pub fn parse(expr: &str) -> Result<Condition, String> {
 /// A value's number, when it is one.
 fn value_number(v: &Value) -> Option<i128> {
     match *v {
-        Value::U64(n) | Value::Hex(n) | Value::Time(n) => Some(n.into()),
+        Value::U64(n) | Value::Hex(n) | Value::Time(n) | Value::Rfc3339(n) | Value::Latency(n) => Some(n.into()),
         Value::I64(n) => Some(n.into()),
         _ => None,
     }
@@ -90,7 +90,14 @@ fn value_number(v: &Value) -> Option<i128> {
 fn value_text(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::Null | Value::Unknown => None,
-        Value::U64(n) | Value::Time(n) => Some(n.to_string().into_bytes()),
+        Value::U64(n) | Value::Time(n) | Value::Latency(n) => Some(n.to_string().into_bytes()),
+        // As JSON prints it, so that a filter reads like the output.
+        Value::Rfc3339(ns) => {
+            let mut t = Vec::new();
+            crate::output::time::TimeText::utc().push(*ns, crate::output::time::TimestampFormat::Rfc3339, &mut t);
+            Some(t)
+        }
+        Value::NotApplicable(s) => Some(s.as_bytes().to_vec()),
         Value::I64(n) => Some(n.to_string().into_bytes()),
         Value::Hex(n) => Some(format!("{n:#x}").into_bytes()),
         Value::Decoded(d) => Some(d.text().into_bytes()),

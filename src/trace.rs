@@ -10,7 +10,7 @@ use crate::backend::{self, Choice, Filters, Lost, TableUse, Tracer};
 use crate::fields::Field;
 use crate::model::Record;
 use crate::names::Names;
-use crate::output::{Format, Writer};
+use crate::output::{Format, Style, TimeText, TimestampFormat, Writer};
 
 /// What to trace and how to print it (the tracer's flags).
 #[derive(Debug, Clone)]
@@ -21,6 +21,12 @@ pub struct Options {
     pub conditions: Vec<crate::filter::Condition>,
     pub format: Format,
     pub fields: Vec<&'static Field>,
+    /// The columns' width limit (None: no limit).
+    pub width: Option<usize>,
+    /// How the columns show timestamps.
+    pub timestamp: TimestampFormat,
+    /// `-v`: why auto chose its backend, and libbpf's messages.
+    pub verbose: bool,
     /// Stop after this long; None: at Ctrl-C or SIGTERM.
     pub timeout: Option<Duration>,
     /// Print a stats line this often, and at exit.
@@ -141,6 +147,7 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
+
 /// Where the records go, and how many of them reached it.
 struct Output<W: Write> {
     /// None once a write error ended the output.
@@ -157,6 +164,23 @@ impl<W: Write> Output<W> {
     fn new(w: W) -> Self {
         let out = BufWriter::with_capacity(64 * 1024, Counted { inner: w, accepted: 0 });
         Output { out: Some(out), ends: Default::default(), written: 0, failed: None }
+    }
+
+    /// Writes what comes before the records (the columns' header) at once,
+    /// so a quiet trace shows it. Errors end the output as in [`Output::write_batch`].
+    fn start(&mut self, writer: &mut Writer) -> io::Result<()> {
+        let Some(out) = &mut self.out else { return Ok(()) };
+        match writer.start(out).and_then(|()| out.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
+            Err(e) => {
+                if let Some(out) = self.out.take() {
+                    drop(out.into_parts());
+                }
+                self.failed = Some((e, 0));
+                Ok(())
+            }
+        }
     }
 
     /// Writes the batch. A closed pipe is returned as an error (the reader is
@@ -220,12 +244,35 @@ fn warn_lost(new: &Lost) {
     }
 }
 
+/// Warns of a --tracer-pid or --tracee-pid that no process has: nothing
+/// matches until one starts with that pid (the filter is not refused, so a
+/// process about to start can still be caught).
+fn warn_missing_pids(filters: &Filters) {
+    for (flag, pid) in [("--tracer-pid", filters.tracer_pid), ("--tracee-pid", filters.tracee_pid)] {
+        if let Some(pid) = pid {
+            if let Some(warning) = missing_pid_warning(flag, pid, std::path::Path::new("/proc")) {
+                eprintln!("fsnotify-gadget: {warning}");
+            }
+        }
+    }
+}
+
+/// The warning for `flag PID` when `proc` has no such process.
+fn missing_pid_warning(flag: &str, pid: u32, proc: &std::path::Path) -> Option<String> {
+    if proc.join(pid.to_string()).exists() {
+        return None;
+    }
+    Some(format!("warning: {flag} {pid}: no such process now; nothing will match until one has that pid"))
+}
+
 /// Traces until stopped. An output error ends the run with that error (a
 /// closed pipe, `| head`, is for the caller to take as a normal end).
 pub fn run(args: &Options) -> Result<()> {
     crate::privileges::check()?;
     backend::quiet_libbpf();
-    let opened = backend::open(args.backend, &args.filters)?;
+    backend::set_verbose(args.verbose);
+    warn_missing_pids(&args.filters);
+    let opened = backend::open(args.backend, &args.filters, args.verbose)?;
     for note in &opened.notes {
         eprintln!("fsnotify-gadget: {note}");
     }
@@ -238,10 +285,12 @@ pub fn run(args: &Options) -> Result<()> {
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
     let mut metrics = args.metrics.as_ref().and_then(|(addr, options)| crate::metrics::start_for_trace(*addr, options, tracer.name()));
 
-    let mut writer = Writer::new(args.format, args.fields.clone());
+    let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
+    let mut writer = Writer::with_style(args.format, args.fields.clone(), style);
     let mut names = Names::default();
     let mut paths = crate::procfs::watch_paths::WatchPaths::default();
     let mut output = Output::new(io::stdout().lock());
+    output.start(&mut writer)?;
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut batch = Vec::new();
     let mut reported = Lost::default();
@@ -319,5 +368,17 @@ pub fn run(args: &Options) -> Result<()> {
     match output.failed {
         Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pid_without_a_process_is_warned_of() {
+        let proc = std::path::Path::new("/proc");
+        let me = std::process::id();
+        assert_eq!(super::missing_pid_warning("--tracer-pid", me, proc), None);
+        let w = super::missing_pid_warning("--tracee-pid", 999_999_999, proc).unwrap();
+        assert!(w.starts_with("warning: --tracee-pid 999999999: no such process"), "{w}");
     }
 }

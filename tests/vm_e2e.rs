@@ -521,8 +521,8 @@ fn lockdown_level() -> String {
     text.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("").trim_matches(['[', ']']).to_string()
 }
 
-/// `--backend auto` says why fentry and kprobe refuse, one reason each, and
-/// traces with the tracepoint backend: the seed's inotify example works.
+/// `--backend auto` says in one short line why not fentry or kprobe (the
+/// lockdown), and traces with the tracepoint backend: the seed's inotify example works.
 #[test]
 #[ignore = "runs inside the VM booted with lockdown=confidentiality: cargo xtask vm-test"]
 fn lockdown_auto_picks_tracepoint() {
@@ -540,8 +540,9 @@ fn lockdown_auto_picks_tracepoint() {
     let watcher = w.pid();
     w.stop();
     let using = stderr.iter().find(|l| l.contains("using the tracepoint backend")).unwrap_or_else(|| panic!("{stderr:#?}"));
-    assert_eq!(using.matches("fentry: ").count(), 1, "{using}");
-    assert_eq!(using.matches("kprobe: ").count(), 1, "{using}");
+    // One short line (two at 80 columns at most), no libbpf detail without -v.
+    assert!(using.chars().count() <= 160, "{using}");
+    assert!(!using.contains("libbpf"), "{using}");
     assert!(using.contains("lockdown"), "the reason names lockdown: {using}");
     let mine = with(&records, "name", "ABCDE");
     for bit in ["IN_OPEN", "IN_ATTRIB", "IN_CLOSE_WRITE"] {

@@ -97,7 +97,7 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
         for (name, format) in [("columns", Format::Columns), ("json", Format::Json)] {
             let selected: Vec<_> = match format {
                 Format::Columns => fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
-                Format::Json => fields::all().collect(),
+                Format::Json | Format::JsonPretty => fields::json_default().collect(),
             };
             // Kernel path: bytes -> decode -> enrich -> format.
             let mut writer = Writer::new(format, selected.clone());

@@ -8,6 +8,7 @@
 
 pub mod handle;
 pub mod kernel;
+pub mod probe;
 pub mod tracepoint;
 
 use std::time::Duration;
@@ -332,9 +333,32 @@ fn none_works(why: &[String], nofile: (u64, u64)) -> anyhow::Error {
     anyhow::anyhow!("no backend works on this kernel:\n  {}", why.join("\n  "))
 }
 
-/// Opens the chosen backend; `auto` tries them best first and notes which
-/// one runs and why the better ones did not.
-pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
+/// The one line `auto` says: which backend, why not a better one (in short:
+/// what the kernel lacks, or which programs did not load), and what the
+/// backend does not fill.
+fn using_line(backend: &str, missing: &[&str], load_failed: bool, unfilled: &[&str]) -> String {
+    let mut s = format!("using the {backend} backend");
+    if !missing.is_empty() {
+        s.push_str(": ");
+        if missing.iter().all(|m| m.starts_with("no ")) {
+            s.push_str("this kernel has ");
+        }
+        s.push_str(&missing.join(" and "));
+    }
+    if !unfilled.is_empty() {
+        s.push_str(&format!("; {} are not filled", unfilled.join(", ")));
+    }
+    if load_failed {
+        s.push_str(" (-v says why)");
+    }
+    s
+}
+
+/// Opens the chosen backend. `auto` rules out what the kernel cannot run
+/// with cheap checks ([`probe`]), then tries the rest best first, and notes
+/// in one line which one runs and why not a better one; with `verbose`, the
+/// whole reason of each, one line each.
+pub fn open(choice: Choice, filters: &Filters, verbose: bool) -> Result<Opened> {
     use kernel::Family;
     let nofile = raise_nofile();
     let explain = |e: anyhow::Error| {
@@ -358,23 +382,47 @@ pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
         }
         Choice::Auto => {
             let mut why = Vec::new();
+            let mut missing: Vec<&'static str> = Vec::new();
+            let mut load_failed = false;
+            let lockdown = probe::locked_down();
             for family in [Family::Fentry, Family::Kprobe] {
+                let check = match (&lockdown, family) {
+                    (Some(m), _) => Err(m.clone()),
+                    (None, Family::Fentry) => probe::fentry(kernel::PROBED_FUNCTION),
+                    (None, Family::Kprobe) => probe::kprobes(),
+                };
+                if let Err(probe::Missing(m, seen)) = check {
+                    if !missing.contains(&m) {
+                        missing.push(m);
+                    }
+                    why.push(format!("{}: {m}: {seen}", family.name()));
+                    continue;
+                }
                 match kernel::KernelTracer::open(family, filters) {
                     Ok(t) => {
-                        let using = format!("using the {} backend", t.name());
-                        return Ok(with_notes(t, vec![using]));
+                        let mut notes = vec![using_line(t.name(), &missing, load_failed, &[])];
+                        if verbose {
+                            notes.append(&mut why);
+                        }
+                        return Ok(with_notes(t, notes));
                     }
-                    Err(e) => why.push(format!("{}: {:#}", family.name(), e)),
+                    Err(e) => {
+                        load_failed = true;
+                        missing.push(match family {
+                            Family::Fentry => "the fentry programs did not load",
+                            Family::Kprobe => "the kprobe programs did not load",
+                        });
+                        why.push(format!("{}: {:#}", family.name(), e));
+                    }
                 }
             }
             match tracepoint::TracepointTracer::open(filters) {
                 Ok(t) => {
-                    let using = format!(
-                        "using the tracepoint backend ({}); it cannot fill {}",
-                        why.join("; "),
-                        tracepoint::UNFILLED_FIELDS.join(", ")
-                    );
-                    Ok(Opened { tracer: Box::new(t), notes: vec![using] })
+                    let mut notes = vec![using_line("tracepoint", &missing, load_failed, tracepoint::UNFILLED_FIELDS)];
+                    if verbose {
+                        notes.append(&mut why);
+                    }
+                    Ok(Opened { tracer: Box::new(t), notes })
                 }
                 Err(e) => {
                     why.push(format!("tracepoint: {e:#}"));
@@ -386,23 +434,36 @@ pub fn open(choice: Choice, filters: &Filters) -> Result<Opened> {
 }
 
 /// libbpf's messages (verifier logs can run to megabytes) are kept out of the
-/// terminal unless `FSG_DEBUG=1`; the last lines are kept for error reports.
+/// terminal unless `FSG_DEBUG=1` (all of them) or `-v` (all but debug);
+/// the last lines are kept for error reports.
 static LIBBPF_TAIL: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 const LIBBPF_TAIL_LINES: usize = 6;
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn on_libbpf_message(level: libbpf_rs::PrintLevel, msg: String) {
-    if std::env::var_os("FSG_DEBUG").is_some() {
-        eprint!("libbpf: {msg}");
+    let debug = level == libbpf_rs::PrintLevel::Debug;
+    if std::env::var_os("FSG_DEBUG").is_some() || (!debug && VERBOSE.load(std::sync::atomic::Ordering::Relaxed)) {
+        // libbpf starts its own lines with `libbpf: `.
+        eprint!("{msg}");
         return;
     }
-    if level == libbpf_rs::PrintLevel::Debug {
+    if debug {
         return;
     }
     if let Ok(mut tail) = LIBBPF_TAIL.lock() {
-        tail.extend(msg.lines().map(str::to_string));
+        // Without the prefix libbpf gives every line, and without its advice to raise
+        // `ulimit -l`: BPF memory is charged to the cgroup since Linux 5.11, and on
+        // older kernels the tool raises RLIMIT_MEMLOCK itself (libbpf-rs does).
+        let lines = msg.lines().map(|l| l.trim_start_matches("libbpf: ").to_string());
+        tail.extend(lines.filter(|l| !l.contains("ulimit -l")));
         let excess = tail.len().saturating_sub(LIBBPF_TAIL_LINES);
         tail.drain(..excess);
     }
+}
+
+/// `-v`: libbpf's messages (but debug ones) are shown as they come.
+pub fn set_verbose(verbose: bool) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Routes libbpf's messages through [`on_libbpf_message`].

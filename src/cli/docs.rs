@@ -170,12 +170,14 @@ fn main_page(cmd: clap::Command, see_also: &[(&str, &str)]) -> Vec<u8> {
         "The values of --fields, separated by commas; tracer_comm and tracer.comm are the same \
          field. JSON nests the tracer.* and tracee.* fields in objects.",
     )]);
-    r.text([roman(format!("The default columns are {}.", fields::DEFAULT_COLUMNS.join(", ")))]);
-    r.text([roman("JSON shows every field unless --fields limits them.")]);
-    for field in fields::all() {
-        r.control("TP", []);
-        r.text([bold(field.name)]);
-        r.text([roman(field.help)]);
+    r.text([roman(super::fields_notes())]);
+    for (title, group) in fields::groups() {
+        r.control("SS", [title]);
+        for field in group {
+            r.control("TP", []);
+            r.text([bold(field.name)]);
+            r.text([roman(field.help)]);
+        }
     }
 
     r.control("SH", ["BACKENDS"]);

@@ -187,7 +187,7 @@ fn list_covering(path: &std::path::Path, format: Format, out: &mut impl Write) -
         return Ok(());
     }
     match format {
-        Format::Json => json::write_covers(&target, &found, &procs, out),
+        Format::Json | Format::JsonPretty => json::write_covers(&target, &found, &procs, out),
         Format::Columns => columns::write_covers(&target, &found, &procs, out),
     }
 }
@@ -221,12 +221,12 @@ fn list(args: &Options, out: &mut impl Write) -> Result<()> {
 
     let mut resolver = resolve::Resolver::default();
     match args.format {
-        Format::Json => json::write_instances(args, &instances, &procs, &mut resolver, out)?,
+        Format::Json | Format::JsonPretty => json::write_instances(args, &instances, &procs, &mut resolver, out)?,
         Format::Columns => columns::write_instances(args, &instances, &procs, &mut resolver, out)?,
     }
     let summary = Summary::new(&instances, &groups, &fds, &procs, kernel.as_ref());
     match args.format {
-        Format::Json => json::write_summary(&summary, out)?,
+        Format::Json | Format::JsonPretty => json::write_summary(&summary, out)?,
         Format::Columns => columns::write_summary(&summary, out)?,
     }
     Ok(())

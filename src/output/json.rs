@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::push_int;
+use super::time::{TimeText, TimestampFormat};
 use crate::fields::{Field, Value};
 use crate::masks::push_hex;
 use crate::model::Record;
@@ -160,11 +161,18 @@ impl JsonField {
         JsonField { field, key: json_key(key, first), hex_key: json_key(&hex_key(key), false) }
     }
 
-    fn write(&self, r: &Record, out: &mut Vec<u8>) {
+    fn write(&self, r: &Record, utc: &mut TimeText, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.key);
         match (self.field.get)(r) {
             Value::Null | Value::Unknown => out.extend_from_slice(b"null"),
-            Value::U64(n) | Value::Time(n) => push_int(n, out),
+            Value::U64(n) | Value::Time(n) | Value::Latency(n) => push_int(n, out),
+            Value::Rfc3339(ns) => {
+                // Digits, `-`, `:`, `.`, `T` and `Z`: nothing to escape.
+                out.push(b'"');
+                utc.push(ns, TimestampFormat::Rfc3339, out);
+                out.push(b'"');
+            }
+            Value::NotApplicable(s) => json_str(s, out),
             Value::I64(n) => push_int(n, out),
             Value::Hex(n) => {
                 out.push(b'"');
@@ -198,6 +206,8 @@ enum Member {
 /// byte for byte (testkit/ and the fuzz targets check it against the old writer).
 pub struct Json {
     layout: Vec<Member>,
+    /// For `timestamp_rfc3339`.
+    utc: TimeText,
     line: Vec<u8>,
 }
 
@@ -226,7 +236,7 @@ impl Json {
                 },
             })
             .collect();
-        Json { layout, line: Vec::with_capacity(1024) }
+        Json { layout, utc: TimeText::utc(), line: Vec::with_capacity(1024) }
     }
 
     pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
@@ -235,7 +245,7 @@ impl Json {
         line.push(b'{');
         for m in &self.layout {
             match m {
-                Member::Field(f) => f.write(r, line),
+                Member::Field(f) => f.write(r, &mut self.utc, line),
                 Member::Object { key, tracer, fields } => {
                     line.extend_from_slice(key);
                     let side = if *tracer { &r.tracer } else { &r.tracee };
@@ -245,7 +255,7 @@ impl Json {
                     }
                     line.push(b'{');
                     for f in fields {
-                        f.write(r, line);
+                        f.write(r, &mut self.utc, line);
                     }
                     line.push(b'}');
                 }
@@ -254,6 +264,54 @@ impl Json {
         line.extend_from_slice(b"}\n");
         out.write_all(line)
     }
+}
+
+/// Indents one JSON line as written here (no space outside strings; no
+/// empty object) two spaces a level, a member a line, as serde_json's pretty
+/// printer lays it out; the text of strings is copied as it is.
+pub fn indent(line: &[u8], out: &mut Vec<u8>) {
+    let mut depth = 0usize;
+    let (mut in_str, mut escaped) = (false, false);
+    let newline = |depth: usize, out: &mut Vec<u8>| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    for &b in line {
+        if in_str {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_str = true;
+                out.push(b);
+            }
+            b'{' => {
+                out.push(b);
+                depth += 1;
+                newline(depth, out);
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                newline(depth, out);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(depth, out);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'\n' => {}
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -276,6 +334,27 @@ mod tests {
         assert_eq!(v["name"], "ABCDE");
         assert!(v["i_wd"].is_null());
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn pretty_json_is_serde_jsons_layout_of_the_same_object() {
+        let mut r = sample();
+        r.name = b"a \"quoted\", {braced}: name\\".to_vec();
+        let mut line = Vec::new();
+        Json::new(fields::json_default().collect()).write(&r, &mut line).unwrap();
+        let mut pretty = Vec::new();
+        indent(&line, &mut pretty);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&pretty).unwrap(), v);
+        // The same text as serde_json's pretty printer, keys in our order
+        // (checked on the flat members, whose order a Value keeps sorted).
+        let text = String::from_utf8(pretty).unwrap();
+        assert!(text.starts_with("{\n  \"timestamp\": 1700000000123456789,\n  \"timestamp_rfc3339\": \"2023-11-14T22:13:20.123456789Z\",\n"), "{text}");
+        assert!(text.contains("\n  \"tracer\": {\n    \"pid\": 10,\n"), "{text}");
+        assert!(text.contains("\n  \"name\": \"a \\\"quoted\\\", {braced}: name\\\\\",\n"), "{text}");
+        assert!(text.ends_with("\n}\n"));
+        assert_eq!(v["fa_response"], "na");
+        assert!(v["latency_ns"].is_null());
     }
 
     #[test]

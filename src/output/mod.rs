@@ -24,20 +24,23 @@
 //!   ([`json::untrusted`], which `list` follows too).
 //!
 //! One file per job: [`escape`] (the terminal escaping), [`columns`] and
-//! [`json`] (one printer per format), and [`Writer`] here, which picks one.
+//! [`json`] (one printer per format), [`time`] (timestamps and latencies as
+//! text), and [`Writer`] here, which picks one.
 
 pub mod columns;
 pub mod escape;
 pub mod json;
+pub mod time;
 
 use std::io::{self, Write};
 
 use crate::fields::Field;
 use crate::model::Record;
 
-pub use columns::{time_of_day, Columns};
+pub use columns::{Columns, Style};
 pub use escape::escape_terminal;
 pub use json::Json;
+pub use time::{time_of_day, TimeText, TimestampFormat};
 
 /// The output format (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub enum Format {
     Columns,
     /// One JSON object per line.
     Json,
+    /// The same JSON objects, indented over several lines, for people.
+    JsonPretty,
 }
 
 /// Appends `n` in decimal.
@@ -57,13 +62,30 @@ fn push_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
 pub enum Writer {
     Columns(Columns),
     Json(Json),
+    /// The JSON writer, the line it writes, and the line indented.
+    JsonPretty(Json, Vec<u8>, Vec<u8>),
 }
 
 impl Writer {
+    /// Columns without a width limit, times in UTC (tests, benchmarks).
     pub fn new(format: Format, fields: Vec<&'static Field>) -> Writer {
+        Writer::with_style(format, fields, Style::default())
+    }
+
+    /// `style` is the columns'.
+    pub fn with_style(format: Format, fields: Vec<&'static Field>, style: Style) -> Writer {
         match format {
-            Format::Columns => Writer::Columns(Columns::new(fields)),
+            Format::Columns => Writer::Columns(Columns::with_style(fields, style)),
             Format::Json => Writer::Json(Json::new(fields)),
+            Format::JsonPretty => Writer::JsonPretty(Json::new(fields), Vec::with_capacity(1024), Vec::with_capacity(2048)),
+        }
+    }
+
+    /// What comes before the first record: the columns' header.
+    pub fn start(&mut self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Writer::Columns(c) => c.header(out),
+            Writer::Json(_) | Writer::JsonPretty(..) => Ok(()),
         }
     }
 
@@ -71,8 +93,43 @@ impl Writer {
         match self {
             Writer::Columns(c) => c.write(r, out),
             Writer::Json(j) => j.write(r, out),
+            Writer::JsonPretty(j, line, pretty) => {
+                line.clear();
+                j.write(r, line)?;
+                pretty.clear();
+                json::indent(line, pretty);
+                out.write_all(pretty)
+            }
         }
     }
+}
+
+/// Records of each type, with long comms, names and paths, for the layout
+/// tests: the sample, a long name, a permission request and its answer.
+#[cfg(test)]
+fn samples() -> Vec<Record> {
+    use crate::model::{EventType, FaResponse, Proc};
+    let mut long = sample();
+    long.timestamp_ns += 100_000_000;
+    long.i_mask = Some(0x0800_0008);
+    long.name = b"a-name-long-enough-to-need-cutting-at-eighty-columns.txt".to_vec();
+    long.path = Some(b"/tmp/X/a-name-long-enough-to-need-cutting-at-eighty-columns.txt".to_vec());
+    long.latency_ns = Some(812_000);
+    let daemon = Proc { pid: 4_194_303, comm: b"fanotify-daemon".into(), ..Default::default() };
+    let reader = Proc { pid: 3_001, comm: b"cat".into(), ..Default::default() };
+    let mut request = Record::new(EventType::Fanotify, 1_700_000_001_000_000_000);
+    request.tracer = Some(daemon);
+    request.tracee = Some(reader);
+    request.fa_mask = Some(0x0001_0000);
+    request.fa_pid = Some(3_001);
+    request.latency_ns = Some(150_000_000);
+    request.name = b"/srv/data/projects/2026/report-final-version-3.pdf".to_vec();
+    let mut answer = request.clone();
+    answer.event_type = EventType::FaResp;
+    answer.timestamp_ns += 812_000;
+    answer.fa_response = FaResponse::Allow;
+    answer.latency_ns = Some(3_000_000_000);
+    vec![sample(), long, request, answer]
 }
 
 /// The record the columns and JSON printers' unit tests print: inotifywatch reading
@@ -85,5 +142,6 @@ fn sample() -> Record {
     r.tracee = Some(Proc { pid: 20, comm: b"touch".into(), ..Default::default() });
     r.i_mask = Some(0x0800_0020);
     r.name = b"ABCDE".to_vec();
+    r.path = Some(b"/tmp/X/ABCDE".to_vec());
     r
 }

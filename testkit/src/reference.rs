@@ -2,7 +2,9 @@
 //! string through `serde_json::to_writer`, every number through `core::fmt`,
 //! every mask name through a new String. Kept only as the oracle the fast
 //! writers in `fsnotify_gadget::output` are compared with, byte for byte, by the unit tests
-//! and the fuzz targets (fuzz/output_check.rs). Not for output.
+//! and the fuzz targets (fuzz/output_check.rs). Not for output. Timestamps
+//! and latencies are as the writers show them since issue #17, written the
+//! slow way (jiff's strftime, floating point).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -84,11 +86,44 @@ pub fn escape_terminal(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// `HH:MM:SS.nnnnnnnnn` (UTC) from nanoseconds since the epoch.
+/// A timestamp through jiff's strftime, in UTC.
+fn utc(ns: u64, format: &str) -> String {
+    let ts = jiff::Timestamp::from_nanosecond(i128::from(ns)).expect("a u64 of ns is in jiff's range");
+    jiff::tz::Offset::UTC.to_datetime(ts).strftime(format).to_string()
+}
+
+/// `HH:MM:SS.uuuuuu` (UTC) from nanoseconds since the epoch.
 pub fn time_of_day(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let day = secs % 86_400;
-    format!("{:02}:{:02}:{:02}.{:09}", day / 3600, day / 60 % 60, day % 60, ns % 1_000_000_000)
+    utc(ns, "%H:%M:%S%.6f")
+}
+
+/// RFC 3339 in UTC to the nanosecond.
+pub fn rfc3339(ns: u64) -> String {
+    utc(ns, "%Y-%m-%dT%H:%M:%S%.9fZ")
+}
+
+/// A duration the plain way: the largest unit reached, one decimal below
+/// 10 of it, whole from 10; a rounding to 1000 of a unit goes to the next.
+pub fn latency(ns: u64) -> String {
+    if ns < 1000 {
+        return format!("{ns}ns");
+    }
+    let units: [(&str, u128); 3] = [("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)];
+    let mut i = units.iter().rposition(|&(_, scale)| u128::from(ns) >= scale).expect("ns >= 1000");
+    loop {
+        let (name, scale) = units[i];
+        // Halves round up: the half-tenths, halved upwards.
+        let tenths = (u128::from(ns) * 20 / scale).div_ceil(2);
+        if tenths < 100 {
+            return format!("{}.{}{name}", tenths / 10, tenths % 10);
+        }
+        let whole = (u128::from(ns) * 2 / scale).div_ceil(2);
+        if whole >= 1000 && i + 1 < units.len() {
+            i += 1;
+            continue;
+        }
+        return format!("{whole}{name}");
+    }
 }
 
 fn column_text(v: &Value<'_>, out: &mut String) {
@@ -104,6 +139,9 @@ fn column_text(v: &Value<'_>, out: &mut String) {
             let _ = write!(out, "{n:#x}");
         }
         Value::Time(ns) => out.push_str(&time_of_day(*ns)),
+        Value::Rfc3339(ns) => out.push_str(&rfc3339(*ns)),
+        Value::Latency(ns) => out.push_str(&latency(*ns)),
+        Value::NotApplicable(_) => {}
         Value::Decoded(d) => out.push_str(&mask_text(*d)),
         Value::Static(s) => out.push_str(s),
         Value::Unknown => out.push_str("(unknown)"),
@@ -191,9 +229,11 @@ fn json_member(key: &str, v: &Value<'_>, out: &mut Vec<u8>) {
     out.push(b':');
     match v {
         Value::Null | Value::Unknown => out.extend_from_slice(b"null"),
-        Value::U64(n) | Value::Time(n) => {
+        Value::U64(n) | Value::Time(n) | Value::Latency(n) => {
             let _ = write!(out, "{n}");
         }
+        Value::Rfc3339(ns) => json_str(&rfc3339(*ns), out),
+        Value::NotApplicable(s) => json_str(s, out),
         Value::I64(n) => {
             let _ = write!(out, "{n}");
         }

@@ -8,6 +8,8 @@
 //! - [`hostile`]: hostile names and vanishing processes (tests/vm_e2e.rs runs
 //!   the same with the fentry and kprobe backends);
 //! - [`input`]: bad flags and missing privileges;
+//! - [`terminal`]: the columns in an 80-column pseudo-terminal, and the
+//!   start-up messages;
 //! - [`reliability`]: faults, a stalled burst and a short soak
 //!   (tests/common/reliability.rs);
 //! - [`fleet`]: the static binary, its image under podman, the DaemonSet
@@ -26,6 +28,7 @@ mod hostile;
 mod input;
 mod list;
 mod reliability;
+mod terminal;
 mod tracepoint;
 mod tracepoint_reads;
 

@@ -73,6 +73,10 @@ const PEEK: &[&str] = &["fsnotify_peek_first_event"];
 const INOTIFY_READ: &[&str] = &["inotify_read"];
 const FANOTIFY_READ: &[&str] = &["fanotify_read"];
 
+/// The function `--backend auto` attaches a test fentry program to
+/// ([`super::probe::fentry`]): one of the hooks, present in every kernel the tool runs on.
+pub const PROBED_FUNCTION: &str = DESTROY[0];
+
 impl Targets {
     /// The names of Linux 5.16 and later. Tried first, they spare reading /proc/kallsyms,
     /// which the kernel formats anew at each read: 60 ms on a native 6.18 kernel, 0.67 s of a
@@ -241,7 +245,7 @@ impl KernelTracer {
 
 /// The lockdown level the kernel enforces (`none`, `integrity`, `confidentiality`),
 /// when securityfs is mounted.
-fn lockdown() -> Option<String> {
+pub(crate) fn lockdown() -> Option<String> {
     let text = std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?;
     text.split_whitespace().find(|w| w.starts_with('[')).map(|w| w.trim_matches(['[', ']']).to_string())
 }
