@@ -33,7 +33,7 @@ Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF \
 (/sys/kernel/btf/vmlinux).";
 
 /// The examples of `--help`, and of the man page with what each does.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 6] = [
     ("sudo fsnotify-gadget", "Every inotify and fanotify event, in columns, until Ctrl-C."),
     (
         "sudo fsnotify-gadget --inotify-only --fields tracer_comm,tracee_comm,i_mask,name",
@@ -44,6 +44,15 @@ const EXAMPLES: [(&str, &str); 4] = [
         "fanotify events and permission answers as JSON lines, for ten seconds.",
     ),
     ("sudo fsnotify-gadget --tracer-pid \"$(pidof inotifywait)\"", "Only the events inotifywait reads."),
+    (
+        "sudo fsnotify-gadget top",
+        "A live summary: events per second by tracer and by tracee and tracer pair, and each fanotify \
+         permission daemon's requests and answer latency; q quits and prints the summary of the run.",
+    ),
+    (
+        "sudo fsnotify-gadget top --fanotify-only -o json --interval 5 --timeout 60",
+        "One JSON summary every five seconds for a minute, then one for the whole minute.",
+    ),
 ];
 
 fn long_about() -> String {
@@ -71,6 +80,13 @@ pub enum Command {
     /// List every inotify and fanotify instance on the machine (idle ones
     /// too): who holds it, its fsnotify_group address, its watches.
     List(ListArgs),
+    /// A live summary, refreshed every --interval: per tracer, per tracee and
+    /// tracer pair, per fanotify permission daemon.
+    ///
+    /// On a terminal the view is redrawn in place (q quits); otherwise one plain-text
+    /// block per interval, or one JSON object per line with -o json. On exit (Ctrl-C,
+    /// q, SIGTERM, --timeout) the summary of the whole run is printed to stdout.
+    Top(TopArgs),
     /// Serve Prometheus metrics of the inventory (what `list` sums up) on
     /// --metrics ADDR:PORT, refreshed periodically, without tracing.
     Serve(ServeArgs),
@@ -103,6 +119,83 @@ pub struct ListArgs {
     /// Also list every watch (inotify) and mark (fanotify), with its path.
     #[arg(long)]
     pub watches: bool,
+}
+
+/// `fsnotify-gadget top`.
+#[derive(Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Show a summary every SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, default_value = "1", help_heading = "Output")]
+    pub interval: Duration,
+
+    /// Order of the rows: rate (events or requests per second, the default),
+    /// total (since the start), p99 or max (permission daemons by answer latency),
+    /// overflows (tracers by queue overflows), pid, comm. Rows of a section the key
+    /// does not apply to are ordered by rate.
+    #[arg(long, value_enum, default_value = "rate", help_heading = "Output")]
+    pub sort: SortChoice,
+
+    /// At most N rows per section (the rest are counted as `N more`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), default_value = "20", help_heading = "Output")]
+    pub max_rows: u32,
+
+    /// Output format; without it, the live view on a terminal and plain text otherwise.
+    #[arg(short = 'o', long = "output", value_enum, help_heading = "Output")]
+    pub output: Option<TopFormat>,
+
+    /// Stop after this many seconds, with the summary of the whole run (default:
+    /// run until q, Ctrl-C, SIGTERM or SIGHUP, which stop the same way).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
+    pub timeout: Option<Duration>,
+}
+
+/// `top`'s output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopFormat {
+    /// One plain-text block per interval, without escape codes, even on a terminal.
+    Text,
+    /// One JSON object per interval and line, then one for the whole run.
+    Json,
+}
+
+/// `top --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortChoice {
+    Rate,
+    Total,
+    P99,
+    Max,
+    Overflows,
+    Pid,
+    Comm,
+}
+
+impl TopArgs {
+    /// What `top` needs, without clap.
+    pub fn options(&self) -> crate::top::Options {
+        use crate::top::{Format, SortKey};
+        crate::top::Options {
+            source: self.source.source(self.timeout),
+            interval: self.interval,
+            sort: match self.sort {
+                SortChoice::Rate => SortKey::Rate,
+                SortChoice::Total => SortKey::Total,
+                SortChoice::P99 => SortKey::P99,
+                SortChoice::Max => SortKey::Max,
+                SortChoice::Overflows => SortKey::Overflows,
+                SortChoice::Pid => SortKey::Pid,
+                SortChoice::Comm => SortKey::Comm,
+            },
+            max_rows: self.max_rows as usize,
+            format: self.output.map(|f| match f {
+                TopFormat::Text => Format::Text,
+                TopFormat::Json => Format::Json,
+            }),
+        }
+    }
 }
 
 /// How the metrics are labelled and refreshed (the tracer's and `serve`'s).
@@ -197,8 +290,10 @@ impl From<BackendChoice> for Choice {
     }
 }
 
+/// What to trace: the in-kernel filters and the backend, the same for the
+/// trace and for `top`.
 #[derive(Args)]
-pub struct TraceArgs {
+pub struct SourceArgs {
     /// Show only inotify events.
     #[arg(long, conflicts_with = "fanotify_only", help_heading = "Filters (applied in the kernel)")]
     pub inotify_only: bool,
@@ -219,6 +314,17 @@ pub struct TraceArgs {
     /// FSNOTIFY_GROUP field, with or without 0x.
     #[arg(long, value_name = "ADDR", value_parser = parse_group, help_heading = "Filters (applied in the kernel)")]
     pub tracer_group: Option<u64>,
+
+    /// Kernel hooks to use; auto picks the best the kernel allows and says
+    /// which on stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Comma-separated fields to show (see FIELDS below); `tracer_comm` and
     /// `tracer.comm` are the same field.
@@ -241,11 +347,6 @@ pub struct TraceArgs {
     /// event holds (`name=used/capacity`; once the machine is quiet they are 0).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub stats: Option<std::time::Duration>,
-
-    /// Kernel hooks to use; auto picks the best the kernel allows and says
-    /// which on stderr.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendChoice,
 
     /// Also serve Prometheus metrics on http://ADDR:PORT/metrics: events, losses,
     /// table occupancy, latency histograms and the inventory gauges.
@@ -289,7 +390,7 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-impl TraceArgs {
+impl SourceArgs {
     pub fn filters(&self) -> Filters {
         Filters {
             inotify: !self.fanotify_only,
@@ -300,6 +401,13 @@ impl TraceArgs {
         }
     }
 
+    /// The loop's source, stopping after `timeout`.
+    pub fn source(&self, timeout: Option<Duration>) -> crate::trace::Source {
+        crate::trace::Source { backend: self.backend.into(), filters: self.filters(), timeout }
+    }
+}
+
+impl TraceArgs {
     pub fn selected_fields(&self) -> Vec<&'static Field> {
         match (&self.fields, self.output) {
             (Some(list), _) => list.0.clone(),
@@ -311,8 +419,8 @@ impl TraceArgs {
     /// What the tracer needs, without clap.
     pub fn options(&self) -> crate::trace::Options {
         crate::trace::Options {
-            backend: self.backend.into(),
-            filters: self.filters(),
+            backend: self.source.backend.into(),
+            filters: self.source.filters(),
             format: self.output.into(),
             fields: self.selected_fields(),
             timeout: self.timeout,
@@ -408,7 +516,7 @@ mod tests {
     #[test]
     fn filters_follow_flags() {
         let cli = Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--tracee-pid", "7", "--tracer-group", "ff00"]).unwrap();
-        let f = cli.trace.filters();
+        let f = cli.trace.source.filters();
         assert_eq!((f.inotify, f.fanotify, f.tracee_pid, f.tracer_group), (true, false, Some(7), Some(0xff00)));
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--fanotify-only"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracee-pid", "abc"]).is_err());
