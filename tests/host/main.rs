@@ -10,6 +10,7 @@
 //! - [`input`]: bad flags and missing privileges;
 //! - [`reliability`]: faults, a stalled burst and a short soak
 //!   (tests/common/reliability.rs);
+//! - [`top`]: `fsnotify-gadget top` with permission daemons of known delays;
 //! - [`fleet`]: the static binary, its image under podman, the DaemonSet
 //!   manifest, and the metrics scraped by a real Prometheus.
 //!
@@ -26,6 +27,7 @@ mod hostile;
 mod input;
 mod list;
 mod reliability;
+mod top;
 mod tracepoint;
 mod tracepoint_reads;
 

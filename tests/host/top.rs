@@ -1,0 +1,230 @@
+//! `fsnotify-gadget top` on this machine's kernel: two fanotify permission
+//! daemons (fsg-fanotify-perm) answer after known delays while the test opens
+//! files under their marks; top's summaries must count every request and put
+//! the answer latency quantiles within 10% of each daemon's delay.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{gadget_bin, helper, require_root, test_dir, wait_ready, Client};
+
+/// A permission daemon marking `dir` that waits `delay_ms` before each answer
+/// and denies the file named `no`.
+fn daemon(dir: &Path, delay_ms: u64) -> Client {
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let delay = delay_ms.to_string();
+    let args = ["--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap(), "--delay-ms", &delay];
+    let c = Client::start(helper("fsg-fanotify-perm").to_str().unwrap(), &args);
+    wait_ready(&ready, "fsg-fanotify-perm");
+    c
+}
+
+/// Files to open under `dir`: `n - denied` allowed ones, `denied` times the
+/// denied one. Made before the daemon marks `dir` (writing them opens them).
+fn files(dir: &Path, n: usize, denied: usize) -> Vec<PathBuf> {
+    std::fs::write(dir.join("no"), b"x").unwrap();
+    let mut v: Vec<PathBuf> = (0..n - denied)
+        .map(|i| {
+            let p = dir.join(format!("f{i}"));
+            std::fs::write(&p, b"x").unwrap();
+            p
+        })
+        .collect();
+    v.extend((0..denied).map(|_| dir.join("no")));
+    v
+}
+
+/// Opens each file once, in order (each open waits for its answer).
+fn open_all(paths: Vec<PathBuf>) -> thread::JoinHandle<(usize, usize)> {
+    thread::spawn(move || {
+        let (mut allowed, mut denied) = (0, 0);
+        for p in paths {
+            match std::fs::File::open(&p) {
+                Ok(_) => allowed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+                Err(e) => panic!("open {}: {e}", p.display()),
+            }
+        }
+        (allowed, denied)
+    })
+}
+
+/// `fsnotify-gadget top ARGS`, returned once it is tracing, with its stdout
+/// collected in the background.
+struct Top {
+    child: Child,
+    stdout: thread::JoinHandle<Vec<u8>>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Top {
+    fn start(args: &[&str]) -> Top {
+        let mut child = Command::new(gadget_bin())
+            .arg("top")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fsnotify-gadget top");
+        let mut out = child.stdout.take().unwrap();
+        let stdout = thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        });
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[top] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let top = Top { child, stdout, stderr: rx };
+        loop {
+            let line = top.stderr.recv_timeout(Duration::from_secs(60)).expect("top never started tracing");
+            if line.contains("tracing with") {
+                return top;
+            }
+        }
+    }
+
+    /// Waits for the end (its --timeout) and returns stdout; it must exit 0.
+    fn wait(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        let out = self.stdout.join().unwrap();
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        assert!(status.success(), "top exited with {status}; stderr: {stderr:#?}");
+        String::from_utf8(out).expect("top wrote UTF-8")
+    }
+}
+
+fn row<'a>(rows: &'a Value, pid: u32) -> Option<&'a Value> {
+    rows.as_array().unwrap().iter().find(|r| r["tracer"]["pid"].as_u64() == Some(u64::from(pid)))
+}
+
+/// `got` ns within 10% of `want_ms`.
+fn within_10pct(got: &Value, want_ms: u64, what: &str) {
+    let got = got.as_u64().unwrap_or_else(|| panic!("{what}: no value ({got})"));
+    let want = want_ms * 1_000_000;
+    assert!(got.abs_diff(want) * 10 <= want, "{what}: {:.2} ms, the daemon waited {want_ms} ms", got as f64 / 1e6);
+    eprintln!("FSG-NOTE: {what}: {:.3} ms for a {want_ms} ms delay", got as f64 / 1e6);
+}
+
+/// -o json: one summary per interval (at least 5 in a 6 s run), then the whole run's; every request
+/// counted, p50 and p99 within 10% of each daemon's delay.
+#[test]
+fn json_summaries_count_requests_and_time_answers() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    const OPENS: usize = 30;
+    const DENIED: usize = 5;
+    let (fast_dir, slow_dir) = (test_dir("top-fast"), test_dir("top-slow"));
+    // Long enough that the daemon's own work and its wake-ups (about a
+    // millisecond, several when the machine is busy) stay within the 10%.
+    let (fast_ms, slow_ms) = (50, 100);
+    let (fast_files, slow_files) = (files(&fast_dir, OPENS, DENIED), files(&slow_dir, OPENS, DENIED));
+    let fast = daemon(&fast_dir, fast_ms);
+    let slow = daemon(&slow_dir, slow_ms);
+    let top = Top::start(&["-o", "json", "--interval", "1", "--timeout", "6", "--fanotify-only"]);
+    let opens = [open_all(fast_files), open_all(slow_files)];
+    for o in opens {
+        assert_eq!(o.join().unwrap(), (OPENS - DENIED, DENIED));
+    }
+    let out = top.wait();
+    let summaries: Vec<Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"))).collect();
+    let (total, intervals) = summaries.split_last().expect("no summary");
+    assert_eq!(total["scope"], "total", "{total}");
+    assert!(intervals.len() >= 5, "{} interval summaries in a 6 s run at 1 s", intervals.len());
+    for (i, s) in intervals.iter().enumerate() {
+        assert_eq!(s["scope"], "interval", "{s}");
+        assert_eq!(s["interval"].as_u64(), Some(i as u64 + 1), "{s}");
+    }
+    for (pid, delay, name) in [(fast.pid(), fast_ms, "fast"), (slow.pid(), slow_ms, "slow")] {
+        let p = row(&total["permission"], pid).unwrap_or_else(|| panic!("no {name} daemon in {total}"));
+        assert_eq!(p["requests"].as_u64(), Some(OPENS as u64), "{name}: {p}");
+        assert_eq!((p["allow"].as_u64(), p["deny"].as_u64(), p["interrupted"].as_u64()), (Some(25), Some(5), Some(0)), "{p}");
+        within_10pct(&p["p50_ns"], delay, &format!("{name} p50 (whole run)"));
+        within_10pct(&p["p99_ns"], delay, &format!("{name} p99 (whole run)"));
+        assert!(p["max_ns"].as_u64() >= p["p99_ns"].as_u64(), "{p}");
+        eprintln!("FSG-NOTE: {name} max (whole run): {:.3} ms", p["max_ns"].as_u64().unwrap() as f64 / 1e6);
+        // The intervals add up to the run, and each one that answered has its quantiles.
+        let mut sum = 0;
+        for s in intervals {
+            let Some(p) = row(&s["permission"], pid) else { continue };
+            let n = p["requests"].as_u64().unwrap();
+            sum += n;
+            if n >= 5 {
+                within_10pct(&p["p50_ns"], delay, &format!("{name} p50 of interval {}", s["interval"]));
+                within_10pct(&p["p99_ns"], delay, &format!("{name} p99 of interval {}", s["interval"]));
+            }
+        }
+        assert_eq!(sum, OPENS as u64, "{name}: the intervals' requests");
+        // Each request is also a fanotify event the daemon read, caused by this process.
+        let t = row(&total["tracers"], pid).unwrap_or_else(|| panic!("{name} daemon not among the tracers: {total}"));
+        assert_eq!((t["kind"].as_str(), t["events"].as_u64(), t["overflows"].as_u64()), (Some("fanotify"), Some(OPENS as u64), Some(0)));
+        let pairs: Vec<&Value> = total["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["tracer"]["pid"].as_u64() == Some(u64::from(pid)))
+            .collect();
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+        assert_eq!(pairs[0]["tracee"]["pid"].as_u64(), Some(u64::from(std::process::id())), "{}", pairs[0]);
+        assert!(pairs[0]["mask"].as_str().unwrap().split('|').any(|b| b == "FAN_OPEN_PERM"), "{}", pairs[0]);
+        assert_eq!(pairs[0]["events"].as_u64(), Some(OPENS as u64));
+    }
+    assert_eq!(total["lost"]["total"].as_u64(), Some(0), "{total}");
+    fast.stop();
+    slow.stop();
+}
+
+/// Plain text when stdout is not a terminal, with a filter: one block per
+/// interval, then the whole run's, no escape codes, only the daemon asked for.
+#[test]
+fn plain_text_without_a_terminal_and_a_tracer_filter() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    const OPENS: usize = 10;
+    let (one_dir, other_dir) = (test_dir("top-one"), test_dir("top-other"));
+    let (one_files, other_files) = (files(&one_dir, OPENS, 1), files(&other_dir, OPENS, 1));
+    let one = daemon(&one_dir, 10);
+    let other = daemon(&other_dir, 10);
+    let pid = one.pid().to_string();
+    let top = Top::start(&["--interval", "1", "--timeout", "3", "--tracer-pid", &pid, "--sort", "p99", "--max-rows", "5"]);
+    let opens = [open_all(one_files), open_all(other_files)];
+    for o in opens {
+        assert_eq!(o.join().unwrap(), (OPENS - 1, 1));
+    }
+    let out = top.wait();
+    assert!(!out.contains('\x1b'), "an escape code in the plain text: {out:?}");
+    let blocks: Vec<&str> = out.split("fsnotify-gadget top: ").filter(|b| !b.is_empty()).collect();
+    assert!(blocks.len() >= 3, "{out}");
+    let (total, intervals) = blocks.split_last().unwrap();
+    assert!(intervals.iter().all(|b| b.starts_with("interval ")), "{out}");
+    assert!(total.starts_with("summary of "), "{out}");
+    for section in ["TRACERS", "TRACEE -> TRACER", "PERMISSION DAEMONS"] {
+        assert!(total.contains(&format!("\n{section}\n")), "{section} missing: {total}");
+    }
+    // The whole run: the daemon's row, its comm, its ten answers (9 allowed, 1 denied).
+    let perm = total.split("PERMISSION DAEMONS\n").nth(1).unwrap();
+    let mut lines = perm.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["PID", "COMM", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 1, "only the filtered daemon: {perm}");
+    let r = &rows[0];
+    assert_eq!((r[0], r[1], r[3], r[7], r[8], r[9]), (pid.as_str(), "fsg-fanotify-pe", "10", "9", "1", "0"), "{perm}");
+    let other_pid = other.pid().to_string();
+    assert!(!out.split_whitespace().any(|w| w == other_pid), "the other daemon ({other_pid}) was filtered out: {out}");
+    one.stop();
+    other.stop();
+}
