@@ -5,7 +5,9 @@
 //! run. [`Aggregate::summary`] turns either into sorted, limited rows:
 //! - tracers (pid, comm, kind): events, events/s, queue overflows (records
 //!   whose mask has `IN_Q_OVERFLOW` or `FAN_Q_OVERFLOW`);
-//! - tracee → tracer pairs, one row per mask: events, events/s;
+//! - tracee → tracer pairs, one row per mask: events, events/s (an
+//!   interval shows the pairs active in it; tracers and daemons stay from
+//!   their first record on, at 0/s when quiet);
 //! - permission daemons (the tracers of `fa_resp` records): requests,
 //!   requests/s, answer latency p50 / p99 / max, allow / deny / interrupted.
 //!
@@ -378,12 +380,13 @@ impl Aggregate {
         let (tracers, tracers_more) =
             sort_limit(tracers, sort, |r| primary(sort, r.events, r.total_events, (None, None), r.overflows), max_rows);
 
-        let mut pairs = self
-            .total
+        // Pairs only while they are active: tracees come and go (every
+        // `cat` is a new pid), and the whole run's summary has them all.
+        let mut pairs = span
             .pairs
             .iter()
-            .map(|(key, &all)| {
-                let now = span.pairs.get(key).copied().unwrap_or(0);
+            .map(|(key, &now)| {
+                let all = self.total.pairs.get(key).copied().unwrap_or(now);
                 let mask = match key.kind {
                     Kind::Inotify => crate::masks::inotify_mask(key.mask as u32),
                     Kind::Fanotify => crate::masks::fanotify_mask(key.mask),
@@ -506,6 +509,9 @@ mod tests {
         let t200 = s.tracers.iter().find(|t| t.tracer.pid == 200).unwrap();
         assert_eq!((t200.events, t200.events_per_s, t200.total_events), (1, 2.0, 2));
         assert_eq!(s.tracers[0].tracer.pid, 200, "the busier one in this interval first");
+        assert_eq!(s.pairs.len(), 1, "only the pair active in the interval: {:?}", s.pairs);
+        assert_eq!((s.pairs[0].tracer.pid, s.pairs[0].events, s.pairs[0].total_events), (200, 1, 1));
+        assert_eq!(a.total(2.5, SortKey::Rate, 10).pairs.len(), 4, "the whole run has every pair");
 
         let total = a.total(2.5, SortKey::Rate, 10);
         assert_eq!((total.scope, total.interval, total.records), (Scope::Total, 2, 13));
@@ -590,7 +596,9 @@ mod tests {
         let s = a.end_interval(1.0, SortKey::Rate, 2);
         assert_eq!(s.tracers.iter().map(|t| t.tracer.pid).collect::<Vec<_>>(), [100, 200], "rate in the interval, then total");
         assert_eq!(s.tracers_more, 1);
-        assert_eq!((s.pairs.len(), s.pairs_more), (2, 2));
+        assert_eq!((s.pairs.len(), s.pairs_more), (1, 0), "one pair was active");
+        let t = a.total(1.0, SortKey::Rate, 2);
+        assert_eq!((t.pairs.len(), t.pairs_more), (2, 2));
         let s = a.end_interval(1.0, SortKey::Total, 1);
         assert_eq!((s.tracers[0].tracer.pid, s.tracers_more), (100, 2));
 

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Cell, Padding, Paragraph, Row, Table};
 use ratatui::{DefaultTerminal, Frame};
 
 use super::aggregate::Summary;
@@ -78,11 +78,17 @@ fn draw(f: &mut Frame, s: Option<&Summary>) {
         return;
     };
     let secs = sections(s);
-    // Each section gets its rows, its header and its border; what does not
-    // fit is cut at the bottom of its block.
-    let mut constraints = vec![Constraint::Length(1)];
-    constraints.extend(secs.iter().map(|sec| Constraint::Min(sec.rows.len().max(1) as u16 + 3)));
-    constraints.push(Constraint::Length(1));
+    // The tracers and the daemons get their rows, header and border; the
+    // pairs (the longest list) the rest. What does not fit is cut at the
+    // bottom of its block.
+    let height = |sec: &Section| sec.rows.len().max(1) as u16 + 3;
+    let constraints = [
+        Constraint::Length(1),
+        Constraint::Length(height(&secs[0])),
+        Constraint::Min(height(&secs[1]).min(8)),
+        Constraint::Length(height(&secs[2])),
+        Constraint::Length(1),
+    ];
     let areas = Layout::vertical(constraints).split(f.area());
     f.render_widget(Paragraph::new(title(s)), areas[0]);
     for (sec, area) in secs.iter().zip(&areas[1..]) {
@@ -109,5 +115,5 @@ fn table(sec: &Section) -> Table<'_> {
     let header = Row::new(sec.header.iter().enumerate().map(|(i, h)| cell(i, h))).style(Style::new().add_modifier(Modifier::BOLD));
     let rows = sec.rows.iter().map(|r| Row::new(r.iter().enumerate().map(|(i, c)| cell(i, c))));
     let title = if sec.more > 0 { format!(" {} ({} more) ", sec.title, sec.more) } else { format!(" {} ", sec.title) };
-    Table::new(rows, widths).header(header).column_spacing(2).block(Block::bordered().title(title))
+    Table::new(rows, widths).header(header).column_spacing(2).block(Block::bordered().title(title).padding(Padding::horizontal(1)))
 }
