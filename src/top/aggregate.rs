@@ -344,6 +344,11 @@ impl Aggregate {
         s
     }
 
+    /// Whether the current interval counted a record or a loss yet.
+    pub fn interval_has_data(&self) -> bool {
+        self.interval.records > 0 || self.lost_now != self.lost_before
+    }
+
     /// The whole run so far, which lasted `seconds`.
     pub fn total(&self, seconds: f64, sort: SortKey, max_rows: usize) -> Summary {
         self.summarise(Scope::Total, seconds, sort, max_rows)

@@ -146,25 +146,17 @@ impl Consumer for Top {
     fn finish(&mut self, tracer: &dyn Tracer) -> Result<()> {
         self.aggregate.set_lost(tracer.lost());
         let now = Instant::now();
-        // The part of an interval the stop cut short, when it counted anything.
-        let seconds = now.duration_since(self.interval_started).as_secs_f64();
-        let partial = self.aggregate.end_interval(seconds, self.options.sort, self.options.max_rows);
+        // The part of an interval the stop cut short, when it counted
+        // anything: shown and counted among the intervals.
+        if self.aggregate.interval_has_data() {
+            self.end_interval(now)?;
+        }
         let total = self.aggregate.total(now.duration_since(self.started).as_secs_f64(), self.options.sort, self.options.max_rows);
         // Give the terminal back before the summary, which stays on it.
         self.live = None;
         match self.format {
-            Format::Json => {
-                if partial.records > 0 || partial.lost.total > 0 {
-                    print(&json_line(&partial))?;
-                }
-                print(&json_line(&total))
-            }
-            Format::Text | Format::Live => {
-                if self.format == Format::Text && (partial.records > 0 || partial.lost.total > 0) {
-                    print(&format!("{}\n", render::text(&partial)))?;
-                }
-                print(&render::text(&total))
-            }
+            Format::Json => print(&json_line(&total)),
+            Format::Text | Format::Live => print(&render::text(&total)),
         }
     }
 }
