@@ -3,16 +3,12 @@
 //! files under their marks; top's summaries must count every request and put
 //! the answer latency quantiles within 10% of each daemon's delay.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{gadget_bin, helper, require_root, test_dir, wait_ready, Client};
+use crate::common::{helper, require_root, test_dir, wait_ready, Client, Gadget};
 
 /// A permission daemon marking `dir` that waits `delay_ms` before each answer
 /// and denies the file named `no`.
@@ -56,57 +52,15 @@ fn open_all(paths: Vec<PathBuf>) -> thread::JoinHandle<(usize, usize)> {
     })
 }
 
-/// `fsnotify-gadget top ARGS`, returned once it is tracing, with its stdout
-/// collected in the background.
-struct Top {
-    child: Child,
-    stdout: thread::JoinHandle<Vec<u8>>,
-    stderr: mpsc::Receiver<String>,
+/// `fsnotify-gadget top ARGS`, run to its --timeout: its stdout (it must exit 0).
+fn top(args: &[&str], workload: impl FnOnce()) -> String {
+    let g = Gadget::spawn(&[&["top"], args].concat());
+    workload();
+    let (out, _) = g.wait_exit();
+    String::from_utf8(out).expect("top wrote UTF-8")
 }
 
-impl Top {
-    fn start(args: &[&str]) -> Top {
-        let mut child = Command::new(gadget_bin())
-            .arg("top")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start fsnotify-gadget top");
-        let mut out = child.stdout.take().unwrap();
-        let stdout = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
-            v
-        });
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("[top] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let top = Top { child, stdout, stderr: rx };
-        loop {
-            let line = top.stderr.recv_timeout(Duration::from_secs(60)).expect("top never started tracing");
-            if line.contains("tracing with") {
-                return top;
-            }
-        }
-    }
-
-    /// Waits for the end (its --timeout) and returns stdout; it must exit 0.
-    fn wait(mut self) -> String {
-        let status = self.child.wait().unwrap();
-        let out = self.stdout.join().unwrap();
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
-        assert!(status.success(), "top exited with {status}; stderr: {stderr:#?}");
-        String::from_utf8(out).expect("top wrote UTF-8")
-    }
-}
-
-fn row<'a>(rows: &'a Value, pid: u32) -> Option<&'a Value> {
+fn row(rows: &Value, pid: u32) -> Option<&Value> {
     rows.as_array().unwrap().iter().find(|r| r["tracer"]["pid"].as_u64() == Some(u64::from(pid)))
 }
 
@@ -133,12 +87,12 @@ fn json_summaries_count_requests_and_time_answers() {
     let (fast_files, slow_files) = (files(&fast_dir, OPENS, DENIED), files(&slow_dir, OPENS, DENIED));
     let fast = daemon(&fast_dir, fast_ms);
     let slow = daemon(&slow_dir, slow_ms);
-    let top = Top::start(&["-o", "json", "--interval", "1", "--timeout", "6", "--fanotify-only"]);
-    let opens = [open_all(fast_files), open_all(slow_files)];
-    for o in opens {
-        assert_eq!(o.join().unwrap(), (OPENS - DENIED, DENIED));
-    }
-    let out = top.wait();
+    let out = top(&["-o", "json", "--interval", "1", "--timeout", "6", "--fanotify-only"], || {
+        let opens = [open_all(fast_files), open_all(slow_files)];
+        for o in opens {
+            assert_eq!(o.join().unwrap(), (OPENS - DENIED, DENIED));
+        }
+    });
     let summaries: Vec<Value> =
         out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"))).collect();
     let (total, intervals) = summaries.split_last().expect("no summary");
@@ -199,12 +153,12 @@ fn plain_text_without_a_terminal_and_a_tracer_filter() {
     let one = daemon(&one_dir, 10);
     let other = daemon(&other_dir, 10);
     let pid = one.pid().to_string();
-    let top = Top::start(&["--interval", "1", "--timeout", "3", "--tracer-pid", &pid, "--sort", "p99", "--max-rows", "5"]);
-    let opens = [open_all(one_files), open_all(other_files)];
-    for o in opens {
-        assert_eq!(o.join().unwrap(), (OPENS - 1, 1));
-    }
-    let out = top.wait();
+    let out = top(&["--interval", "1", "--timeout", "3", "--tracer-pid", &pid, "--sort", "p99", "--max-rows", "5"], || {
+        let opens = [open_all(one_files), open_all(other_files)];
+        for o in opens {
+            assert_eq!(o.join().unwrap(), (OPENS - 1, 1));
+        }
+    });
     assert!(!out.contains('\x1b'), "an escape code in the plain text: {out:?}");
     let blocks: Vec<&str> = out.split("fsnotify-gadget top: ").filter(|b| !b.is_empty()).collect();
     assert!(blocks.len() >= 3, "{out}");
@@ -227,4 +181,67 @@ fn plain_text_without_a_terminal_and_a_tracer_filter() {
     assert!(!out.split_whitespace().any(|w| w == other_pid), "the other daemon ({other_pid}) was filtered out: {out}");
     one.stop();
     other.stop();
+}
+
+/// On a terminal (a pty from script(1), 100 x 30): the live view on the
+/// alternate screen, then, once the terminal is given back, the whole run's
+/// summary in plain text, which stays on the screen.
+#[test]
+fn live_view_on_a_terminal_then_the_summary() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    const OPENS: usize = 8;
+    let dir = test_dir("top-live");
+    let paths = files(&dir, OPENS, 2);
+    let d = daemon(&dir, 10);
+    let cmd = format!("stty cols 100 rows 30; exec {} top --timeout 3 --tracer-pid {}", crate::common::gadget_bin().display(), d.pid());
+    let mut script = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    // Everything, stderr included, comes through the pty: read until the trace runs.
+    let mut pty = script.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        use std::io::Read;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pty.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(all.clone());
+        }
+        all
+    });
+    loop {
+        let so_far = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("top never started tracing");
+        if String::from_utf8_lossy(&so_far).contains("tracing with") {
+            break;
+        }
+    }
+    assert_eq!(open_all(paths).join().unwrap(), (OPENS - 2, 2));
+    let status = script.wait().unwrap();
+    let out = reader.join().unwrap();
+    let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
+    assert!(status.success(), "{status}: {text}");
+    let enter = text.find("\x1b[?1049h").unwrap_or_else(|| panic!("the alternate screen never came: {text:?}"));
+    let leave = text.rfind("\x1b[?1049l").unwrap_or_else(|| panic!("the terminal was not given back: {text:?}"));
+    assert!(enter < leave);
+    let live = &text[enter..leave];
+    // The view is drawn by cursor moves, only what changed: look for words.
+    for word in ["TRACERS", "PERMISSION", "DAEMONS", "interval 1 ", "fsg-fanotify-pe", "FAN_OPEN_PERM", "10."] {
+        assert!(live.contains(word), "the live view lacks {word:?}: {live:?}");
+    }
+    let after = &text[leave..];
+    let summary = &after[after.find("fsnotify-gadget top: summary of ").unwrap_or_else(|| panic!("no summary after the view: {after:?}"))..];
+    assert!(!summary.contains('\x1b'), "escape codes in the summary: {summary:?}");
+    let perm = summary.split("PERMISSION DAEMONS\n").nth(1).unwrap();
+    let row: Vec<&str> = perm.lines().nth(1).unwrap().split_whitespace().collect();
+    let pid = d.pid().to_string();
+    assert_eq!((row[0], row[3], row[7], row[8]), (pid.as_str(), "8", "6", "2"), "{summary}");
+    d.stop();
 }
