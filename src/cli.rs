@@ -525,6 +525,29 @@ mod tests {
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracer-pid", "0"]).is_err());
     }
 
+    #[test]
+    fn top_takes_the_tracer_filters_and_its_own_flags() {
+        let cli = Cli::try_parse_from([
+            "fsnotify-gadget", "top", "--fanotify-only", "--tracer-pid", "9", "--interval", "0.5", "--sort", "p99", "--max-rows", "3",
+            "-o", "json", "--timeout", "4", "--backend", "tracepoint",
+        ])
+        .unwrap();
+        let Some(Command::Top(args)) = cli.command else { panic!("not top") };
+        let o = args.options();
+        let f = &o.source.filters;
+        assert_eq!((f.inotify, f.fanotify, f.tracer_pid, f.tracee_pid), (false, true, Some(9), None));
+        assert_eq!((o.source.backend, o.source.timeout), (Choice::Tracepoint, Some(Duration::from_secs(4))));
+        assert_eq!((o.interval, o.sort, o.max_rows), (Duration::from_millis(500), crate::top::SortKey::P99, 3));
+        assert_eq!(o.format, Some(crate::top::Format::Json));
+        let Some(Command::Top(args)) = Cli::try_parse_from(["fsnotify-gadget", "top"]).unwrap().command else { panic!("not top") };
+        let o = args.options();
+        assert_eq!((o.interval, o.sort, o.max_rows, o.format, o.source.timeout), (Duration::from_secs(1), crate::top::SortKey::Rate, 20, None, None));
+        assert!(o.source.filters.inotify && o.source.filters.fanotify);
+        for bad in [&["--max-rows", "0"][..], &["--interval", "0"], &["--sort", "fast"], &["-o", "columns"], &["--fields", "name"]] {
+            assert!(Cli::try_parse_from([&["fsnotify-gadget", "top"][..], bad].concat()).is_err(), "{bad:?}");
+        }
+    }
+
     fn error_of(args: &[&str]) -> String {
         let mut argv = vec!["fsnotify-gadget"];
         argv.extend_from_slice(args);
