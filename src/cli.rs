@@ -13,6 +13,7 @@ use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
 use crate::metrics;
 use crate::output::Format;
+use crate::top::SortKey;
 
 pub mod docs;
 
@@ -136,7 +137,7 @@ pub struct TopArgs {
     /// overflows (tracers by queue overflows), pid, comm. Rows of a section the key
     /// does not apply to are ordered by rate.
     #[arg(long, value_enum, default_value = "rate", help_heading = "Output")]
-    pub sort: SortChoice,
+    pub sort: SortKey,
 
     /// At most N rows per section (the rest are counted as `N more`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), default_value = "20", help_heading = "Output")]
@@ -161,34 +162,35 @@ pub enum TopFormat {
     Json,
 }
 
-/// `top --sort`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SortChoice {
-    Rate,
-    Total,
-    P99,
-    Max,
-    Overflows,
-    Pid,
-    Comm,
+/// `top --sort`: [`SortKey`]'s values by name (the aggregation knows no clap).
+impl ValueEnum for SortKey {
+    fn value_variants<'a>() -> &'a [Self] {
+        use SortKey::*;
+        &[Rate, Total, P99, Max, Overflows, Pid, Comm]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let name = match self {
+            SortKey::Rate => "rate",
+            SortKey::Total => "total",
+            SortKey::P99 => "p99",
+            SortKey::Max => "max",
+            SortKey::Overflows => "overflows",
+            SortKey::Pid => "pid",
+            SortKey::Comm => "comm",
+        };
+        Some(clap::builder::PossibleValue::new(name))
+    }
 }
 
 impl TopArgs {
     /// What `top` needs, without clap.
     pub fn options(&self) -> crate::top::Options {
-        use crate::top::{Format, SortKey};
+        use crate::top::Format;
         crate::top::Options {
             source: self.source.source(self.timeout),
             interval: self.interval,
-            sort: match self.sort {
-                SortChoice::Rate => SortKey::Rate,
-                SortChoice::Total => SortKey::Total,
-                SortChoice::P99 => SortKey::P99,
-                SortChoice::Max => SortKey::Max,
-                SortChoice::Overflows => SortKey::Overflows,
-                SortChoice::Pid => SortKey::Pid,
-                SortChoice::Comm => SortKey::Comm,
-            },
+            sort: self.sort,
             max_rows: self.max_rows as usize,
             format: self.output.map(|f| match f {
                 TopFormat::Text => Format::Text,

@@ -84,95 +84,94 @@ pub fn title(s: &Summary) -> String {
     format!("fsnotify-gadget top: {span}: {} records, {}", s.records, lost_words(&s.lost))
 }
 
+/// A section from its columns, the text (left-aligned) ones among them, and
+/// each row's cells with its total since the start, which an interval shows
+/// in a last TOTAL column.
+fn section(
+    title: &'static str,
+    columns: &[&'static str],
+    text_columns: &[&str],
+    rows: impl Iterator<Item = (Vec<String>, u64)>,
+    more: usize,
+    interval: bool,
+) -> Section {
+    let mut header = columns.to_vec();
+    if interval {
+        header.push("TOTAL");
+    }
+    let numeric = header.iter().map(|h| !text_columns.contains(h)).collect();
+    let rows = rows
+        .map(|(mut row, total)| {
+            if interval {
+                row.push(total.to_string());
+            }
+            row
+        })
+        .collect();
+    Section { title, header, numeric, rows, more }
+}
+
 /// The three sections. An interval shows the span's counts and the totals
 /// since the start beside them; the whole run's summary has one count.
 pub fn sections(s: &Summary) -> Vec<Section> {
     let interval = s.scope == Scope::Interval;
-    let with_total = |mut v: Vec<&'static str>| {
-        if interval {
-            v.push("TOTAL");
-        }
-        v
-    };
-    let numeric = |header: &[&str], text: &[&str]| header.iter().map(|h| !text.contains(h)).collect();
-
-    let header = with_total(vec!["PID", "COMM", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS"]);
-    let tracers = Section {
-        title: "TRACERS",
-        numeric: numeric(&header, &["COMM", "KIND"]),
-        header,
-        rows: s
-            .tracers
-            .iter()
-            .map(|r| {
-                let mut row =
-                    vec![pid(&r.tracer), comm(&r.tracer), r.kind.to_string(), rate(r.events_per_s), r.events.to_string(), r.overflows.to_string()];
-                if interval {
-                    row.push(r.total_events.to_string());
-                }
-                row
-            })
-            .collect(),
-        more: s.tracers_more,
-    };
-
-    let header = with_total(vec!["TRACEE_PID", "TRACEE_COMM", "TRACER_PID", "TRACER_COMM", "MASK", "EVENTS/S", "EVENTS"]);
-    let pairs = Section {
-        title: "TRACEE -> TRACER",
-        numeric: numeric(&header, &["TRACEE_COMM", "TRACER_COMM", "MASK"]),
-        header,
-        rows: s
-            .pairs
-            .iter()
-            .map(|r| {
-                let mut row = vec![
-                    pid(&r.tracee),
-                    comm(&r.tracee),
-                    pid(&r.tracer),
-                    comm(&r.tracer),
-                    r.mask.clone(),
-                    rate(r.events_per_s),
-                    r.events.to_string(),
-                ];
-                if interval {
-                    row.push(r.total_events.to_string());
-                }
-                row
-            })
-            .collect(),
-        more: s.pairs_more,
-    };
-
-    let header = with_total(vec!["PID", "COMM", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"]);
-    let permission = Section {
-        title: "PERMISSION DAEMONS",
-        numeric: numeric(&header, &["COMM"]),
-        header,
-        rows: s
-            .permission
-            .iter()
-            .map(|r| {
-                let mut row = vec![
-                    pid(&r.tracer),
-                    comm(&r.tracer),
-                    rate(r.requests_per_s),
-                    r.requests.to_string(),
-                    opt_duration(r.p50_ns),
-                    opt_duration(r.p99_ns),
-                    opt_duration(r.max_ns),
-                    r.allow.to_string(),
-                    r.deny.to_string(),
-                    r.interrupted.to_string(),
-                ];
-                if interval {
-                    row.push(r.total_requests.to_string());
-                }
-                row
-            })
-            .collect(),
-        more: s.permission_more,
-    };
-    vec![tracers, pairs, permission]
+    let tracers = s.tracers.iter().map(|r| {
+        let row = vec![pid(&r.tracer), comm(&r.tracer), r.kind.to_string(), rate(r.events_per_s), r.events.to_string(), r.overflows.to_string()];
+        (row, r.total_events)
+    });
+    let pairs = s.pairs.iter().map(|r| {
+        let row = vec![
+            pid(&r.tracee),
+            comm(&r.tracee),
+            pid(&r.tracer),
+            comm(&r.tracer),
+            r.mask.clone(),
+            rate(r.events_per_s),
+            r.events.to_string(),
+        ];
+        (row, r.total_events)
+    });
+    let permission = s.permission.iter().map(|r| {
+        let row = vec![
+            pid(&r.tracer),
+            comm(&r.tracer),
+            rate(r.requests_per_s),
+            r.requests.to_string(),
+            opt_duration(r.p50_ns),
+            opt_duration(r.p99_ns),
+            opt_duration(r.max_ns),
+            r.allow.to_string(),
+            r.deny.to_string(),
+            r.interrupted.to_string(),
+        ];
+        (row, r.total_requests)
+    });
+    vec![
+        section(
+            "TRACERS",
+            &["PID", "COMM", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS"],
+            &["COMM", "KIND"],
+            tracers,
+            s.tracers_more,
+            interval,
+        ),
+        section(
+            "TRACEE -> TRACER",
+            &["TRACEE_PID", "TRACEE_COMM", "TRACER_PID", "TRACER_COMM", "MASK", "EVENTS/S", "EVENTS"],
+            &["TRACEE_COMM", "TRACER_COMM", "MASK"],
+            pairs,
+            s.pairs_more,
+            interval,
+        ),
+        section(
+            "PERMISSION DAEMONS",
+            &["PID", "COMM", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"],
+            &["COMM"],
+            permission,
+            s.permission_more,
+            interval,
+        ),
+    ]
 }
 
 /// Display width of an escaped cell (escaping leaves no control characters;
