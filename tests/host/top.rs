@@ -1,7 +1,9 @@
 //! `fsnotify-gadget top` on this machine's kernel: two fanotify permission
 //! daemons (fsg-fanotify-perm) answer after known delays while the test opens
 //! files under their marks; top's summaries must count every request and put
-//! the answer latency quantiles within 10% of each daemon's delay.
+//! the answer latency quantiles within 10% of each daemon's delay. Also: the
+//! plain text without a terminal, the live view on a pty, and a queue
+//! overflow counted for its tracer.
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -244,4 +246,37 @@ fn live_view_on_a_terminal_then_the_summary() {
     let pid = d.pid().to_string();
     assert_eq!((row[0], row[3], row[7], row[8]), (pid.as_str(), "8", "6", "2"), "{summary}");
     d.stop();
+}
+
+/// A tracer whose inotify queue overflowed: top counts the IN_Q_OVERFLOW
+/// record as its overflow, and every event it read as its events.
+#[test]
+fn a_queue_overflow_is_counted_for_its_tracer() {
+    use crate::common::reliability::{modify_events, two_files, wait_stopped, Reader, Sysctl, SLOW_QUEUE};
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("top-overflow");
+    let files = two_files(&dir);
+    // A small queue (for readers started now): the overflow is the same at any size.
+    let _queue = Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &SLOW_QUEUE.to_string());
+    let reader = Reader::start(&dir, &[]);
+    let pid = reader.pid();
+    let g = Gadget::spawn(&["top", "-o", "json", "--tracer-pid", &pid.to_string()]);
+    reader.signal(libc::SIGSTOP);
+    wait_stopped(pid);
+    modify_events(&files, SLOW_QUEUE + 100);
+    reader.signal(libc::SIGCONT);
+    // SIGUSR1: the reader reads until its queue is empty, then says what it read.
+    let (read, overflows) = reader.finish_drained();
+    assert_eq!(overflows, 1, "the reader saw one IN_Q_OVERFLOW ({read} events)");
+    let (out, _) = g.stop_bytes();
+    let out = String::from_utf8(out).unwrap();
+    let total: Value = serde_json::from_str(out.lines().last().expect("no summary")).unwrap();
+    assert_eq!(total["scope"], "total", "{total}");
+    let t = row(&total["tracers"], pid).unwrap_or_else(|| panic!("the reader is not among the tracers: {total}"));
+    assert_eq!((t["kind"].as_str(), t["events"].as_u64(), t["overflows"].as_u64()), (Some("inotify"), Some(read), Some(1)), "{t}");
+    let overflow_pairs: Vec<&Value> =
+        total["pairs"].as_array().unwrap().iter().filter(|p| p["mask"].as_str().is_some_and(|m| m.contains("IN_Q_OVERFLOW"))).collect();
+    assert_eq!(overflow_pairs.len(), 1, "{overflow_pairs:?}");
+    assert_eq!(overflow_pairs[0]["events"].as_u64(), Some(1));
 }
