@@ -13,6 +13,7 @@ use crate::backend::{Choice, Filters};
 use crate::fields::{self, Field};
 use crate::metrics;
 use crate::output::{Format, TimestampFormat};
+use crate::top::SortKey;
 
 pub mod docs;
 
@@ -33,7 +34,7 @@ Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF \
 (/sys/kernel/btf/vmlinux).";
 
 /// The examples of `--help`, and of the man page with what each does.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 6] = [
     ("sudo fsnotify-gadget", "Every inotify and fanotify event, in columns, until Ctrl-C."),
     (
         "sudo fsnotify-gadget --inotify-only --fields tracer_comm,tracee_comm,i_mask,name",
@@ -44,6 +45,15 @@ const EXAMPLES: [(&str, &str); 4] = [
         "fanotify events and permission answers as JSON lines, for ten seconds.",
     ),
     ("sudo fsnotify-gadget --tracer-pid \"$(pidof inotifywait)\"", "Only the events inotifywait reads."),
+    (
+        "sudo fsnotify-gadget top",
+        "A live summary: events per second by tracer and by tracee and tracer pair, and each fanotify \
+         permission daemon's requests and answer latency; q quits and prints the summary of the run.",
+    ),
+    (
+        "sudo fsnotify-gadget top --fanotify-only -o json --interval 5 --timeout 60",
+        "One JSON summary every five seconds for a minute, then one for the whole minute.",
+    ),
 ];
 
 fn long_about() -> String {
@@ -71,6 +81,13 @@ pub enum Command {
     /// List every inotify and fanotify instance on the machine (idle ones
     /// too): who holds it, its fsnotify_group address, its watches.
     List(ListArgs),
+    /// A live summary, refreshed every --interval: per tracer, per tracee and
+    /// tracer pair, per fanotify permission daemon.
+    ///
+    /// On a terminal the view is redrawn in place (q quits); otherwise one plain-text
+    /// block per interval, or one JSON object per line with -o json. On exit (Ctrl-C,
+    /// q, SIGTERM, --timeout) the summary of the whole run is printed to stdout.
+    Top(TopArgs),
     /// Serve Prometheus metrics of the inventory (what `list` sums up) on
     /// --metrics ADDR:PORT, refreshed periodically, without tracing.
     Serve(ServeArgs),
@@ -111,6 +128,84 @@ pub struct ListArgs {
     /// not exist yet: a watch on its directory would see it created.
     #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::AnyPath, conflicts_with = "watches")]
     pub path: Option<std::path::PathBuf>,
+}
+
+/// `fsnotify-gadget top`.
+#[derive(Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Show a summary every SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, default_value = "1", help_heading = "Output")]
+    pub interval: Duration,
+
+    /// Order of the rows: rate (events or requests per second, the default),
+    /// total (since the start), p99 or max (permission daemons by answer latency),
+    /// overflows (tracers by queue overflows), pid, comm. Rows of a section the key
+    /// does not apply to are ordered by rate.
+    #[arg(long, value_enum, default_value = "rate", help_heading = "Output")]
+    pub sort: SortKey,
+
+    /// At most N rows per section (the rest are counted as `N more`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), default_value = "20", help_heading = "Output")]
+    pub max_rows: u32,
+
+    /// Output format; without it, the live view on a terminal and plain text otherwise.
+    #[arg(short = 'o', long = "output", value_enum, help_heading = "Output")]
+    pub output: Option<TopFormat>,
+
+    /// Stop after this many seconds, with the summary of the whole run (default:
+    /// run until q, Ctrl-C, SIGTERM or SIGHUP, which stop the same way).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
+    pub timeout: Option<Duration>,
+}
+
+/// `top`'s output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopFormat {
+    /// One plain-text block per interval, without escape codes, even on a terminal.
+    Text,
+    /// One JSON object per interval and line, then one for the whole run.
+    Json,
+}
+
+/// `top --sort`: [`SortKey`]'s values by name (the aggregation knows no clap).
+impl ValueEnum for SortKey {
+    fn value_variants<'a>() -> &'a [Self] {
+        use SortKey::*;
+        &[Rate, Total, P99, Max, Overflows, Pid, Comm]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let name = match self {
+            SortKey::Rate => "rate",
+            SortKey::Total => "total",
+            SortKey::P99 => "p99",
+            SortKey::Max => "max",
+            SortKey::Overflows => "overflows",
+            SortKey::Pid => "pid",
+            SortKey::Comm => "comm",
+        };
+        Some(clap::builder::PossibleValue::new(name))
+    }
+}
+
+impl TopArgs {
+    /// What `top` needs, without clap.
+    pub fn options(&self) -> crate::top::Options {
+        use crate::top::Format;
+        crate::top::Options {
+            source: self.source.source(self.timeout),
+            interval: self.interval,
+            sort: self.sort,
+            max_rows: self.max_rows as usize,
+            format: self.output.map(|f| match f {
+                TopFormat::Text => Format::Text,
+                TopFormat::Json => Format::Json,
+            }),
+        }
+    }
 }
 
 /// How the metrics are labelled and refreshed (the tracer's and `serve`'s).
@@ -248,8 +343,10 @@ impl From<BackendChoice> for Choice {
     }
 }
 
+/// What to trace: the in-kernel filters and the backend, the same for the
+/// trace and for `top`.
 #[derive(Args)]
-pub struct TraceArgs {
+pub struct SourceArgs {
     /// Show only inotify events.
     #[arg(long, conflicts_with = "fanotify_only", help_heading = "Filters (applied in the kernel)")]
     pub inotify_only: bool,
@@ -288,6 +385,17 @@ pub struct TraceArgs {
     #[arg(short = 'F', long = "filter", value_name = "EXPR", value_parser = parse_condition, help_heading = "Filters on any field")]
     pub filter: Vec<crate::filter::Condition>,
 
+    /// Kernel hooks to use; auto picks the best the kernel allows and says
+    /// which on stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
     /// Comma-separated fields to show (see FIELDS below); `tracer_comm` and
     /// `tracer.comm` are the same field.
     #[arg(long, value_name = "LIST", value_parser = parse_fields, help_heading = "Output")]
@@ -321,11 +429,6 @@ pub struct TraceArgs {
     /// event holds (`name=used/capacity`; once the machine is quiet they are 0).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub stats: Option<std::time::Duration>,
-
-    /// Kernel hooks to use; auto picks the best the kernel allows and says
-    /// which on stderr.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendChoice,
 
     /// Also serve Prometheus metrics on http://ADDR:PORT/metrics: events, losses,
     /// table occupancy, latency histograms and the inventory gauges.
@@ -373,7 +476,7 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-impl TraceArgs {
+impl SourceArgs {
     /// The kernel's filters: the flags, narrowed by the --filter equalities;
     /// an error when they contradict each other.
     pub fn filters(&self) -> Result<Filters, String> {
@@ -391,6 +494,19 @@ impl TraceArgs {
         Ok(f)
     }
 
+    /// The loop's source, stopping after `timeout`. The filters were checked by [`parse`].
+    pub fn source(&self, timeout: Option<Duration>) -> crate::trace::Source {
+        crate::trace::Source {
+            backend: self.backend.into(),
+            filters: self.filters().expect("checked by cli::parse"),
+            conditions: self.filter.clone(),
+            timeout,
+            verbose: false,
+        }
+    }
+}
+
+impl TraceArgs {
     /// The `--fields` list, else the defaults: for columns those that fit
     /// `width`, for JSON every field.
     pub fn selected_fields(&self, width: Option<usize>) -> Vec<&'static Field> {
@@ -410,9 +526,9 @@ impl TraceArgs {
     /// [`crate::output::columns::terminal_width`]).
     pub fn options_for_width(&self, width: Option<usize>) -> crate::trace::Options {
         crate::trace::Options {
-            backend: self.backend.into(),
-            filters: self.filters().expect("checked by cli::parse"),
-            conditions: self.filter.clone(),
+            backend: self.source.backend.into(),
+            filters: self.source.filters().expect("checked by cli::parse"),
+            conditions: self.source.filter.clone(),
             format: self.output.into(),
             fields: self.selected_fields(width),
             width,
@@ -505,7 +621,10 @@ pub fn command() -> clap::Command {
 pub fn parse() -> Cli {
     let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
-        Ok(cli) => match cli.trace.filters() {
+        Ok(cli) => match match &cli.command {
+            Some(Command::Top(top)) => top.source.filters(),
+            _ => cli.trace.source.filters(),
+        } {
             Ok(_) => cli,
             Err(e) => {
                 eprintln!("fsnotify-gadget: error: {e} (see `fsnotify-gadget --help`)");
@@ -540,13 +659,36 @@ mod tests {
     #[test]
     fn filters_follow_flags() {
         let cli = Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--tracee-pid", "7", "--tracer-group", "ff00"]).unwrap();
-        let f = cli.trace.filters().unwrap();
+        let f = cli.trace.source.filters().unwrap();
         assert_eq!((f.inotify, f.fanotify, f.tracee_pid, f.tracer_group), (true, false, Some(7), Some(0xff00)));
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--inotify-only", "--fanotify-only"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracee-pid", "abc"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--fields", "tracer_comm,nope"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--timeout", "-1"]).is_err());
         assert!(Cli::try_parse_from(["fsnotify-gadget", "--tracer-pid", "0"]).is_err());
+    }
+
+    #[test]
+    fn top_takes_the_tracer_filters_and_its_own_flags() {
+        let cli = Cli::try_parse_from([
+            "fsnotify-gadget", "top", "--fanotify-only", "--tracer-pid", "9", "--interval", "0.5", "--sort", "p99", "--max-rows", "3",
+            "-o", "json", "--timeout", "4", "--backend", "tracepoint",
+        ])
+        .unwrap();
+        let Some(Command::Top(args)) = cli.command else { panic!("not top") };
+        let o = args.options();
+        let f = &o.source.filters;
+        assert_eq!((f.inotify, f.fanotify, f.tracer_pid, f.tracee_pid), (false, true, Some(9), None));
+        assert_eq!((o.source.backend, o.source.timeout), (Choice::Tracepoint, Some(Duration::from_secs(4))));
+        assert_eq!((o.interval, o.sort, o.max_rows), (Duration::from_millis(500), crate::top::SortKey::P99, 3));
+        assert_eq!(o.format, Some(crate::top::Format::Json));
+        let Some(Command::Top(args)) = Cli::try_parse_from(["fsnotify-gadget", "top"]).unwrap().command else { panic!("not top") };
+        let o = args.options();
+        assert_eq!((o.interval, o.sort, o.max_rows, o.format, o.source.timeout), (Duration::from_secs(1), crate::top::SortKey::Rate, 20, None, None));
+        assert!(o.source.filters.inotify && o.source.filters.fanotify);
+        for bad in [&["--max-rows", "0"][..], &["--interval", "0"], &["--sort", "fast"], &["-o", "columns"], &["--fields", "name"]] {
+            assert!(Cli::try_parse_from([&["fsnotify-gadget", "top"][..], bad].concat()).is_err(), "{bad:?}");
+        }
     }
 
     fn error_of(args: &[&str]) -> String {

@@ -6,7 +6,8 @@
 //! - [`boundary`]: the typed kernel/user boundary (BPF bytes as skeleton types).
 //! - [`procfs`]: processes and their inotify/fanotify fds, for `list` and the tracers.
 //! - [`masks`], [`fields`], [`output`]: decoding and formatting, pure.
-//! - [`trace`]: the loop that ties them together; [`list`]: `fsnotify-gadget list`.
+//! - [`trace`]: the loop that ties them together; [`list`]: `fsnotify-gadget list`;
+//!   [`top`]: `fsnotify-gadget top`, a live summary from the same loop.
 
 pub mod backend;
 pub mod boundary;
@@ -22,4 +23,5 @@ pub mod names;
 pub mod output;
 pub mod privileges;
 pub mod procfs;
+pub mod top;
 pub mod trace;

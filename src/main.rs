@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = cli::parse();
     let result = match &cli.command {
         Some(Command::List(args)) => fsnotify_gadget::list::run(&args.options()),
+        Some(Command::Top(args)) => fsnotify_gadget::top::run(&args.options()),
         Some(Command::Serve(args)) => fsnotify_gadget::metrics::serve(&args.options()),
         Some(Command::Docs(args)) => cli::docs::write(&args.dir).map(|written| {
             for path in written {

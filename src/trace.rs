@@ -265,14 +265,57 @@ fn missing_pid_warning(flag: &str, pid: u32, proc: &std::path::Path) -> Option<S
     Some(format!("warning: {flag} {pid}: no such process now; nothing will match until one has that pid"))
 }
 
-/// Traces until stopped. An output error ends the run with that error (a
-/// closed pipe, `| head`, is for the caller to take as a normal end).
-pub fn run(args: &Options) -> Result<()> {
+/// What the loop reads, whoever takes its records: the backend, the
+/// in-kernel filters, and when to stop.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub backend: Choice,
+    pub filters: Filters,
+    /// `--filter` conditions, all checked on every record before the consumer takes it.
+    pub conditions: Vec<crate::filter::Condition>,
+    /// Stop after this long; None: at Ctrl-C or SIGTERM.
+    pub timeout: Option<Duration>,
+    /// `-v`: why each backend was passed over, and libbpf's messages.
+    pub verbose: bool,
+}
+
+/// Where the loop's records go: the printer of the trace, or `top`'s
+/// aggregation. It sees records and loss counts only, never which backend
+/// made them.
+pub trait Consumer {
+    /// Called once the backend runs, before the first poll.
+    fn start(&mut self, _tracer: &dyn Tracer) -> Result<()> {
+        Ok(())
+    }
+    /// Called after every poll with the records it completed (possibly
+    /// none); takes them out of `batch`. An error ends the run at once.
+    fn take(&mut self, batch: &mut Vec<Record>, tracer: &dyn Tracer) -> Result<()>;
+    /// The latest moment the loop may sleep until before calling
+    /// [`Consumer::take`] again (a refresh that is due).
+    fn wake_by(&self) -> Option<Instant> {
+        None
+    }
+    /// Called once the last records were taken, while the backend still
+    /// runs (its loss counts and tables are final): the summary.
+    fn finish(&mut self, _tracer: &dyn Tracer) -> Result<()> {
+        Ok(())
+    }
+    /// True once the consumer wants the run to end (its output failed, its
+    /// user quit): what the kernel already sent is drained, then the loop ends.
+    fn wants_stop(&self) -> bool {
+        false
+    }
+}
+
+/// Opens the backend, then polls it and hands every record to `consumer`
+/// until a signal, the timeout or the consumer stops it; drains what the
+/// kernel already sent, and the backend's last records, before it returns.
+pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
     crate::privileges::check()?;
     backend::quiet_libbpf();
-    backend::set_verbose(args.verbose);
-    warn_missing_pids(&args.filters);
-    let opened = backend::open(args.backend, &args.filters, args.verbose)?;
+    backend::set_verbose(source.verbose);
+    warn_missing_pids(&source.filters);
+    let opened = backend::open(source.backend, &source.filters, source.verbose)?;
     for note in &opened.notes {
         eprintln!("fsnotify-gadget: {note}");
     }
@@ -283,92 +326,148 @@ pub fn run(args: &Options) -> Result<()> {
     unsafe { libc::malloc_trim(0) };
     install_signal_handlers();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
-    let mut metrics = args.metrics.as_ref().and_then(|(addr, options)| crate::metrics::start_for_trace(*addr, options, tracer.name()));
+    consumer.start(tracer.as_ref())?;
 
-    let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
-    let mut writer = Writer::with_style(args.format, args.fields.clone(), style);
-    let mut names = Names::default();
+    let deadline = source.timeout.map(|t| Instant::now() + t);
     let mut paths = crate::procfs::watch_paths::WatchPaths::default();
-    let mut output = Output::new(io::stdout().lock());
-    output.start(&mut writer)?;
-    let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut batch = Vec::new();
-    let mut reported = Lost::default();
-    let mut next_stats = args.stats.map(|every| Instant::now() + every);
-    let print_stats = |tracer: &dyn Tracer, printed: u64| {
-        let (rss, peak) = memory_kib();
-        eprintln!("{}", stats_line(printed, &tracer.lost(), rss, peak, &tracer.tables()));
-    };
-
     let mut more = false;
     let mut stopped_at: Option<Instant> = None;
     loop {
-        let stopping = STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d);
+        let stopping = STOP.load(Ordering::SeqCst) || consumer.wants_stop() || deadline.is_some_and(|d| Instant::now() >= d);
         if stopping && stopped_at.is_none() {
             stopped_at = Some(Instant::now());
         }
         // What the kernel produces after the stop is not waited for forever.
         let drained_enough = stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2));
-        let wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
+        let mut wait = if stopping || more { Duration::ZERO } else { Duration::from_millis(100) };
+        if let Some(at) = consumer.wake_by() {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
         more = tracer.poll(wait, &mut batch)?;
         // Soon after the read, while the tracer and its watches are still there.
         batch.iter_mut().for_each(|r| paths.fill(r));
-        batch.retain(|r| crate::filter::matches_all(&args.conditions, r));
-        if let Some(m) = &mut metrics {
-            m.observe_all(&batch);
-            m.flush(Some(tracer.as_ref()));
-        }
-        output.write_batch(&mut batch, &mut names, &mut writer)?;
-        if output.failed.is_some() && stopped_at.is_none() {
-            // Nothing more can be written: drain what the kernel sent, count it, and stop.
-            STOP.store(true, Ordering::SeqCst);
-        }
-        let lost = tracer.lost();
-        if lost != reported {
-            warn_lost(&lost.since(&reported));
-            reported = lost;
-        }
-        if let (Some(at), Some(every)) = (next_stats, args.stats) {
-            if Instant::now() >= at {
-                print_stats(tracer.as_ref(), output.written);
-                next_stats = Some(at + every);
-            }
-        }
-        if STATS_NOW.swap(false, Ordering::SeqCst) {
-            print_stats(tracer.as_ref(), output.written);
-        }
+        batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
+        consumer.take(&mut batch, tracer.as_ref())?;
         if stopping && (!more || drained_enough) {
             break;
         }
     }
     tracer.finish(&mut batch);
     batch.iter_mut().for_each(|r| paths.fill(r));
-    batch.retain(|r| crate::filter::matches_all(&args.conditions, r));
-    if let Some(m) = &mut metrics {
-        m.observe_all(&batch);
-        m.flush(Some(tracer.as_ref()));
+    batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
+    consumer.take(&mut batch, tracer.as_ref())?;
+    consumer.finish(tracer.as_ref())
+}
+
+/// The trace's consumer: prints every record, serves the metrics, warns of
+/// losses, prints the stats lines.
+struct Printer<'a> {
+    args: &'a Options,
+    metrics: Option<crate::metrics::Recorder>,
+    writer: Writer,
+    names: Names,
+    output: Output<io::StdoutLock<'static>>,
+    reported: Lost,
+    next_stats: Option<Instant>,
+}
+
+impl Printer<'_> {
+    fn print_stats(&self, tracer: &dyn Tracer) {
+        let (rss, peak) = memory_kib();
+        eprintln!("{}", stats_line(self.output.written, &tracer.lost(), rss, peak, &tracer.tables()));
     }
-    output.write_batch(&mut batch, &mut names, &mut writer)?;
-    if args.stats.is_some() {
-        print_stats(tracer.as_ref(), output.written);
+}
+
+impl Consumer for Printer<'_> {
+    fn start(&mut self, tracer: &dyn Tracer) -> Result<()> {
+        self.metrics =
+            self.args.metrics.as_ref().and_then(|(addr, options)| crate::metrics::start_for_trace(*addr, options, tracer.name()));
+        // The header now, so that a quiet trace is not a blank screen.
+        self.output.start(&mut self.writer)?;
+        Ok(())
     }
-    let lost = tracer.lost();
+
+    fn take(&mut self, batch: &mut Vec<Record>, tracer: &dyn Tracer) -> Result<()> {
+        if let Some(m) = &mut self.metrics {
+            m.observe_all(batch);
+            m.flush(Some(tracer));
+        }
+        self.output.write_batch(batch, &mut self.names, &mut self.writer)?;
+        let lost = tracer.lost();
+        if lost != self.reported {
+            warn_lost(&lost.since(&self.reported));
+            self.reported = lost;
+        }
+        if let (Some(at), Some(every)) = (self.next_stats, self.args.stats) {
+            if Instant::now() >= at {
+                self.print_stats(tracer);
+                self.next_stats = Some(at + every);
+            }
+        }
+        if STATS_NOW.swap(false, Ordering::SeqCst) {
+            self.print_stats(tracer);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, tracer: &dyn Tracer) -> Result<()> {
+        if self.args.stats.is_some() {
+            self.print_stats(tracer);
+        }
+        let lost = tracer.lost();
+        let printed = self.output.written;
+        let unwritten = match &self.output.failed {
+            Some((e, n)) => format!(", {n} not written (standard output: {e})"),
+            None => String::new(),
+        };
+        let sep = if lost.total() == 0 { "," } else { ";" };
+        eprintln!("fsnotify-gadget: {printed} records{unwritten}{sep} {}", lost_summary(&lost));
+        match self.output.failed.take() {
+            Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
+            None => Ok(()),
+        }
+    }
+
+    fn wants_stop(&self) -> bool {
+        // Nothing more can be written: drain what the kernel sent, count it, and stop.
+        self.output.failed.is_some()
+    }
+}
+
+/// The exit line's losses: `none lost`, or how many and why, then what was
+/// printed incomplete.
+pub fn lost_summary(lost: &Lost) -> String {
     let partial = if lost.partial > 0 { format!("; {} printed incomplete", lost.partial) } else { String::new() };
-    let partial = partial + &describe_discarded(&lost);
-    let printed = output.written;
-    let unwritten = match &output.failed {
-        Some((e, n)) => format!(", {n} not written (standard output: {e})"),
-        None => String::new(),
-    };
+    let partial = partial + &describe_discarded(lost);
     if lost.total() == 0 {
-        eprintln!("fsnotify-gadget: {printed} records{unwritten}, none lost{partial}");
+        format!("none lost{partial}")
     } else {
-        eprintln!("fsnotify-gadget: {printed} records{unwritten}; lost {}: {}{partial}", lost.total(), describe(&lost));
+        format!("lost {}: {}{partial}", lost.total(), describe(lost))
     }
-    match output.failed {
-        Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
-        None => Ok(()),
-    }
+}
+
+/// Traces until stopped. An output error ends the run with that error (a
+/// closed pipe, `| head`, is for the caller to take as a normal end).
+pub fn run(args: &Options) -> Result<()> {
+    let source = Source {
+        backend: args.backend,
+        filters: args.filters.clone(),
+        conditions: args.conditions.clone(),
+        timeout: args.timeout,
+        verbose: args.verbose,
+    };
+    let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
+    let mut printer = Printer {
+        args,
+        metrics: None,
+        writer: Writer::with_style(args.format, args.fields.clone(), style),
+        names: Names::default(),
+        output: Output::new(io::stdout().lock()),
+        reported: Lost::default(),
+        next_stats: args.stats.map(|every| Instant::now() + every),
+    };
+    drive(&source, &mut printer)
 }
 
 #[cfg(test)]

@@ -178,9 +178,15 @@ impl Gadget {
 
     /// Stops it with `sig` and returns its stdout bytes and its stderr.
     /// Panics unless it exited with status 0.
-    pub fn stop_with(mut self, sig: i32) -> (Vec<u8>, Vec<String>) {
+    pub fn stop_with(self, sig: i32) -> (Vec<u8>, Vec<String>) {
         // SAFETY: kill with a pid we own.
         unsafe { libc::kill(self.child.id() as i32, sig) };
+        self.wait_exit()
+    }
+
+    /// Waits until it ends by itself (its --timeout) and returns its stdout
+    /// bytes and its stderr. Panics unless it exited with status 0.
+    pub fn wait_exit(mut self) -> (Vec<u8>, Vec<String>) {
         let status = self.child.wait().expect("wait for fsnotify-gadget");
         let stdout = std::mem::replace(&mut self.stdout, thread::spawn(Vec::new));
         let out = stdout.join().unwrap();

@@ -12,6 +12,7 @@
 //!   start-up messages;
 //! - [`reliability`]: faults, a stalled burst and a short soak
 //!   (tests/common/reliability.rs);
+//! - [`top`]: `fsnotify-gadget top` with permission daemons of known delays;
 //! - [`fleet`]: the static binary, its image under podman, the DaemonSet
 //!   manifest, and the metrics scraped by a real Prometheus.
 //!
@@ -29,6 +30,7 @@ mod input;
 mod list;
 mod reliability;
 mod terminal;
+mod top;
 mod tracepoint;
 mod tracepoint_reads;
 

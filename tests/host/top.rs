@@ -1,0 +1,309 @@
+//! `fsnotify-gadget top` on this machine's kernel: two fanotify permission
+//! daemons (fsg-fanotify-perm) answer after known delays while the test opens
+//! files under their marks; top's summaries must count every request and put
+//! the answer latency quantiles within 10% of each daemon's delay. Also: the
+//! plain text without a terminal, the live view on a pty, and a queue
+//! overflow counted for its tracer.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use serde_json::Value;
+
+use crate::common::{helper, require_root, test_dir, wait_ready, Client, Gadget};
+
+/// One test at a time: each loads the machine (answers on time, a burst of
+/// writes) in a way that would skew another's latencies.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Real-time priority for the daemons and the opening threads: on a busy
+/// machine a waking task can wait tens of milliseconds for a CPU, and the
+/// latency measured would be the machine's, not the daemon's delay.
+const RT_PRIORITY: i32 = 10;
+
+/// A permission daemon marking `dir` that waits `delay_ms` before each answer
+/// and denies the file named `no`, under SCHED_FIFO.
+fn daemon(dir: &Path, delay_ms: u64) -> Client {
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    let delay = delay_ms.to_string();
+    let prio = RT_PRIORITY.to_string();
+    let bin = helper("fsg-fanotify-perm");
+    let args = ["-f", &prio, bin.to_str().unwrap(), "--dir", dir.to_str().unwrap(), "--deny", "no", "--ready", ready.to_str().unwrap(), "--delay-ms", &delay];
+    // chrt execs the daemon: the pid is the daemon's.
+    let c = Client::start("chrt", &args);
+    wait_ready(&ready, "fsg-fanotify-perm");
+    c
+}
+
+/// Files to open under `dir`: `n - denied` allowed ones, `denied` times the
+/// denied one. Made before the daemon marks `dir` (writing them opens them).
+fn files(dir: &Path, n: usize, denied: usize) -> Vec<PathBuf> {
+    std::fs::write(dir.join("no"), b"x").unwrap();
+    let mut v: Vec<PathBuf> = (0..n - denied)
+        .map(|i| {
+            let p = dir.join(format!("f{i}"));
+            std::fs::write(&p, b"x").unwrap();
+            p
+        })
+        .collect();
+    v.extend((0..denied).map(|_| dir.join("no")));
+    v
+}
+
+/// Opens each file once, in order (each open waits for its answer), from a
+/// thread under SCHED_FIFO.
+fn open_all(paths: Vec<PathBuf>) -> thread::JoinHandle<(usize, usize)> {
+    thread::spawn(move || {
+        let param = libc::sched_param { sched_priority: RT_PRIORITY };
+        // SAFETY: pid 0 is the calling thread; param is a valid sched_param.
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        assert_eq!(r, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+        let (mut allowed, mut denied) = (0, 0);
+        for p in paths {
+            match std::fs::File::open(&p) {
+                Ok(_) => allowed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+                Err(e) => panic!("open {}: {e}", p.display()),
+            }
+        }
+        (allowed, denied)
+    })
+}
+
+/// `fsnotify-gadget top ARGS`, run to its --timeout: its stdout (it must exit 0).
+fn top(args: &[&str], workload: impl FnOnce()) -> String {
+    let g = Gadget::spawn(&[&["top"], args].concat());
+    workload();
+    let (out, _) = g.wait_exit();
+    String::from_utf8(out).expect("top wrote UTF-8")
+}
+
+fn row(rows: &Value, pid: u32) -> Option<&Value> {
+    rows.as_array().unwrap().iter().find(|r| r["tracer"]["pid"].as_u64() == Some(u64::from(pid)))
+}
+
+/// `got` ns within 10% of `want_ms`.
+fn within_10pct(got: &Value, want_ms: u64, what: &str) {
+    let got = got.as_u64().unwrap_or_else(|| panic!("{what}: no value ({got})"));
+    let want = want_ms * 1_000_000;
+    assert!(got.abs_diff(want) * 10 <= want, "{what}: {:.2} ms, the daemon waited {want_ms} ms", got as f64 / 1e6);
+    eprintln!("FSG-NOTE: {what}: {:.3} ms for a {want_ms} ms delay", got as f64 / 1e6);
+}
+
+/// -o json: one summary per interval (at least 7 in an 8 s run), then the whole run's; every request
+/// counted, p50 and p99 within 10% of each daemon's delay.
+#[test]
+fn json_summaries_count_requests_and_time_answers() {
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    const DENIED: usize = 10;
+    let (fast_dir, slow_dir) = (test_dir("top-fast"), test_dir("top-slow"));
+    // Delays long enough that the daemon's own work and its wake-ups (under
+    // a millisecond, several when the machine is busy) stay within the 10%.
+    // 110 answers from the fast one: its p99 (rank 109) is not its slowest.
+    let (fast_ms, slow_ms) = (50, 100);
+    let (fast_opens, slow_opens) = (110, 60);
+    let (fast_files, slow_files) = (files(&fast_dir, fast_opens, DENIED), files(&slow_dir, slow_opens, DENIED));
+    let fast = daemon(&fast_dir, fast_ms);
+    let slow = daemon(&slow_dir, slow_ms);
+    let out = top(&["-o", "json", "--interval", "1", "--timeout", "8", "--fanotify-only"], || {
+        let opens = [open_all(fast_files), open_all(slow_files)];
+        assert_eq!(opens.map(|o| o.join().unwrap()), [(fast_opens - DENIED, DENIED), (slow_opens - DENIED, DENIED)]);
+    });
+    let summaries: Vec<Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"))).collect();
+    let (total, intervals) = summaries.split_last().expect("no summary");
+    assert_eq!(total["scope"], "total", "{total}");
+    assert!(intervals.len() >= 7, "{} interval summaries in an 8 s run at 1 s", intervals.len());
+    for (i, s) in intervals.iter().enumerate() {
+        assert_eq!(s["scope"], "interval", "{s}");
+        assert_eq!(s["interval"].as_u64(), Some(i as u64 + 1), "{s}");
+    }
+    for (pid, delay, opens, name) in [(fast.pid(), fast_ms, fast_opens, "fast"), (slow.pid(), slow_ms, slow_opens, "slow")] {
+        let opens = opens as u64;
+        let p = row(&total["permission"], pid).unwrap_or_else(|| panic!("no {name} daemon in {total}"));
+        assert_eq!(p["requests"].as_u64(), Some(opens), "{name}: {p}");
+        let want = (Some(opens - DENIED as u64), Some(DENIED as u64), Some(0));
+        assert_eq!((p["allow"].as_u64(), p["deny"].as_u64(), p["interrupted"].as_u64()), want, "{p}");
+        within_10pct(&p["p50_ns"], delay, &format!("{name} p50 (whole run)"));
+        within_10pct(&p["p99_ns"], delay, &format!("{name} p99 (whole run)"));
+        assert!(p["max_ns"].as_u64() >= p["p99_ns"].as_u64(), "{p}");
+        eprintln!("FSG-NOTE: {name} max (whole run): {:.3} ms", p["max_ns"].as_u64().unwrap() as f64 / 1e6);
+        // The intervals add up to the run, and each one that answered has its
+        // quantiles (its p99 is its slowest answer: only ordered here).
+        let mut sum = 0;
+        for s in intervals {
+            let Some(p) = row(&s["permission"], pid) else { continue };
+            let n = p["requests"].as_u64().unwrap();
+            sum += n;
+            if n >= 5 {
+                within_10pct(&p["p50_ns"], delay, &format!("{name} p50 of interval {}", s["interval"]));
+                assert!(p["p50_ns"].as_u64() <= p["p99_ns"].as_u64() && p["p99_ns"].as_u64() <= p["max_ns"].as_u64(), "{p}");
+            }
+        }
+        assert_eq!(sum, opens, "{name}: the intervals' requests");
+        // Each request is also a fanotify event the daemon read, caused by this process.
+        let t = row(&total["tracers"], pid).unwrap_or_else(|| panic!("{name} daemon not among the tracers: {total}"));
+        assert_eq!((t["kind"].as_str(), t["events"].as_u64(), t["overflows"].as_u64()), (Some("fanotify"), Some(opens), Some(0)));
+        let pairs: Vec<&Value> = total["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["tracer"]["pid"].as_u64() == Some(u64::from(pid)))
+            .collect();
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+        assert_eq!(pairs[0]["tracee"]["pid"].as_u64(), Some(u64::from(std::process::id())), "{}", pairs[0]);
+        assert!(pairs[0]["mask"].as_str().unwrap().split('|').any(|b| b == "FAN_OPEN_PERM"), "{}", pairs[0]);
+        assert_eq!(pairs[0]["events"].as_u64(), Some(opens));
+    }
+    assert_eq!(total["lost"]["total"].as_u64(), Some(0), "{total}");
+    fast.stop();
+    slow.stop();
+}
+
+/// Plain text when stdout is not a terminal, with a filter: one block per
+/// interval, then the whole run's, no escape codes, only the daemon asked for.
+#[test]
+fn plain_text_without_a_terminal_and_a_tracer_filter() {
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    const OPENS: usize = 10;
+    let (one_dir, other_dir) = (test_dir("top-one"), test_dir("top-other"));
+    let (one_files, other_files) = (files(&one_dir, OPENS, 1), files(&other_dir, OPENS, 1));
+    let one = daemon(&one_dir, 10);
+    let other = daemon(&other_dir, 10);
+    let pid = one.pid().to_string();
+    let out = top(&["--interval", "1", "--timeout", "3", "--tracer-pid", &pid, "--sort", "p99", "--max-rows", "5"], || {
+        let opens = [open_all(one_files), open_all(other_files)];
+        for o in opens {
+            assert_eq!(o.join().unwrap(), (OPENS - 1, 1));
+        }
+    });
+    assert!(!out.contains('\x1b'), "an escape code in the plain text: {out:?}");
+    let blocks: Vec<&str> = out.split("fsnotify-gadget top: ").filter(|b| !b.is_empty()).collect();
+    assert!(blocks.len() >= 3, "{out}");
+    let (total, intervals) = blocks.split_last().unwrap();
+    assert!(intervals.iter().all(|b| b.starts_with("interval ")), "{out}");
+    assert!(total.starts_with("summary of "), "{out}");
+    for section in ["TRACERS", "TRACEE -> TRACER", "PERMISSION DAEMONS"] {
+        assert!(total.contains(&format!("\n{section}\n")), "{section} missing: {total}");
+    }
+    // The whole run: the daemon's row, its comm, its ten answers (9 allowed, 1 denied).
+    let perm = total.split("PERMISSION DAEMONS\n").nth(1).unwrap();
+    let mut lines = perm.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["PID", "COMM", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 1, "only the filtered daemon: {perm}");
+    let r = &rows[0];
+    assert_eq!((r[0], r[1], r[3], r[7], r[8], r[9]), (pid.as_str(), "fsg-fanotify-pe", "10", "9", "1", "0"), "{perm}");
+    let other_pid = other.pid().to_string();
+    assert!(!out.split_whitespace().any(|w| w == other_pid), "the other daemon ({other_pid}) was filtered out: {out}");
+    one.stop();
+    other.stop();
+}
+
+/// On a terminal (a pty from script(1), 100 x 30): the live view on the
+/// alternate screen, then, once the terminal is given back, the whole run's
+/// summary in plain text, which stays on the screen.
+#[test]
+fn live_view_on_a_terminal_then_the_summary() {
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    const OPENS: usize = 8;
+    let dir = test_dir("top-live");
+    let paths = files(&dir, OPENS, 2);
+    let d = daemon(&dir, 10);
+    let cmd = format!("stty cols 100 rows 30; exec {} top --timeout 3 --tracer-pid {}", crate::common::gadget_bin().display(), d.pid());
+    let mut script = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    // Everything, stderr included, comes through the pty: read until the trace runs.
+    let mut pty = script.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        use std::io::Read;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pty.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(all.clone());
+        }
+        all
+    });
+    loop {
+        let so_far = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("top never started tracing");
+        if String::from_utf8_lossy(&so_far).contains("tracing with") {
+            break;
+        }
+    }
+    assert_eq!(open_all(paths).join().unwrap(), (OPENS - 2, 2));
+    let status = script.wait().unwrap();
+    let out = reader.join().unwrap();
+    let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
+    assert!(status.success(), "{status}: {text}");
+    let enter = text.find("\x1b[?1049h").unwrap_or_else(|| panic!("the alternate screen never came: {text:?}"));
+    let leave = text.rfind("\x1b[?1049l").unwrap_or_else(|| panic!("the terminal was not given back: {text:?}"));
+    assert!(enter < leave);
+    let live = &text[enter..leave];
+    // The view is drawn by cursor moves, only what changed: look for words.
+    for word in ["TRACERS", "PERMISSION", "DAEMONS", "interval 1 ", "fsg-fanotify-pe", "FAN_OPEN_PERM", "10."] {
+        assert!(live.contains(word), "the live view lacks {word:?}: {live:?}");
+    }
+    let after = &text[leave..];
+    let summary = &after[after.find("fsnotify-gadget top: summary of ").unwrap_or_else(|| panic!("no summary after the view: {after:?}"))..];
+    assert!(!summary.contains('\x1b'), "escape codes in the summary: {summary:?}");
+    let perm = summary.split("PERMISSION DAEMONS\n").nth(1).unwrap();
+    let row: Vec<&str> = perm.lines().nth(1).unwrap().split_whitespace().collect();
+    let pid = d.pid().to_string();
+    assert_eq!((row[0], row[3], row[7], row[8]), (pid.as_str(), "8", "6", "2"), "{summary}");
+    d.stop();
+}
+
+/// A tracer whose inotify queue overflowed: top counts the IN_Q_OVERFLOW
+/// record as its overflow, and every event it read as its events.
+#[test]
+fn a_queue_overflow_is_counted_for_its_tracer() {
+    use crate::common::reliability::{modify_events, two_files, wait_stopped, Reader, Sysctl, SLOW_QUEUE};
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    let dir = test_dir("top-overflow");
+    let files = two_files(&dir);
+    // A small queue (for readers started now): the overflow is the same at any size.
+    let _queue = Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &SLOW_QUEUE.to_string());
+    let reader = Reader::start(&dir, &[]);
+    let pid = reader.pid();
+    let g = Gadget::spawn(&["top", "-o", "json", "--tracer-pid", &pid.to_string()]);
+    reader.signal(libc::SIGSTOP);
+    wait_stopped(pid);
+    modify_events(&files, SLOW_QUEUE + 100);
+    reader.signal(libc::SIGCONT);
+    // SIGUSR1: the reader reads until its queue is empty, then says what it read.
+    let (read, overflows) = reader.finish_drained();
+    assert_eq!(overflows, 1, "the reader saw one IN_Q_OVERFLOW ({read} events)");
+    let (out, _) = g.stop_bytes();
+    let out = String::from_utf8(out).unwrap();
+    let total: Value = serde_json::from_str(out.lines().last().expect("no summary")).unwrap();
+    assert_eq!(total["scope"], "total", "{total}");
+    let t = row(&total["tracers"], pid).unwrap_or_else(|| panic!("the reader is not among the tracers: {total}"));
+    assert_eq!((t["kind"].as_str(), t["events"].as_u64(), t["overflows"].as_u64()), (Some("inotify"), Some(read), Some(1)), "{t}");
+    let overflow_pairs: Vec<&Value> =
+        total["pairs"].as_array().unwrap().iter().filter(|p| p["mask"].as_str().is_some_and(|m| m.contains("IN_Q_OVERFLOW"))).collect();
+    assert_eq!(overflow_pairs.len(), 1, "{overflow_pairs:?}");
+    assert_eq!(overflow_pairs[0]["events"].as_u64(), Some(1));
+}
