@@ -92,9 +92,10 @@ fn an_80_column_terminal_gets_a_table_that_fits_with_its_header_first() {
         // Our rows have a value in every column, each where its header starts.
         assert_eq!(word_starts(row), header, "\n{}\n{row}", lines[0]);
     }
-    let long = ours.iter().find(|l| l.contains("a-file-name")).unwrap_or_else(|| panic!("{text}"));
-    assert!(long.ends_with('…'), "{long}");
-    assert!(ours.iter().any(|l| l.ends_with(" short")), "{text}");
+    // A path is cut at its beginning: the file's own name stays.
+    let long = ours.iter().find(|l| l.ends_with("-cut-it.txt")).unwrap_or_else(|| panic!("{text}"));
+    assert!(long.contains('…') && !long.contains(LONG_NAME), "{long}");
+    assert!(ours.iter().any(|l| l.ends_with("/short")), "{text}");
     // Local time of day: HH:MM:SS.uuuuuu.
     let time = ours[0].split(' ').next().unwrap();
     assert_eq!((time.len(), &time[2..3], &time[8..9]), (15, ":", "."), "{time}");
@@ -173,7 +174,7 @@ fn columns_sets_the_width_of_a_piped_table() {
     let lines: Vec<&str> = text.lines().collect();
     // No record (this test reads no events): the header alone, within 60.
     assert_eq!(lines.len(), 1, "{text}");
-    assert!(lines[0].starts_with("TIMESTAMP ") && lines[0].ends_with(" NAME"), "{text}");
+    assert!(lines[0].starts_with("TIMESTAMP ") && lines[0].ends_with(" PATH"), "{text}");
     assert!(lines[0].chars().count() <= 60, "{text}");
     // Without COLUMNS a pipe gets every default column, uncut.
     let out = Command::new(gadget_bin())
@@ -183,5 +184,5 @@ fn columns_sets_the_width_of_a_piped_table() {
         .unwrap();
     let header = String::from_utf8(out.stdout).unwrap();
     let words: Vec<&str> = header.split_whitespace().collect();
-    assert_eq!(words, ["TIMESTAMP", "TYPE", "TRACER_PID", "TRACER_COMM", "TRACEE_PID", "TRACEE_COMM", "MASK", "FA_RESPONSE", "NAME"]);
+    assert_eq!(words, ["TIMESTAMP", "TYPE", "TRACER_PID", "TRACER_COMM", "TRACEE_PID", "TRACEE_COMM", "MASK", "FA_RESPONSE", "PATH"]);
 }
