@@ -325,11 +325,13 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
     install_signal_handlers();
+    // The watches' paths as they are now, before "tracing with" lets anyone act on the trace.
+    let mut paths = crate::procfs::watch_paths::WatchPaths::default();
+    paths.prime();
     eprintln!("fsnotify-gadget: tracing with the {} backend; Ctrl-C stops", tracer.name());
     consumer.start(tracer.as_ref())?;
 
     let deadline = source.timeout.map(|t| Instant::now() + t);
-    let mut paths = crate::procfs::watch_paths::WatchPaths::default();
     let mut batch = Vec::new();
     let mut more = false;
     let mut stopped_at: Option<Instant> = None;
@@ -346,6 +348,7 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         }
         more = tracer.poll(wait, &mut batch)?;
         // Soon after the read, while the tracer and its watches are still there.
+        paths.new_batch();
         batch.iter_mut().for_each(|r| paths.fill(r));
         batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
         consumer.take(&mut batch, tracer.as_ref())?;

@@ -178,6 +178,47 @@ fn filters_select(backend: &str) {
 }
 each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe", filters_select_tracepoint => "tracepoint");
 
+/// Full paths and field filters with this backend (issue 15): an `inotifywait -r` tree and a
+/// watch on a file give each record the file's full path, a moved directory its new one; a comm
+/// equality (applied in the kernel) and a path regex (in user space) keep exactly their share.
+fn paths_and_field_filters(backend: &str) {
+    let dir = test_dir("paths");
+    let (sub, moved, file) = (dir.join("sub"), dir.join("moved"), dir.join("watched"));
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(&file, b"x").unwrap();
+    let tree = Client::start("inotifywait", &["-m", "-r", dir.to_str().unwrap()]);
+    let on_file = Client::start("inotifywait", &["-m", file.to_str().unwrap()]);
+    wait_for_notify_fd(tree.pid(), "inotify");
+    wait_for_notify_fd(on_file.pid(), "inotify");
+    settle(); // -r adds its watches after making its fd
+    let g = Gadget::start(&["--backend", backend, "--inotify-only", "-F", "tracee.comm==touch", "-F", "path~/(sub|moved|watched)"]);
+    run("touch", &[sub.join("f").to_str().unwrap()]);
+    std::fs::rename(&sub, &moved).unwrap();
+    run("touch", &[moved.join("g").to_str().unwrap()]);
+    run("touch", &[file.to_str().unwrap()]);
+    run("touch", &[dir.join("other").to_str().unwrap()]);
+    settle();
+    let (records, _) = g.stop();
+    assert!(records.iter().all(|r| s(r, "tracee.comm") == "touch"), "{records:#?}");
+    assert!(with(&records, "name", "other").is_empty(), "the path regex lets no record of other through: {records:#?}");
+    let of = |tracer: u32, name: &str| -> Vec<(&str, bool)> {
+        records
+            .iter()
+            .filter(|r| s(r, "tracer.pid") == tracer && s(r, "name") == name)
+            .map(|r| (r["path"].as_str().unwrap_or("null"), r["path_stale"] == true))
+            .collect()
+    };
+    let (f, g_) = (of(tree.pid(), "f"), of(tree.pid(), "g"));
+    let (old_f, new_f) = (sub.join("f"), moved.join("f"));
+    // Made before the move, read after it: its old path, or the new one marked stale.
+    assert!(!f.is_empty() && f.iter().all(|&(p, stale)| p == old_f.to_str().unwrap() || (stale && p == new_f.to_str().unwrap())), "{f:?}");
+    // Made after the move: the new path, never the old one.
+    assert!(!g_.is_empty() && g_.iter().all(|&(p, _)| p == moved.join("g").to_str().unwrap()), "after the move: {g_:?}");
+    let w = of(on_file.pid(), "");
+    assert!(!w.is_empty() && w.iter().all(|&(p, stale)| p == file.to_str().unwrap() && !stale), "a watch on a file: {w:?}");
+}
+each_backend!(paths_and_field_filters: paths_and_filters_fentry => "fentry", paths_and_filters_kprobe => "kprobe");
+
 /// --tracer-group with an address the tool printed keeps exactly that group.
 fn tracer_group_selects_one_group(backend: &str) {
     let dir = test_dir("group");

@@ -2,14 +2,19 @@
 //! fdinfo, the way `list` resolves it), joined with the event's name.
 //!
 //! A watch is looked up by (tracer pid, group, wd) and its path kept for
-//! [`FRESH`]: long enough that a busy watcher costs one lookup per watch, short
-//! enough that a renamed directory is soon shown under its new name. A watch
+//! [`FRESH`]; every watch there is is looked up once at the start
+//! ([`WatchPaths::prime`]), so that records read after a directory moved, of
+//! events from before, have the path of their time. A directory renamed where
+//! its watcher does not see it is shown under its new name within [`FRESH`]; when the tracer does see a directory move
+//! (IN_MOVED_FROM/TO with IN_ISDIR, IN_MOVE_SELF), every path it had is looked
+//! up again for the records after that one, so none shows the old place. A watch
 //! not in the tracer's fdinfo (it exited, or removed the watch) has no path,
 //! never a guessed one. Records about the watch itself moving or going
 //! (IN_MOVE_SELF, IN_DELETE_SELF, IN_IGNORED) are marked stale: the path is
 //! the one resolved at read time, which may already be the new place.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,22 +24,54 @@ use super::NotifyKind;
 use crate::model::{EventType, Record};
 
 /// How long a resolved path is reused.
-pub const FRESH: Duration = Duration::from_secs(2);
+pub const FRESH: Duration = Duration::from_secs(30);
+/// How soon a watch that could not be named is looked up again.
+const RETRY: Duration = Duration::from_secs(2);
 /// Watches cached at most; past it the cache starts again empty.
 const MAX_ENTRIES: usize = 1 << 16;
 
 const IN_MOVE_SELF: u32 = 0x0000_0800;
 const IN_DELETE_SELF: u32 = 0x0000_0400;
 const IN_IGNORED: u32 = 0x0000_8000;
+const IN_MOVED_FROM: u32 = 0x0000_0040;
+const IN_MOVED_TO: u32 = 0x0000_0080;
+const IN_ISDIR: u32 = 0x4000_0000;
 
 /// (tracer pid, fsnotify_group address or 0 when the record has none, wd).
 type Key = (u32, u64, i32);
 
+/// What is known of one watch.
+#[derive(Clone)]
+struct Entry {
+    at: Instant,
+    /// None: the watch could not be named.
+    path: Option<Arc<[u8]>>,
+    /// (inode, device) of the watched object, as its fdinfo gives them.
+    inode: Option<(u64, (u32, u32))>,
+    /// The batch in which the path was last checked to still name that inode.
+    checked: u64,
+}
+
 #[derive(Default)]
 pub struct WatchPaths {
-    /// None: the watch could not be named.
-    paths: HashMap<Key, (Instant, Option<Arc<[u8]>>)>,
+    paths: HashMap<Key, Entry>,
     resolver: Resolver,
+    batch: u64,
+}
+
+/// (inode, device) of what `path` names now.
+fn inode_of(path: &[u8]) -> Option<(u64, (u32, u32))> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(std::ffi::OsStr::from_bytes(path)).ok()?;
+    let dev = m.dev();
+    Some((m.ino(), (libc::major(dev), libc::minor(dev))))
+}
+
+fn object_inode(object: &Object) -> Option<(u64, (u32, u32))> {
+    match object {
+        Object::Inode { ino, sdev, .. } => Some((*ino, super::mountinfo::dev_of_sdev(*sdev))),
+        _ => None,
+    }
 }
 
 /// `dir` + `/` + `name`, or `dir` alone for an event on the watched object itself.
@@ -50,12 +87,23 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Whether the event says a directory moved: every path under it, so every
+/// watch path of its tracer that was resolved before, may now be another.
+pub fn a_directory_moved(mask: u32) -> bool {
+    mask & IN_MOVE_SELF != 0 || (mask & IN_ISDIR != 0 && mask & (IN_MOVED_FROM | IN_MOVED_TO) != 0)
+}
+
 /// Whether the event is about the watched object moving or its watch going.
 pub fn about_the_watch_itself(mask: u32) -> bool {
     mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED) != 0
 }
 
 impl WatchPaths {
+    /// A new batch of records: each watch's path is checked again, once, on its next record.
+    pub fn new_batch(&mut self) {
+        self.batch += 1;
+    }
+
     /// Sets `path` (and `path_stale`) on an inotify record whose tracer and wd are known.
     pub fn fill(&mut self, r: &mut Record) {
         if r.event_type != EventType::Inotify || r.name_unknown.is_some() {
@@ -66,33 +114,85 @@ impl WatchPaths {
             return; // the queue-overflow event: no watch
         }
         let key = (tracer.pid, r.fsnotify_group.unwrap_or(0), wd);
-        let Some(dir) = self.watch_path(key) else { return };
+        let Some((dir, moved)) = self.watch_path(key) else { return };
         r.path = Some(join(&dir, &r.name));
         let mask = r.i_mask.unwrap_or(0);
-        r.path_stale = about_the_watch_itself(mask) || dir.ends_with(b" (deleted)");
+        r.path_stale = moved || about_the_watch_itself(mask) || dir.ends_with(b" (deleted)");
         if mask & IN_IGNORED != 0 {
             self.paths.remove(&key); // the wd is free for reuse from now on
         }
+        if a_directory_moved(mask) {
+            // The records after this one in the queue came after the move: look again.
+            let (pid, group, _) = key;
+            self.paths.retain(|&(p, g, _), _| (p, g) != (pid, group));
+        }
     }
 
-    fn watch_path(&mut self, key: Key) -> Option<Arc<[u8]>> {
-        if let Some((at, path)) = self.paths.get(&key) {
-            if at.elapsed() < FRESH {
-                return path.clone();
+    /// Resolves every inotify watch on the machine now, at the start: a record
+    /// read later, of an event from before a directory moved, then gets the path
+    /// the watch had (up to half the cache; the rest are looked up as they come).
+    pub fn prime(&mut self) {
+        let fds: Vec<_> = super::scan_notify_fds(None).into_iter().filter(|f| f.kind == NotifyKind::Inotify).collect();
+        let groups = super::iter::notify_files().unwrap_or_default();
+        let mut per_pid: HashMap<u32, usize> = HashMap::new();
+        for f in &fds {
+            *per_pid.entry(f.pid).or_default() += 1;
+        }
+        let now = Instant::now();
+        for f in &fds {
+            let group = groups.get(&(f.pid, f.fd)).map(|g| g.group);
+            for m in &f.info.marks {
+                let Some(wd) = m.wd else { continue };
+                if self.paths.len() >= MAX_ENTRIES / 2 {
+                    return;
+                }
+                let path = self.resolver.describe(f.pid, &m.object);
+                let path: Option<Arc<[u8]>> = path.starts_with(b"/").then(|| Arc::from(path));
+                let entry = Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch };
+                if let Some(g) = group {
+                    self.paths.insert((f.pid, g, wd), entry.clone());
+                }
+                // Records with no group (some tracepoint reads) can use it when the wd is unambiguous.
+                if per_pid[&f.pid] == 1 {
+                    self.paths.insert((f.pid, 0, wd), entry);
+                }
+            }
+        }
+    }
+
+    /// The watch's path, and whether it was found to have moved since it was
+    /// last resolved (the record's event may then be of either place).
+    fn watch_path(&mut self, key: Key) -> Option<(Arc<[u8]>, bool)> {
+        let mut moved = false;
+        if let Some(e) = self.paths.get_mut(&key) {
+            let fresh = e.at.elapsed() < if e.path.is_some() { FRESH } else { RETRY };
+            match (&e.path, fresh) {
+                (None, true) => return None,
+                (Some(path), true) if e.checked == self.batch => return Some((path.clone(), false)),
+                // Once a batch: does the path still name the watched object? A move the
+                // tracer saw no record of (kernel filters leave them out) shows here.
+                (Some(path), true) => {
+                    if e.inode.is_none() || inode_of(path) == e.inode {
+                        e.checked = self.batch;
+                        return Some((path.clone(), false));
+                    }
+                    moved = true;
+                }
+                _ => {}
             }
         }
         if self.paths.len() >= MAX_ENTRIES {
             self.paths.clear();
             self.resolver = Resolver::default(); // it keeps each holder's mounts
         }
-        let path = self.resolve(key).map(Arc::from);
-        self.paths.insert(key, (Instant::now(), path.clone()));
-        path
+        let (path, inode) = self.resolve(key).map_or((None, None), |(p, i)| (Some(Arc::from(p)), i));
+        self.paths.insert(key, Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch });
+        path.map(|p| (p, moved))
     }
 
     /// The watch's path from the tracer's fdinfo; None when it is not there,
     /// is ambiguous, or does not resolve to a path.
-    fn resolve(&mut self, (pid, group, wd): Key) -> Option<Vec<u8>> {
+    fn resolve(&mut self, (pid, group, wd): Key) -> Option<(Vec<u8>, Option<(u64, (u32, u32))>)> {
         let fds: Vec<_> = super::scan_notify_fds(Some(pid))
             .into_iter()
             .filter(|f| f.kind == NotifyKind::Inotify && f.info.marks.iter().any(|m| m.wd == Some(wd)))
@@ -110,7 +210,7 @@ impl WatchPaths {
         let object: &Object = &fd.info.marks.iter().find(|m| m.wd == Some(wd))?.object;
         let path = self.resolver.describe(pid, object);
         // Markers such as `(deleted)` are not paths.
-        path.starts_with(b"/").then_some(path)
+        path.starts_with(b"/").then(|| (path, object_inode(object)))
     }
 }
 
@@ -131,5 +231,14 @@ mod tests {
         assert!(about_the_watch_itself(IN_DELETE_SELF | 0x4000_0000));
         assert!(about_the_watch_itself(IN_IGNORED));
         assert!(!about_the_watch_itself(0x0000_0100)); // IN_CREATE
+    }
+
+    #[test]
+    fn a_directory_moving_is_told_from_a_file_moving() {
+        assert!(a_directory_moved(IN_MOVED_FROM | IN_ISDIR));
+        assert!(a_directory_moved(IN_MOVED_TO | IN_ISDIR));
+        assert!(a_directory_moved(IN_MOVE_SELF));
+        assert!(!a_directory_moved(IN_MOVED_FROM));
+        assert!(!a_directory_moved(IN_ISDIR | 0x100)); // a directory created
     }
 }

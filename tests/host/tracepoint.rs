@@ -523,3 +523,34 @@ fn comm_equalities_keep_exactly_those_comms() {
         assert_eq!((s(&r["tracer"]["comm"]), s(&r["tracee"]["comm"])), ("inotifywait", "touch"), "{r}");
     }
 }
+
+/// A watched directory moved under `inotifywait -r` (issue 15): records of
+/// files made in it afterwards have its new path, never the old one.
+#[test]
+fn a_moved_directory_gives_its_new_path() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = tempdir("moved");
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    std::fs::create_dir(&old).unwrap();
+    let g = gadget(&["--inotify-only"], 5);
+    let mut c = spawn("inotifywait", &["-m", "-r", dir.to_str().unwrap()]);
+    let err = c.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("Watches established"))), "inotifywait -r did not start");
+    let w = Bg(c);
+    std::fs::write(old.join("before"), b"").unwrap();
+    std::fs::rename(&old, &new).unwrap();
+    std::fs::write(new.join("after"), b"").unwrap();
+    let recs = g.records();
+    let tracer = w.id() as u64;
+    stop(w);
+    let paths = |name: &str| -> Vec<String> {
+        recs.iter().filter(|r| pid_of(r, "tracer") == Some(tracer) && s(&r["name"]) == name).map(|r| s(&r["path"]).to_string()).collect()
+    };
+    let after = paths("after");
+    assert!(!after.is_empty(), "no record of the file made after the move: {recs:#?}");
+    for p in &after {
+        assert_eq!(Path::new(p), new.join("after"), "a record after the move has the old path");
+    }
+}
