@@ -295,6 +295,13 @@ pub struct Opened {
 /// fewer than this; a lower soft RLIMIT_NOFILE is raised to it when the hard limit allows.
 const WANTED_NOFILE: u64 = 1024;
 
+/// Below this soft limit no backend can load: the kernel backend alone holds about 50
+/// descriptors once attached (17 programs, their links, its maps, BTF, the ring's epoll; the
+/// tracepoint backend 23), and loading needs a few more at once. Checked before anything
+/// loads, because a load that runs out part-way does not always fail with EMFILE: libbpf can
+/// report a later, unrelated-looking error instead (an invalid map fd).
+const NEEDED_NOFILE: u64 = 64;
+
 /// (soft, hard) RLIMIT_NOFILE, after raising the soft limit towards [`WANTED_NOFILE`].
 fn raise_nofile() -> (u64, u64) {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -317,18 +324,26 @@ fn out_of_fds(text: &str) -> bool {
     text.contains("os error 24") || text.contains("EMFILE")
 }
 
+/// What to say when the descriptors ran out, or would: the limit, and what to raise.
+fn fd_limit_error(nofile: (u64, u64), why: &[String]) -> anyhow::Error {
+    let mut s = format!(
+        "out of file descriptors: RLIMIT_NOFILE is {} (hard limit {}), too few for the BPF programs, \
+         maps and links (at least {NEEDED_NOFILE} are needed); raise it (`ulimit -n {WANTED_NOFILE}`, or \
+         LimitNOFILE= in a systemd unit) and start again",
+        nofile.0, nofile.1
+    );
+    if !why.is_empty() {
+        s.push_str(":\n  ");
+        s.push_str(&why.join("\n  "));
+    }
+    anyhow::anyhow!(s)
+}
+
 /// The error when every backend failed: what ran out and what to raise, when that is the
 /// cause, rather than a verdict on the kernel.
 fn none_works(why: &[String], nofile: (u64, u64)) -> anyhow::Error {
     if why.iter().any(|w| out_of_fds(w)) {
-        return anyhow::anyhow!(
-            "out of file descriptors: RLIMIT_NOFILE is {} (hard limit {}), too few for the BPF programs, \
-             maps and links; raise it (`ulimit -n {WANTED_NOFILE}`, or LimitNOFILE= in a systemd unit) and \
-             start again:\n  {}",
-            nofile.0,
-            nofile.1,
-            why.join("\n  ")
-        );
+        return fd_limit_error(nofile, why);
     }
     anyhow::anyhow!("no backend works on this kernel:\n  {}", why.join("\n  "))
 }
@@ -361,6 +376,9 @@ fn using_line(backend: &str, missing: &[&str], load_failed: bool, unfilled: &[&s
 pub fn open(choice: Choice, filters: &Filters, verbose: bool) -> Result<Opened> {
     use kernel::Family;
     let nofile = raise_nofile();
+    if nofile.0 != 0 && nofile.0 < NEEDED_NOFILE {
+        return Err(fd_limit_error(nofile, &[]));
+    }
     let explain = |e: anyhow::Error| {
         let text = format!("{e:#}");
         if out_of_fds(&text) {
