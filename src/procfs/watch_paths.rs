@@ -5,7 +5,10 @@
 //! [`FRESH`]; every watch there is is looked up once at the start
 //! ([`WatchPaths::prime`]), so that records read after a directory moved, of
 //! events from before, have the path of their time. A directory renamed where
-//! its watcher does not see it is shown under its new name within [`FRESH`]; when the tracer does see a directory move
+//! its watcher does not see it is shown under its new name within [`FRESH`];
+//! once a batch each cached path is checked to still name its inode, and when it
+//! does not, a record queued while the old path was last known right keeps it, one
+//! queued between then and the check gets the new path marked stale. When the tracer does see a directory move
 //! (IN_MOVED_FROM/TO with IN_ISDIR, IN_MOVE_SELF), every path it had is looked
 //! up again for the records after that one, so none shows the old place. A watch
 //! not in the tracer's fdinfo (it exited, or removed the watch) has no path,
@@ -50,6 +53,23 @@ struct Entry {
     inode: Option<(u64, (u32, u32))>,
     /// The batch in which the path was last checked to still name that inode.
     checked: u64,
+    /// Wall-clock ns when the path was last known to name the watched object.
+    verified: u64,
+    /// When the path was found to have changed: the one before, the last time it was known
+    /// right, and when the new one was found. An event queued between those two times may be
+    /// of either place.
+    before: Option<Moved>,
+}
+
+#[derive(Clone)]
+struct Moved {
+    path: Arc<[u8]>,
+    verified: u64,
+    found: u64,
+}
+
+fn wall_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[derive(Default)]
@@ -114,7 +134,9 @@ impl WatchPaths {
             return; // the queue-overflow event: no watch
         }
         let key = (tracer.pid, r.fsnotify_group.unwrap_or(0), wd);
-        let Some((dir, moved)) = self.watch_path(key) else { return };
+        // When the tracee queued it (the record's time is when it was read).
+        let queued = r.timestamp_ns.saturating_sub(r.latency_ns.unwrap_or(0));
+        let Some((dir, moved)) = self.watch_path(key, queued) else { return };
         r.path = Some(join(&dir, &r.name));
         let mask = r.i_mask.unwrap_or(0);
         r.path_stale = moved || about_the_watch_itself(mask) || dir.ends_with(b" (deleted)");
@@ -138,7 +160,7 @@ impl WatchPaths {
         for f in &fds {
             *per_pid.entry(f.pid).or_default() += 1;
         }
-        let now = Instant::now();
+        let (now, wall) = (Instant::now(), wall_now());
         for f in &fds {
             let group = groups.get(&(f.pid, f.fd)).map(|g| g.group);
             for m in &f.info.marks {
@@ -148,7 +170,8 @@ impl WatchPaths {
                 }
                 let path = self.resolver.describe(f.pid, &m.object);
                 let path: Option<Arc<[u8]>> = path.starts_with(b"/").then(|| Arc::from(path));
-                let entry = Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch };
+                let entry =
+                    Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch, verified: wall, before: None };
                 if let Some(g) = group {
                     self.paths.insert((f.pid, g, wd), entry.clone());
                 }
@@ -160,23 +183,24 @@ impl WatchPaths {
         }
     }
 
-    /// The watch's path, and whether it was found to have moved since it was
-    /// last resolved (the record's event may then be of either place).
-    fn watch_path(&mut self, key: Key) -> Option<(Arc<[u8]>, bool)> {
-        let mut moved = false;
+    /// The watch's path for an event queued at `queued` (wall-clock ns), and whether it
+    /// may be stale: the watch was found to have moved, and the event may be of before.
+    fn watch_path(&mut self, key: Key, queued: u64) -> Option<(Arc<[u8]>, bool)> {
+        let mut before = None;
         if let Some(e) = self.paths.get_mut(&key) {
             let fresh = e.at.elapsed() < if e.path.is_some() { FRESH } else { RETRY };
             match (&e.path, fresh) {
                 (None, true) => return None,
-                (Some(path), true) if e.checked == self.batch => return Some((path.clone(), false)),
+                (Some(path), true) if e.checked == self.batch => return Some(Self::as_of(path, e.before.as_ref(), queued)),
                 // Once a batch: does the path still name the watched object? A move the
                 // tracer saw no record of (kernel filters leave them out) shows here.
                 (Some(path), true) => {
                     if e.inode.is_none() || inode_of(path) == e.inode {
                         e.checked = self.batch;
-                        return Some((path.clone(), false));
+                        e.verified = wall_now();
+                        return Some(Self::as_of(path, e.before.as_ref(), queued));
                     }
-                    moved = true;
+                    before = Some(Moved { path: path.clone(), verified: e.verified, found: 0 });
                 }
                 _ => {}
             }
@@ -186,8 +210,23 @@ impl WatchPaths {
             self.resolver = Resolver::default(); // it keeps each holder's mounts
         }
         let (path, inode) = self.resolve(key).map_or((None, None), |(p, i)| (Some(Arc::from(p)), i));
-        self.paths.insert(key, Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch });
-        path.map(|p| (p, moved))
+        let wall = wall_now();
+        let before = before.filter(|b| path.as_ref() != Some(&b.path)).map(|b| Moved { found: wall, ..b });
+        let entry = Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch, verified: wall, before };
+        let answer = path.map(|p| Self::as_of(&p, entry.before.as_ref(), queued));
+        self.paths.insert(key, entry);
+        answer
+    }
+
+    /// Which of a watch's paths an event queued at `queued` had: the one before a move
+    /// when it was queued while that one was still known right, the current one marked
+    /// stale when it was queued between then and the move being found, else the current one.
+    fn as_of(path: &Arc<[u8]>, before: Option<&Moved>, queued: u64) -> (Arc<[u8]>, bool) {
+        match before {
+            Some(b) if queued <= b.verified => (b.path.clone(), false),
+            Some(b) if queued < b.found => (path.clone(), true),
+            _ => (path.clone(), false),
+        }
     }
 
     /// The watch's path from the tracer's fdinfo; None when it is not there,
@@ -231,6 +270,17 @@ mod tests {
         assert!(about_the_watch_itself(IN_DELETE_SELF | 0x4000_0000));
         assert!(about_the_watch_itself(IN_IGNORED));
         assert!(!about_the_watch_itself(0x0000_0100)); // IN_CREATE
+    }
+
+    #[test]
+    fn a_moved_watch_gives_each_event_the_path_of_its_time() {
+        let (old, new): (Arc<[u8]>, Arc<[u8]>) = (Arc::from(&b"/w/sub"[..]), Arc::from(&b"/w/moved"[..]));
+        let before = Moved { path: old.clone(), verified: 100, found: 200 };
+        assert_eq!(WatchPaths::as_of(&new, Some(&before), 90), (old.clone(), false));
+        assert_eq!(WatchPaths::as_of(&new, Some(&before), 100), (old, false));
+        assert_eq!(WatchPaths::as_of(&new, Some(&before), 150), (new.clone(), true));
+        assert_eq!(WatchPaths::as_of(&new, Some(&before), 200), (new.clone(), false));
+        assert_eq!(WatchPaths::as_of(&new, None, 150), (new, false));
     }
 
     #[test]
