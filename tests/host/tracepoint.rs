@@ -368,7 +368,7 @@ fn tracer_started_before_the_gadget() {
 
 /// One `--fanotify-only` run whose JSON goes to `out` while fatrace watches that
 /// filesystem, `cat`ting `target` three times once it traces: its pid and records.
-fn traced_into_file(out: &Path, target: &Path, extra: &[&str]) -> (u64, Vec<Value>) {
+fn traced_into_file(out: &Path, target: &Path, extra: &[&str]) -> (u64, Vec<u64>, Vec<Value>) {
     let file = std::fs::File::create(out).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fsnotify-gadget"))
         .args(["--backend", "tracepoint", "-o", "json", "--fanotify-only", "--timeout", "3"])
@@ -381,20 +381,35 @@ fn traced_into_file(out: &Path, target: &Path, extra: &[&str]) -> (u64, Vec<Valu
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
     assert!(stderr.by_ref().any(|l| l.contains("tracing with")), "fsnotify-gadget did not start tracing");
     std::thread::spawn(move || stderr.for_each(|l| eprintln!("[gadget] {l}")));
+    let mut cats = Vec::new();
     for _ in 0..3 {
-        run("cat", &[target.to_str().unwrap()]);
+        let mut cat = Command::new("cat").arg(target).stdout(Stdio::null()).spawn().unwrap();
+        cats.push(cat.id() as u64);
+        assert!(cat.wait().unwrap().success());
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(child.wait().unwrap().success());
     let text = std::fs::read_to_string(out).unwrap();
-    (pid, text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}"))).collect())
+    (pid, cats, text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}"))).collect())
+}
+
+/// How many events fatrace printed for each pid: its lines are `comm(pid): TYPES path`.
+fn fatrace_lines_per_pid(log: &str) -> std::collections::HashMap<u64, usize> {
+    let mut n = std::collections::HashMap::new();
+    for l in log.lines() {
+        let pid = l.split_once("): ").and_then(|(head, _)| head.rsplit_once('(')).and_then(|(_, p)| p.parse().ok());
+        if let Some(pid) = pid {
+            *n.entry(pid).or_default() += 1;
+        }
+    }
+    n
 }
 
 /// The tool's own file activity is left out (issue 15): with fatrace watching the
 /// filesystem the records are written to, each record would cause a fatrace event
 /// and so another record, without end. By default none has the tool as its
-/// tracee, and the workload's own events are there; --include-self brings the
-/// tool's back.
+/// tracee, and each cat of the workload has exactly as many records read by
+/// fatrace as fatrace itself printed for it; --include-self brings the tool's back.
 #[test]
 fn own_activity_is_left_out_unless_asked() {
     let _alone = crate::alone(module_path!());
@@ -402,22 +417,35 @@ fn own_activity_is_left_out_unless_asked() {
     let dir = tempdir("self");
     let target = dir.join("read-me");
     std::fs::write(&target, b"data").unwrap();
-    let fat = Bg(Command::new("fatrace").arg("-c").current_dir(&dir).stdout(Stdio::null()).spawn().unwrap());
+    let log = std::env::temp_dir().join(format!("fsg-fatrace-{}.log", std::process::id()));
+    let mut fat = Command::new("fatrace").args(["-c", "-s", "12", "-o"]).arg(&log).current_dir(&dir).stdout(Stdio::null()).spawn().unwrap();
     let fat_pid = fat.id() as u64;
     std::thread::sleep(Duration::from_millis(700));
 
-    let (me, recs) = traced_into_file(&dir.join("default.json"), &target, &[]);
-    let tpath = target.to_str().unwrap();
-    let workload = recs.iter().filter(|r| pid_of(r, "tracer") == Some(fat_pid) && s(&r["name"]) == tpath).count();
-    assert!(workload >= 3, "fatrace's records of the three cats are missing ({} records)", recs.len());
+    let (me, cats, recs) = traced_into_file(&dir.join("default.json"), &target, &[]);
     let own: Vec<&Value> = recs.iter().filter(|r| pid_of(r, "tracee") == Some(me)).collect();
     assert!(own.is_empty(), "{} of {} records have the tool as tracee: {:?}", own.len(), recs.len(), own.first());
 
-    let (me, recs) = traced_into_file(&dir.join("self.json"), &target, &["--include-self"]);
-    let own = recs.iter().filter(|r| pid_of(r, "tracee") == Some(me) && pid_of(r, "tracer") == Some(fat_pid)).count();
-    assert!(own > 0, "--include-self: no record has the tool as tracee ({} records)", recs.len());
-    eprintln!("own activity: {own} of {} records with --include-self", recs.len());
-    stop(fat);
+    let (me, _, with_self) = traced_into_file(&dir.join("self.json"), &target, &["--include-self"]);
+    let own = with_self.iter().filter(|r| pid_of(r, "tracee") == Some(me) && pid_of(r, "tracer") == Some(fat_pid)).count();
+    assert!(own > 0, "--include-self: no record has the tool as tracee ({} records)", with_self.len());
+    eprintln!("own activity: {own} of {} records with --include-self", with_self.len());
+
+    assert!(fat.wait().unwrap().success(), "fatrace -s did not end cleanly");
+    let printed = fatrace_lines_per_pid(&std::fs::read_to_string(&log).unwrap());
+    let _ = std::fs::remove_file(&log);
+    for cat in cats {
+        let ours = recs.iter().filter(|r| pid_of(r, "tracer") == Some(fat_pid) && pid_of(r, "tracee") == Some(cat)).count();
+        let theirs = printed.get(&cat).copied().unwrap_or(0);
+        assert!(theirs > 0, "fatrace printed nothing for cat {cat}");
+        assert_eq!(ours, theirs, "cat {cat}: {ours} records read by fatrace, fatrace printed {theirs}");
+    }
+}
+
+#[test]
+fn fatrace_lines_are_counted_per_pid() {
+    let n = fatrace_lines_per_pid("cat(12): O /tmp/a\ncat(12): RC /tmp/a (x)\nsh(7): W /x\nnoise\n");
+    assert_eq!((n[&12], n[&7], n.len()), (2, 1, 2));
 }
 
 /// Two inotify instances in one process, each with its watch as wd 1 (on the
