@@ -178,8 +178,9 @@ fn filters_select(backend: &str) {
 }
 each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe", filters_select_tracepoint => "tracepoint");
 
-/// Full paths and field filters with this backend (issue 15): an `inotifywait -r` tree and a
-/// watch on a file give each record the file's full path, a moved directory its new one; a comm
+/// Full paths and field filters with this backend (issue 15): an `inotifywait -r` tree and
+/// watches on a file (inotifywait, `tail -F`) give each record the file's full path, a moved
+/// directory its new one; a comm
 /// equality (applied in the kernel) and a path regex (in user space) keep exactly their share.
 fn paths_and_field_filters(backend: &str) {
     let dir = test_dir("paths");
@@ -188,8 +189,12 @@ fn paths_and_field_filters(backend: &str) {
     std::fs::write(&file, b"x").unwrap();
     let tree = Client::start("inotifywait", &["-m", "-r", dir.to_str().unwrap()]);
     let on_file = Client::start("inotifywait", &["-m", file.to_str().unwrap()]);
+    // -F (follow the name) adds IN_ATTRIB to the watch, which touch sets off; -f watches only
+    // IN_MODIFY, and the comm filter lets only touch's events through.
+    let tail = Client::start("tail", &["-F", "-n", "0", file.to_str().unwrap()]);
     wait_for_notify_fd(tree.pid(), "inotify");
     wait_for_notify_fd(on_file.pid(), "inotify");
+    wait_for_notify_fd(tail.pid(), "inotify");
     settle(); // -r adds its watches after making its fd
     let g = Gadget::start(&["--backend", backend, "--inotify-only", "-F", "tracee.comm==touch", "-F", "path~/(sub|moved|watched)"]);
     run("touch", &[sub.join("f").to_str().unwrap()]);
@@ -214,8 +219,10 @@ fn paths_and_field_filters(backend: &str) {
     assert!(!f.is_empty() && f.iter().all(|&(p, stale)| p == old_f.to_str().unwrap() || (stale && p == new_f.to_str().unwrap())), "{f:?}");
     // Made after the move: the new path, never the old one.
     assert!(!g_.is_empty() && g_.iter().all(|&(p, _)| p == moved.join("g").to_str().unwrap()), "after the move: {g_:?}");
-    let w = of(on_file.pid(), "");
-    assert!(!w.is_empty() && w.iter().all(|&(p, stale)| p == file.to_str().unwrap() && !stale), "a watch on a file: {w:?}");
+    for (who, pid) in [("inotifywait", on_file.pid()), ("tail -F", tail.pid())] {
+        let w = of(pid, "");
+        assert!(!w.is_empty() && w.iter().all(|&(p, stale)| p == file.to_str().unwrap() && !stale), "{who}, a watch on a file: {w:?}");
+    }
 }
 each_backend!(paths_and_field_filters: paths_and_filters_fentry => "fentry", paths_and_filters_kprobe => "kprobe");
 

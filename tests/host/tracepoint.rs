@@ -2,7 +2,7 @@
 //! inotify/fanotify clients, the built binary, exact expectations.
 //! Needs root; fails (never passes silently) without it.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -480,13 +480,17 @@ fn inotify_records_have_the_full_path() {
     let ready = dir.join("ready");
     let py = Bg(spawn("python3", &["-c", TWO_INSTANCES, a.to_str().unwrap(), b.to_str().unwrap(), ready.to_str().unwrap()]));
     crate::common::wait_ready(&ready, "the two-instance reader");
-    let tail = inotifywait(&file);
+    let watch = inotifywait(&file);
+    // coreutils' `tail -f` follows a file through an inotify watch on it.
+    let tail = Bg(Command::new("tail").args(["-f", "-n", "0"]).arg(&file).stdout(Stdio::null()).spawn().unwrap());
+    crate::common::wait_for_notify_fd(tail.id(), "inotify");
     std::fs::write(a.join("one"), b"").unwrap();
     std::fs::write(b.join("two"), b"").unwrap();
-    std::fs::write(&file, b"more").unwrap();
-    let (py_pid, tail_pid) = (py.id() as u64, tail.id() as u64);
+    std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"more\n").unwrap();
+    let (py_pid, watch_pid, tail_pid) = (py.id() as u64, watch.id() as u64, tail.id() as u64);
     let recs = g.records();
     stop(py);
+    stop(watch);
     stop(tail);
     let path_of = |tracer: u64, name: &str| -> Vec<String> {
         recs.iter()
@@ -498,11 +502,13 @@ fn inotify_records_have_the_full_path() {
     let two = path_of(py_pid, "two");
     assert!(!one.is_empty() && one.iter().all(|p| Path::new(p) == a.join("one")), "{one:?}");
     assert!(!two.is_empty() && two.iter().all(|p| Path::new(p) == b.join("two")), "{two:?}");
-    let on_file = path_of(tail_pid, "");
-    assert!(!on_file.is_empty() && on_file.iter().all(|p| Path::new(p) == file), "{on_file:?}");
+    for (who, pid) in [("inotifywait", watch_pid), ("tail -f", tail_pid)] {
+        let on_file = path_of(pid, "");
+        assert!(!on_file.is_empty() && on_file.iter().all(|p| Path::new(p) == file), "{who}: {on_file:?}");
+    }
     // Only this test's readers: the machine's others (an earlier test's exiting
     // watcher, with its IN_IGNORED) are not about these watches.
-    let ours = |r: &&serde_json::Value| [Some(py_pid), Some(tail_pid)].contains(&pid_of(r, "tracer"));
+    let ours = |r: &&serde_json::Value| [Some(py_pid), Some(watch_pid), Some(tail_pid)].contains(&pid_of(r, "tracer"));
     let stale: Vec<_> = recs.iter().filter(ours).filter(|r| r["path_stale"] != false).collect();
     assert!(stale.is_empty(), "nothing moved, nothing is stale: {stale:#?}");
 }

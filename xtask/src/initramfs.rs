@@ -17,8 +17,10 @@ pub const GUEST_TEST_BINARY: &str = "/opt/fsg/vm_e2e";
 /// Real clients the VM tests watch, copied from the host when it has them.
 /// GNU touch opens the file it touches (IN_OPEN, IN_CLOSE_WRITE) where
 /// busybox's only sets its times.
-const CLIENTS: [(&str, &str); 6] = [
+/// GNU tail follows a file through an inotify watch where busybox's polls.
+const CLIENTS: [(&str, &str); 7] = [
     ("touch", "coreutils"),
+    ("tail", "coreutils"),
     ("inotifywait", "inotify-tools"),
     ("inotifywatch", "inotify-tools"),
     ("fsnotifywait", "inotify-tools"),
