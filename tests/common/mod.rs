@@ -98,16 +98,31 @@ impl Gadget {
 
     /// Starts it with exactly `args` (any output format), and waits until it is tracing.
     pub fn spawn(args: &[&str]) -> Gadget {
+        Gadget::spawn_with(args, None)
+    }
+
+    /// Starts it with `args`, its stdout going to the file `out` (its stop then
+    /// returns no stdout), and waits until it is tracing.
+    #[allow(dead_code)]
+    pub fn spawn_into(args: &[&str], out: &Path) -> Gadget {
+        let file = std::fs::File::create(out).unwrap_or_else(|e| panic!("create {out:?}: {e}"));
+        Gadget::spawn_with(args, Some(file))
+    }
+
+    fn spawn_with(args: &[&str], out: Option<std::fs::File>) -> Gadget {
+        let piped = out.is_none();
         let mut child = Command::new(gadget_bin())
             .args(args)
-            .stdout(Stdio::piped())
+            .stdout(out.map_or_else(Stdio::piped, Stdio::from))
             .stderr(Stdio::piped())
             .spawn()
             .expect("start fsnotify-gadget");
-        let mut out = child.stdout.take().unwrap();
+        let out = if piped { child.stdout.take() } else { None };
         let stdout = thread::spawn(move || {
             let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
+            if let Some(mut out) = out {
+                let _ = out.read_to_end(&mut v);
+            }
             v
         });
         let (tx, rx) = mpsc::channel();
