@@ -380,8 +380,9 @@ pub struct SourceArgs {
     /// `-F type!=fa_resp`, `-F latency_ns>=1000000`. Numbers compare as numbers,
     /// masks by name (`i_mask~IN_OPEN`), a REGEX matches anywhere unless
     /// anchored; a field a record lacks (null) meets only != and !~. The
-    /// equalities on tracee.pid, tracer.pid, tracee.comm, tracer.comm, fsnotify_group and type also go
-    /// to the kernel, like the flags above; the rest are checked in user space.
+    /// equalities on tracee.pid, tracer.pid, tracee.comm, tracer.comm,
+    /// tracee.cgroup_id, tracer.cgroup_id, fsnotify_group and type also go to
+    /// the kernel, like the flags above; the rest are checked in user space.
     #[arg(short = 'F', long = "filter", value_name = "EXPR", value_parser = parse_condition, help_heading = "Filters on any field")]
     pub filter: Vec<crate::filter::Condition>,
 
@@ -488,6 +489,8 @@ impl SourceArgs {
             tracer_group: self.tracer_group,
             tracee_comm: None,
             tracer_comm: None,
+            tracee_cgroup: None,
+            tracer_cgroup: None,
             include_self: self.include_self,
         };
         crate::filter::push_down(&self.filter, &mut f)?;

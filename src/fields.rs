@@ -109,12 +109,14 @@ macro_rules! proc_fields {
                 get: |r| r.$side.as_ref().and_then(|p| p.group.as_deref()).map_or(Value::Null, |g| Value::Bytes(g.as_bytes())) },
             Field { name: concat!(stringify!($side), ".mntns_id"), help: "mount namespace id", width: 11,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.mntns_id)) },
+            Field { name: concat!(stringify!($side), ".cgroup_id"), help: "cgroup v2 id (the inode of its /sys/fs/cgroup directory)", width: 10,
+                get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.cgroup_id)) },
         ]
     };
 }
 
-static TRACER_FIELDS: [Field; 10] = proc_fields!(tracer);
-static TRACEE_FIELDS: [Field; 10] = proc_fields!(tracee);
+static TRACER_FIELDS: [Field; 11] = proc_fields!(tracer);
+static TRACEE_FIELDS: [Field; 11] = proc_fields!(tracee);
 
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,

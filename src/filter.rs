@@ -148,7 +148,8 @@ pub fn matches_all(conditions: &[Condition], r: &Record) -> bool {
 }
 
 /// Narrows the kernel's filters by what the conditions make certain: the
-/// equalities on `tracee.pid`, `tracer.pid`, `fsnotify_group` and `type`.
+/// equalities on `tracee.pid`, `tracer.pid`, `tracee.comm`, `tracer.comm`,
+/// `tracee.cgroup_id`, `tracer.cgroup_id`, `fsnotify_group` and `type`.
 /// Returns an error when they contradict a flag (or each other), which would
 /// print nothing.
 pub fn push_down(conditions: &[Condition], f: &mut Filters) -> Result<(), String> {
@@ -174,6 +175,14 @@ pub fn push_down(conditions: &[Condition], f: &mut Filters) -> Result<(), String
                     return Err(format!("{} contradicts another comm equality: nothing would be shown", c.expr));
                 }
                 *slot = Some(comm);
+            }
+            "tracee.cgroup_id" | "tracer.cgroup_id" => {
+                let id: u64 = text.parse().ok().filter(|&id| id != 0).ok_or_else(|| format!("{}: a cgroup id is a positive number", c.expr))?;
+                let slot = if name == "tracee.cgroup_id" { &mut f.tracee_cgroup } else { &mut f.tracer_cgroup };
+                if slot.is_some_and(|have| have != id) {
+                    return Err(format!("{} contradicts another cgroup id equality: nothing would be shown", c.expr));
+                }
+                *slot = Some(id);
             }
             "tracee.pid" => set(&mut f.tracee_pid, "the tracee pid")?,
             "tracer.pid" => set(&mut f.tracer_pid, "the tracer pid")?,
@@ -269,6 +278,10 @@ mod tests {
         let mut f = Filters { inotify: true, fanotify: true, ..Default::default() };
         push_down(&[parse("tracee.comm==a-name-longer-than-15").unwrap()], &mut f).unwrap();
         assert_eq!(f.tracee_comm, None, "a comm the kernel cannot hold stays in user space");
+        let mut f = Filters { inotify: true, fanotify: true, ..Default::default() };
+        push_down(&[parse("tracee.cgroup_id==7421").unwrap(), parse("tracer_cgroup_id==1").unwrap()], &mut f).unwrap();
+        assert_eq!((f.tracee_cgroup, f.tracer_cgroup), (Some(7421), Some(1)));
+        assert!(push_down(&[parse("tracee.cgroup_id==8").unwrap()], &mut f).unwrap_err().contains("contradicts"));
         let mut f = Filters { inotify: true, fanotify: true, tracee_pid: Some(1), ..Default::default() };
         assert!(push_down(&[parse("tracee.pid==2").unwrap()], &mut f).unwrap_err().contains("contradicts"));
         let mut f = Filters { inotify: true, fanotify: false, ..Default::default() };

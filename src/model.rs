@@ -157,6 +157,8 @@ pub struct Proc {
     pub user: Option<Arc<str>>,
     pub group: Option<Arc<str>>,
     pub mntns_id: u64,
+    /// The cgroup v2 id, read in the process's own context; 0 where unknown.
+    pub cgroup_id: u64,
 }
 
 /// One inotify/fanotify record, joined from its tracee and tracer halves.

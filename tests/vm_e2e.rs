@@ -416,6 +416,9 @@ fn own_activity_left_out(backend: &str) {
 }
 each_backend!(own_activity_left_out: own_activity_left_out_fentry => "fentry", own_activity_left_out_kprobe => "kprobe", own_activity_left_out_tracepoint => "tracepoint");
 
+use common::cgroups::cgroup_ids_on_both_sides;
+each_backend!(cgroup_ids_on_both_sides: cgroup_ids_fentry => "fentry", cgroup_ids_kprobe => "kprobe", cgroup_ids_tracepoint => "tracepoint");
+
 /// Two instances at once, one printing JSON and one columns, see the same records.
 fn json_and_columns_agree(backend: &str) {
     let dir = test_dir("formats");

@@ -43,6 +43,7 @@ macro_rules! proc_of {
             user: None,
             group: None,
             mntns_id: p.mntns_id,
+            cgroup_id: p.cgroup_id,
         }
     }};
 }
@@ -59,6 +60,9 @@ pub struct Filters {
     /// The comm the tracee (tracer) must have, as the kernel keeps it (at most 15 bytes).
     pub tracee_comm: Option<crate::model::Comm>,
     pub tracer_comm: Option<crate::model::Comm>,
+    /// The cgroup v2 id the tracee (tracer) must be in.
+    pub tracee_cgroup: Option<u64>,
+    pub tracer_cgroup: Option<u64>,
     /// Keep the events the tool itself causes (its writes to a watched file,
     /// which would otherwise feed back through another watcher).
     pub include_self: bool,

@@ -27,7 +27,13 @@
 	/* A comm each side must have (its first byte 0: any). */               \
 	const volatile char tracee_comm[FSG_COMM_LEN] = {};                     \
 	const volatile char tracer_comm[FSG_COMM_LEN] = {};                     \
+	/* The cgroup v2 id each side must be in (0: any). */                  \
+	const volatile __u64 tracee_cgroup = 0;                                 \
+	const volatile __u64 tracer_cgroup = 0;                                 \
 	const volatile __u64 tracer_group = 0
+
+/* Whether the current task is in cgroup `want` (a filter global); true when it is 0 (any). */
+#define fsg_cgroup_is(want) (!(want) || bpf_get_current_cgroup_id() == (want))
 
 /* Whether comm `have` is `want` (a filter global), up to the first NUL. */
 #define fsg_comm_eq(have, want)                                                  \
@@ -65,7 +71,7 @@
 	({                                                                       \
 		__u32 tgid_ = bpf_get_current_pid_tgid() >> 32;                  \
 		!(tracee_pid && tgid_ != tracee_pid) && !(self_pid && tgid_ == self_pid) && \
-			fsg_comm_is(tracee_comm);                                \
+			fsg_comm_is(tracee_comm) && fsg_cgroup_is(tracee_cgroup); \
 	})
 
 #define FSG_COUNTERS(n) __u64 stats[n]
@@ -85,6 +91,7 @@ static __always_inline void fill_proc(struct fsg_proc *p)
 	p->gid = uid_gid >> 32;
 	p->ppid = BPF_CORE_READ(parent, tgid);
 	p->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	p->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(p->comm, sizeof(p->comm));
 	BPF_CORE_READ_STR_INTO(&p->pcomm, parent, comm);
 }
@@ -107,6 +114,7 @@ static __always_inline void fill_proc_btf(struct fsg_proc *p)
 	p->gid = uid_gid >> 32;
 	p->ppid = parent->tgid;
 	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+	p->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(p->comm, sizeof(p->comm));
 #pragma unroll
 	for (int i = 0; i < FSG_COMM_LEN; i++)

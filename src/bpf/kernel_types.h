@@ -112,6 +112,18 @@ struct task_struct {
 	const struct cred *cred;
 	unsigned int flags; /* PF_* */
 	void *worker_private; /* an io_uring worker's struct io_worker */
+	struct css_set *cgroups;
+};
+
+/* A task's cgroup v2 id: task->cgroups->dfl_cgrp->kn->id, as bpf_get_current_cgroup_id(). */
+struct kernfs_node {
+	u64 id;
+};
+struct cgroup {
+	struct kernfs_node *kn;
+};
+struct css_set {
+	struct cgroup *dfl_cgrp;
 };
 #define PF_IO_WORKER 0x00000010
 

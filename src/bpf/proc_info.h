@@ -10,6 +10,7 @@
 
 struct fsg_proc {
 	__u64 mntns_id;
+	__u64 cgroup_id; /* cgroup v2 id, what bpf_get_current_cgroup_id() gives */
 	__u32 pid;  /* thread group id, what ps calls the pid */
 	__u32 tid;
 	__u32 ppid; /* real parent's thread group id */

@@ -48,6 +48,7 @@ mod tests {
                 user: Some(String::from_utf8_lossy(name).into()),
                 group: (i % 3 != 0).then(|| "wheel".into()),
                 mntns_id: u64::MAX - i as u64,
+                cgroup_id: u64::MAX / 3 + i as u64,
             };
             match i % 4 {
                 0 => r.tracer = Some(side),

@@ -592,3 +592,12 @@ fn a_moved_directory_gives_its_new_path() {
         assert_eq!(Path::new(p), new.join("after"), "a record after the move has the old path");
     }
 }
+
+/// Each side's cgroup v2 id, and `-F tracee.cgroup_id==` / `-F tracer.cgroup_id==` applied
+/// in the kernel (issues 14, 15): tests/common/cgroups.rs, also run in the VMs.
+#[test]
+fn cgroup_ids_on_both_sides() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    crate::common::cgroups::cgroup_ids_on_both_sides("tracepoint");
+}

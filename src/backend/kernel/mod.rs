@@ -144,6 +144,8 @@ impl KernelTracer {
         rodata.tracee_pid = filters.tracee_pid.unwrap_or(0);
         rodata.tracer_pid = filters.tracer_pid.unwrap_or(0);
         rodata.self_pid = filters.self_pid();
+        rodata.tracee_cgroup = filters.tracee_cgroup.unwrap_or(0);
+        rodata.tracer_cgroup = filters.tracer_cgroup.unwrap_or(0);
         rodata.tracee_comm = Filters::comm_bytes(&filters.tracee_comm);
         rodata.tracer_comm = Filters::comm_bytes(&filters.tracer_comm);
         rodata.tracer_group = filters.tracer_group.unwrap_or(0);

@@ -485,7 +485,7 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 		return 0;
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
 		return 0;
-	if (!fsg_comm_is(tracer_comm))
+	if (!fsg_comm_is(tracer_comm) || !fsg_cgroup_is(tracer_cgroup))
 		return 0;
 	p = bpf_map_lookup_elem(&pending, &key);
 	/* The group is being torn down: its queue is flushed, not read. */
@@ -583,7 +583,7 @@ static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnot
 	bpf_map_delete_elem(&queued_paths, &key);
 	if (!p)
 		return 0;
-	if ((p->flags & FSG_F_PERM) && !((tracer_pid || tracer_comm[0]) && !(p->flags & FSG_F_TRACER))) {
+	if ((p->flags & FSG_F_PERM) && !((tracer_pid || tracer_comm[0] || tracer_cgroup) && !(p->flags & FSG_F_TRACER))) {
 		s = bpf_map_lookup_elem(&scratch, &zero);
 		if (s) {
 			e = &s->e;

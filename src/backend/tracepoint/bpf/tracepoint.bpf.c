@@ -247,6 +247,7 @@ static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct 
 	struct task_struct *parent = task->real_parent;
 	const struct cred *cred = task->cred;
 	struct nsproxy *ns = task->nsproxy;
+	struct css_set *cgroups = task->cgroups;
 
 	p->pid = task->tgid;
 	p->tid = task->pid;
@@ -254,6 +255,7 @@ static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct 
 	p->gid = cred->gid.val;
 	p->ppid = parent->tgid;
 	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+	p->cgroup_id = cgroups && cgroups->dfl_cgrp && cgroups->dfl_cgrp->kn ? cgroups->dfl_cgrp->kn->id : 0;
 #pragma unroll
 	for (int i = 0; i < FSG_COMM_LEN; i++) {
 		p->comm[i] = task->comm[i];
@@ -567,6 +569,8 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 		return;
 	if (tracer_comm[0] && (!have_tracer || !fsg_comm_eq(tracer.comm, tracer_comm)))
 		return;
+	if (tracer_cgroup && (!have_tracer || tracer.cgroup_id != tracer_cgroup))
+		return;
 	if (tracer_group && group != tracer_group)
 		return;
 	/* Delivered (read by a tracer) unless it never left the queue. */
@@ -630,7 +634,7 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 		group = 0; /* read some other way: the group is unknown */
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
 		goto out;
-	if (!fsg_comm_is(tracer_comm))
+	if (!fsg_comm_is(tracer_comm) || !fsg_cgroup_is(tracer_cgroup))
 		goto out;
 	if (tracer_group && group != tracer_group)
 		goto out;
