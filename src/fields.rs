@@ -111,12 +111,14 @@ macro_rules! proc_fields {
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.mntns_id)) },
             Field { name: concat!(stringify!($side), ".cgroup_id"), help: "cgroup v2 id (the inode of its /sys/fs/cgroup directory)", width: 10,
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.cgroup_id)) },
+            Field { name: concat!(stringify!($side), ".cgroup"), help: "cgroup v2 path, as /proc/PID/cgroup shows it", width: 24,
+                get: |r| r.$side.as_ref().and_then(|p| p.cgroup.as_deref()).map_or(Value::Null, |c| Value::Bytes(c.as_bytes())) },
         ]
     };
 }
 
-static TRACER_FIELDS: [Field; 11] = proc_fields!(tracer);
-static TRACEE_FIELDS: [Field; 11] = proc_fields!(tracee);
+static TRACER_FIELDS: [Field; 12] = proc_fields!(tracer);
+static TRACEE_FIELDS: [Field; 12] = proc_fields!(tracee);
 
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,

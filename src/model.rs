@@ -159,6 +159,8 @@ pub struct Proc {
     pub mntns_id: u64,
     /// The cgroup v2 id, read in the process's own context; 0 where unknown.
     pub cgroup_id: u64,
+    /// Filled by enrichment from `cgroup_id`: the cgroup v2 path; `None` when unknown.
+    pub cgroup: Option<Arc<str>>,
 }
 
 /// One inotify/fanotify record, joined from its tracee and tracer halves.

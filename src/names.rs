@@ -1,4 +1,5 @@
-//! User and group names for uids and gids, looked up once each.
+//! User and group names for uids and gids, looked up once each, and cgroup
+//! paths for cgroup ids.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
 pub struct Names {
     users: IdMap<Option<Arc<str>>>,
     groups: IdMap<Option<Arc<str>>>,
+    cgroups: crate::procfs::cgroups::CgroupPaths,
 }
 
 impl Names {
@@ -53,10 +55,11 @@ impl Names {
             .clone()
     }
 
-    /// Fills `user` and `group` from `uid` and `gid`.
+    /// Fills `user`, `group` and `cgroup` from `uid`, `gid` and `cgroup_id`.
     pub fn enrich(&mut self, p: &mut Proc) {
         p.user = self.user(p.uid);
         p.group = self.group(p.gid);
+        p.cgroup = self.cgroups.path(p.cgroup_id);
     }
 }
 

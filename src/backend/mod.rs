@@ -44,6 +44,7 @@ macro_rules! proc_of {
             group: None,
             mntns_id: p.mntns_id,
             cgroup_id: p.cgroup_id,
+            cgroup: None,
         }
     }};
 }

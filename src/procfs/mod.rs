@@ -16,6 +16,7 @@
 //! Nothing read here is trusted: a process that exits meanwhile, or a file
 //! that cannot be read, is skipped rather than an error.
 
+pub mod cgroups;
 pub mod fdinfo;
 pub mod iter;
 pub mod mountinfo;

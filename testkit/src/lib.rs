@@ -49,6 +49,7 @@ mod tests {
                 group: (i % 3 != 0).then(|| "wheel".into()),
                 mntns_id: u64::MAX - i as u64,
                 cgroup_id: u64::MAX / 3 + i as u64,
+                cgroup: (i % 2 == 0).then(|| String::from_utf8_lossy(name).into()),
             };
             match i % 4 {
                 0 => r.tracer = Some(side),

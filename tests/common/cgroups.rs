@@ -42,6 +42,11 @@ impl Cgroup {
         std::fs::metadata(&self.0).unwrap().ino()
     }
 
+    /// Its path as /proc/PID/cgroup shows it: under the cgroup2 root.
+    fn path(&self) -> String {
+        format!("/{}", self.0.file_name().unwrap().to_string_lossy())
+    }
+
     /// `cmd args` started inside this cgroup (a shell moves itself in, then execs it).
     fn spawn(&self, cmd: &str, args: &[&str]) -> std::process::Child {
         let procs = self.0.join("cgroup.procs");
@@ -63,20 +68,21 @@ impl Drop for Cgroup {
     }
 }
 
-/// The cgroup v2 id of this process, where its watchers outside the test cgroups are.
-fn own_cgroup_id(root: &Path) -> u64 {
+/// The cgroup v2 id and path of this process, where its watchers outside the test cgroups are.
+fn own_cgroup(root: &Path) -> (u64, String) {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let rel = text.lines().find_map(|l| l.strip_prefix("0::")).expect("no cgroup v2 line in /proc/self/cgroup");
-    std::fs::metadata(root.join(rel.trim_start_matches('/'))).unwrap().ino()
+    (std::fs::metadata(root.join(rel.trim_start_matches('/'))).unwrap().ino(), rel.to_string())
 }
 
 /// Watcher A runs in cgroup A, watcher O outside; touch B runs in cgroup B, touch O outside.
-/// Every record carries each side's own cgroup id; `-F tracee.cgroup_id==B` keeps exactly the
+/// Every record carries each side's own cgroup id and path; `-F tracee.cgroup_id==B` keeps exactly the
 /// records whose tracee is in B and `-F tracer.cgroup_id==A` those read by watcher A.
 pub fn cgroup_ids_on_both_sides(backend: &str) {
     let root = cgroup2_root();
     let (cg_a, cg_b) = (Cgroup::new(&root, "tracer"), Cgroup::new(&root, "tracee"));
-    let (a, b, own) = (cg_a.id(), cg_b.id(), own_cgroup_id(&root));
+    let (a, b) = (cg_a.id(), cg_b.id());
+    let (own, own_path) = own_cgroup(&root);
     let dir = test_dir("cgroups");
     let d = dir.to_str().unwrap();
     let in_a = Client { child: cg_a.spawn("inotifywait", &["-m", "-q", d]), name: "inotifywait in A".into() };
@@ -102,15 +108,18 @@ pub fn cgroup_ids_on_both_sides(backend: &str) {
 
     let named = |recs: &[Value], name: &str| -> Vec<Value> { recs.iter().filter(|r| r["name"] == name).cloned().collect() };
     let ids = |r: &Value| (s(r, "tracer.cgroup_id").as_u64().unwrap(), s(r, "tracee.cgroup_id").as_u64().unwrap());
+    let paths = |r: &Value| (s(r, "tracer.cgroup").as_str().unwrap_or("null").to_string(), s(r, "tracee.cgroup").as_str().unwrap_or("null").to_string());
     let from_b = named(&all, "from-b");
     assert!(!from_b.is_empty(), "no record of the touch in cgroup B: {all:#?}");
     for r in &from_b {
         assert_eq!(s(r, "tracee.pid"), touch_b, "{r}");
-        let tracer = if s(r, "tracer.pid") == pa { a } else if s(r, "tracer.pid") == po { own } else { continue };
-        assert_eq!(ids(r), (tracer, b), "tracer and tracee each in their own cgroup: {r}");
+        let tracer = if s(r, "tracer.pid") == pa { (a, cg_a.path()) } else if s(r, "tracer.pid") == po { (own, own_path.clone()) } else { continue };
+        assert_eq!(ids(r), (tracer.0, b), "tracer and tracee each in their own cgroup: {r}");
+        assert_eq!(paths(r), (tracer.1, cg_b.path()), "{r}");
     }
     for r in named(&all, "from-outside").iter().filter(|r| s(r, "tracer.pid") == pa) {
         assert_eq!(ids(r), (a, own), "{r}");
+        assert_eq!(paths(r), (cg_a.path(), own_path.clone()), "{r}");
     }
     for who in [pa, po] {
         assert!(from_b.iter().any(|r| s(r, "tracer.pid") == who), "watcher {who} has no record of from-b: {from_b:#?}");

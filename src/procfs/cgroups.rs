@@ -1,0 +1,111 @@
+//! Cgroup v2 paths for the cgroup ids the kernel puts in records: a cgroup's
+//! id is the inode number of its directory under the cgroup2 mount, so one
+//! walk of that tree maps every live id to its path (`/system.slice/x.service`,
+//! as `/proc/PID/cgroup` spells it).
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// At most one walk per this long, however many unknown ids arrive: a record
+/// waits for a walk at most once a second.
+const REWALK: Duration = Duration::from_secs(1);
+/// A walk stops after this many cgroups (a node has hundreds; thousands at most).
+const MAX_CGROUPS: usize = 1 << 16;
+
+/// Where cgroup v2 is mounted, from mountinfo text: the first `cgroup2` mount of its root.
+pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|l| {
+        let (head, tail) = l.split_once(" - ")?;
+        let f: Vec<&str> = head.split(' ').collect();
+        let at = f.get(4).filter(|_| tail.split(' ').next() == Some("cgroup2") && f.get(3) == Some(&"/"))?;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&super::mountinfo::unescape(at))))
+    })
+}
+
+/// Every cgroup under `root` by id, its path relative to `root` (the root itself is `/`).
+pub fn walk(root: &Path, limit: usize) -> HashMap<u64, Arc<str>> {
+    let mut out = HashMap::new();
+    let mut todo = vec![(root.to_path_buf(), String::from("/"))];
+    while let Some((dir, rel)) = todo.pop() {
+        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        out.insert(meta.ino(), Arc::from(rel.as_str()));
+        if out.len() >= limit {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let child = if rel == "/" { format!("/{name}") } else { format!("{rel}/{name}") };
+                todo.push((e.path(), child));
+            }
+        }
+    }
+    out
+}
+
+/// The id → path cache: rebuilt by a walk when an unknown id appears (at most
+/// once per [`REWALK`]), so removed cgroups leave it and an id that is gone
+/// gives `None`.
+#[derive(Default)]
+pub struct CgroupPaths {
+    /// `None` until the first lookup; `Some(None)` where no cgroup2 is mounted.
+    root: Option<Option<PathBuf>>,
+    paths: HashMap<u64, Arc<str>>,
+    walked: Option<Instant>,
+}
+
+impl CgroupPaths {
+    pub fn path(&mut self, id: u64) -> Option<Arc<str>> {
+        if id == 0 {
+            return None;
+        }
+        if let Some(p) = self.paths.get(&id) {
+            return Some(p.clone());
+        }
+        let root = self
+            .root
+            .get_or_insert_with(|| std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|m| cgroup2_mount(&m)))
+            .clone()?;
+        if self.walked.is_some_and(|t| t.elapsed() < REWALK) {
+            return None;
+        }
+        self.paths = walk(&root, MAX_CGROUPS);
+        self.walked = Some(Instant::now());
+        self.paths.get(&id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup2_mount_is_found_in_a_hybrid_mountinfo() {
+        let m = "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n\
+                 31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                 40 30 0:35 /sub /mnt/bind rw - cgroup2 cgroup2 rw\n\
+                 41 30 0:35 / /sys/fs/cgroup/unified\\040v2 rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(cgroup2_mount(m), Some(PathBuf::from("/sys/fs/cgroup/unified v2")));
+        assert_eq!(cgroup2_mount("31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"), None);
+    }
+
+    #[test]
+    fn a_walk_names_each_directory_by_its_inode() {
+        let root = std::env::temp_dir().join(format!("fsg-cgwalk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("a.slice/b.scope")).unwrap();
+        std::fs::write(root.join("a.slice/cgroup.procs"), b"").unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let m = walk(&root, 100);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert_eq!(m[&ino(&root)].as_ref(), "/");
+        assert_eq!(m[&ino(&root.join("a.slice/b.scope"))].as_ref(), "/a.slice/b.scope");
+        assert_eq!(walk(&root, 1).len(), 1, "a walk stops at its limit");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
