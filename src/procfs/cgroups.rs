@@ -18,12 +18,10 @@ const MAX_CGROUPS: usize = 1 << 16;
 
 /// Where cgroup v2 is mounted, from mountinfo text: the first `cgroup2` mount of its root.
 pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|l| {
-        let (head, tail) = l.split_once(" - ")?;
-        let f: Vec<&str> = head.split(' ').collect();
-        let at = f.get(4).filter(|_| tail.split(' ').next() == Some("cgroup2") && f.get(3) == Some(&"/"))?;
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&super::mountinfo::unescape(at))))
-    })
+    super::mountinfo::parse_mountinfo(mountinfo)
+        .into_iter()
+        .find(|m| m.fstype == b"cgroup2" && m.root == b"/")
+        .map(|m| PathBuf::from(std::ffi::OsStr::from_bytes(&m.mount_point)))
 }
 
 /// Every cgroup under `root` by id, its path relative to `root` (the root itself is `/`).

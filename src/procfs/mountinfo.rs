@@ -13,10 +13,12 @@ pub struct MountEntry {
     /// The root of the mount within its filesystem (`/` unless a bind mount of a subtree).
     pub root: Vec<u8>,
     pub mount_point: Vec<u8>,
+    /// The filesystem type, after the `-` that ends the optional fields (empty if none).
+    pub fstype: Vec<u8>,
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).
-pub(crate) fn unescape(s: &str) -> Vec<u8> {
+fn unescape(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -44,7 +46,8 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
         let Ok(mnt_id) = f[0].parse() else { continue };
         let Some((maj, min)) = f[2].split_once(':') else { continue };
         let (Ok(maj), Ok(min)) = (maj.parse(), min.parse()) else { continue };
-        out.push(MountEntry { mnt_id, dev: (maj, min), root: unescape(f[3]), mount_point: unescape(f[4]) });
+        let fstype = f.iter().skip(5).skip_while(|&&t| t != "-").nth(1).map_or_else(Vec::new, |t| unescape(t));
+        out.push(MountEntry { mnt_id, dev: (maj, min), root: unescape(f[3]), mount_point: unescape(f[4]), fstype });
     }
     out
 }
@@ -63,9 +66,10 @@ mod tests {
              5 1 0:5 / /t\\ rw\n",
         );
         assert_eq!(m.len(), 3);
-        assert_eq!(m[0], MountEntry { mnt_id: 27, dev: (254, 0), root: b"/".to_vec(), mount_point: b"/".to_vec() });
+        assert_eq!(m[0], MountEntry { mnt_id: 27, dev: (254, 0), root: b"/".to_vec(), mount_point: b"/".to_vec(), fstype: b"ext4".to_vec() });
         assert_eq!(m[1].root, b"/srv/a b".to_vec());
         assert_eq!(m[1].mount_point, b"/mnt/x y".to_vec());
         assert_eq!(m[2].mount_point, b"/t\\".to_vec());
+        assert_eq!(m[2].fstype, b"", "no `-`, no type");
     }
 }
