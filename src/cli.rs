@@ -386,6 +386,46 @@ pub struct SourceArgs {
     #[arg(short = 'F', long = "filter", value_name = "EXPR", value_parser = parse_condition, help_heading = "Filters on any field")]
     pub filter: Vec<crate::filter::Condition>,
 
+    /// Show only records where the tracer or the tracee (either) runs in the
+    /// container NAME: the name its runtime gave it (podman/docker --name), or
+    /// under Kubernetes the pod spec's container name. Checked in user space.
+    #[arg(short = 'c', long = "containername", value_name = "NAME", help_heading = "Containers and pods")]
+    pub containername: Option<String>,
+
+    /// Show only records whose tracee runs in the container NAME. When such a
+    /// container runs at start, in one cgroup with none below it, its cgroup id
+    /// goes to the kernel's filter (stderr says so; a restart of it is then not
+    /// seen); otherwise it is checked in user space.
+    #[arg(long, value_name = "NAME", help_heading = "Containers and pods")]
+    pub tracee_container: Option<String>,
+
+    /// Show only records whose tracer runs in the container NAME; in the kernel
+    /// as for --tracee-container.
+    #[arg(long, value_name = "NAME", help_heading = "Containers and pods")]
+    pub tracer_container: Option<String>,
+
+    /// Show only records where either side runs in a pod of this Kubernetes
+    /// namespace. Checked in user space.
+    #[arg(long, value_name = "NS", help_heading = "Containers and pods")]
+    pub k8s_namespace: Option<String>,
+
+    /// Show only records where either side runs in this Kubernetes pod.
+    /// Checked in user space.
+    #[arg(long, value_name = "POD", help_heading = "Containers and pods")]
+    pub k8s_podname: Option<String>,
+
+    /// Where a runtime keeps its state, when not where it does by default:
+    /// KIND=DIR with KIND runc (/run/runc, /run/containerd/runc,
+    /// /run/docker/runtime-runc), containerd
+    /// (/run/containerd/io.containerd.runtime.v2.task), podman or cri-o (the
+    /// containers/storage root, /var/lib/containers/storage) or docker
+    /// (/var/lib/docker). Repeat it; a kind given replaces its defaults. Also
+    /// read from FSNOTIFY_GADGET_RUNTIME_ROOTS (KIND=DIR,...). With HOST_ROOT set
+    /// (the tool in a container, the node's / mounted there) every directory,
+    /// /proc and the cgroup tree are looked for under it.
+    #[arg(long, value_name = "KIND=DIR", value_parser = crate::containers::parse_root, help_heading = "Containers and pods")]
+    pub runtime_root: Vec<(String, std::path::PathBuf)>,
+
     /// Kernel hooks to use; auto picks the best the kernel allows and says
     /// which on stderr.
     #[arg(long, value_enum, default_value = "auto")]
@@ -497,15 +537,42 @@ impl SourceArgs {
         Ok(f)
     }
 
-    /// The loop's source, stopping after `timeout`. The filters were checked by [`parse`].
-    pub fn source(&self, timeout: Option<Duration>) -> crate::trace::Source {
+    /// What clap cannot check: the filters' consistency, FSNOTIFY_GADGET_RUNTIME_ROOTS.
+    pub fn check(&self) -> Result<(), String> {
+        self.filters()?;
+        crate::containers::Roots::from_env(&self.runtime_root).map(|_| ())
+    }
+
+    /// The -F conditions, and those of the container and pod flags.
+    pub fn conditions(&self) -> Vec<crate::filter::Condition> {
+        use crate::filter::{either, equal};
+        let mut c = self.filter.clone();
+        c.extend(self.containername.as_deref().map(|n| either("tracee.container.name", "tracer.container.name", n, "-c")));
+        c.extend(self.tracee_container.as_deref().map(|n| equal("tracee.container.name", n, "--tracee-container")));
+        c.extend(self.tracer_container.as_deref().map(|n| equal("tracer.container.name", n, "--tracer-container")));
+        c.extend(self.k8s_namespace.as_deref().map(|n| either("tracee.k8s.namespace", "tracer.k8s.namespace", n, "--k8s-namespace")));
+        c.extend(self.k8s_podname.as_deref().map(|n| either("tracee.k8s.pod", "tracer.k8s.pod", n, "--k8s-podname")));
+        c
+    }
+
+    /// The loop's source, stopping after `timeout`, saying more with `verbose`.
+    /// The filters and roots were checked by [`parse`].
+    pub fn source_verbose(&self, timeout: Option<Duration>, verbose: bool) -> crate::trace::Source {
         crate::trace::Source {
             backend: self.backend.into(),
             filters: self.filters().expect("checked by cli::parse"),
-            conditions: self.filter.clone(),
+            conditions: self.conditions(),
             timeout,
-            verbose: false,
+            verbose,
+            roots: crate::containers::Roots::from_env(&self.runtime_root).expect("checked by cli::parse"),
+            tracee_container: self.tracee_container.clone(),
+            tracer_container: self.tracer_container.clone(),
         }
+    }
+
+    /// The loop's source, stopping after `timeout`.
+    pub fn source(&self, timeout: Option<Duration>) -> crate::trace::Source {
+        self.source_verbose(timeout, false)
     }
 }
 
@@ -529,15 +596,11 @@ impl TraceArgs {
     /// [`crate::output::columns::terminal_width`]).
     pub fn options_for_width(&self, width: Option<usize>) -> crate::trace::Options {
         crate::trace::Options {
-            backend: self.source.backend.into(),
-            filters: self.source.filters().expect("checked by cli::parse"),
-            conditions: self.source.filter.clone(),
+            source: self.source.source_verbose(self.timeout, self.verbose),
             format: self.output.into(),
             fields: self.selected_fields(width),
             width,
             timestamp: self.timestamp_format.into(),
-            verbose: self.verbose,
-            timeout: self.timeout,
             stats: self.stats,
             metrics: self.metrics.map(|addr| (addr, self.metrics_options.options())),
         }
@@ -625,8 +688,8 @@ pub fn parse() -> Cli {
     let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
         Ok(cli) => match match &cli.command {
-            Some(Command::Top(top)) => top.source.filters(),
-            _ => cli.trace.source.filters(),
+            Some(Command::Top(top)) => top.source.check(),
+            _ => cli.trace.source.check(),
         } {
             Ok(_) => cli,
             Err(e) => {

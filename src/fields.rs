@@ -4,6 +4,7 @@
 //! `tracer_comm`, in any case. Column headers are the upper-case form with
 //! `_` (`TRACER_COMM`); JSON nests dotted names (`{"tracer":{"comm":…}}`).
 
+use crate::containers::{Container, K8s};
 use crate::masks;
 use crate::model::{FaResponse, Proc, Record};
 
@@ -113,12 +114,38 @@ macro_rules! proc_fields {
                 get: |r| r.$side.as_ref().map_or(Value::Null, |p| Value::U64(p.cgroup_id)) },
             Field { name: concat!(stringify!($side), ".cgroup"), help: "cgroup v2 path, as /proc/PID/cgroup shows it", width: 24,
                 get: |r| r.$side.as_ref().and_then(|p| p.cgroup.as_deref()).map_or(Value::Null, |c| Value::Bytes(c.as_bytes())) },
+            Field { name: concat!(stringify!($side), ".container.id"), help: "id of its container (null on the host)", width: 16,
+                get: |r| container(r.$side.as_ref(), |c| Some(c.id.as_str())) },
+            Field { name: concat!(stringify!($side), ".container.name"), help: "name of its container", width: 16,
+                get: |r| container(r.$side.as_ref(), |c| c.name.as_deref()) },
+            Field { name: concat!(stringify!($side), ".container.runtime"), help: "what runs the container: docker, containerd, cri-o, podman or runc", width: 10,
+                get: |r| container(r.$side.as_ref(), |c| c.runtime) },
+            Field { name: concat!(stringify!($side), ".container.image"), help: "image of its container, where the runtime records it", width: 24,
+                get: |r| container(r.$side.as_ref(), |c| c.image.as_deref()) },
+            Field { name: concat!(stringify!($side), ".k8s.namespace"), help: "Kubernetes namespace of its pod", width: 12,
+                get: |r| k8s(r.$side.as_ref(), |k| k.namespace.as_deref()) },
+            Field { name: concat!(stringify!($side), ".k8s.pod"), help: "Kubernetes pod", width: 16,
+                get: |r| k8s(r.$side.as_ref(), |k| k.pod.as_deref()) },
+            Field { name: concat!(stringify!($side), ".k8s.container"), help: "container name in the pod spec (null for the pod's sandbox)", width: 16,
+                get: |r| k8s(r.$side.as_ref(), |k| k.container.as_deref()) },
+            Field { name: concat!(stringify!($side), ".k8s.pod_uid"), help: "uid of its pod", width: 36,
+                get: |r| k8s(r.$side.as_ref(), |k| k.pod_uid.as_deref()) },
         ]
     };
 }
 
-static TRACER_FIELDS: [Field; 12] = proc_fields!(tracer);
-static TRACEE_FIELDS: [Field; 12] = proc_fields!(tracee);
+static TRACER_FIELDS: [Field; 20] = proc_fields!(tracer);
+static TRACEE_FIELDS: [Field; 20] = proc_fields!(tracee);
+
+/// A side's container text, null for a host process (or a missing side).
+fn container<'a>(p: Option<&'a Proc>, get: fn(&'a Container) -> Option<&'a str>) -> Value<'a> {
+    p.and_then(|p| p.container.as_deref()).and_then(get).map_or(Value::Null, |t| Value::Bytes(t.as_bytes()))
+}
+
+/// A side's pod text, null outside Kubernetes.
+fn k8s<'a>(p: Option<&'a Proc>, get: fn(&'a K8s) -> Option<&'a str>) -> Value<'a> {
+    p.and_then(|p| p.container.as_deref()).and_then(|c| c.k8s.as_ref()).and_then(get).map_or(Value::Null, |t| Value::Bytes(t.as_bytes()))
+}
 
 static EVENT_FIELDS: &[Field] = &[
     Field { name: "timestamp", help: "when the tracer dequeued the event (fa_resp: when it was answered)", width: 15,
@@ -224,12 +251,22 @@ pub const DEFAULT_COLUMNS: &[&str] =
 /// Looks a field up by `tracer.comm`, `tracer_comm` or `TRACER_COMM`.
 pub fn find(name: &str) -> Option<&'static Field> {
     let wanted = canonical(&name.trim().to_ascii_lowercase());
-    all().find(|f| f.name == wanted || f.name.replacen('.', "_", 1) == wanted)
+    all().find(|f| f.name == wanted || f.name.replace('.', "_") == wanted)
 }
 
-/// Other names `--fields` takes, each for one field: the column header of
-/// `latency_ns`.
-pub const ALIASES: &[(&str, &str)] = &[("latency", "latency_ns")];
+/// Other names `--fields` takes, each for one field (lower case; `_` also
+/// for `.`): the column header of `latency_ns`, and Inspektor Gadget's names
+/// of the container fields, which it gives one side only: the tracee's.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("latency", "latency_ns"),
+    ("runtime.containername", "tracee.container.name"),
+    ("runtime.containerid", "tracee.container.id"),
+    ("runtime.runtimename", "tracee.container.runtime"),
+    ("runtime.containerimagename", "tracee.container.image"),
+    ("k8s.namespace", "tracee.k8s.namespace"),
+    ("k8s.podname", "tracee.k8s.pod"),
+    ("k8s.containername", "tracee.k8s.container"),
+];
 
 /// How Inspektor Gadget's fsnotify gadget names the fields of either side
 /// that it nests deeper (`tracer.parent.comm`, `tracee.user.uid`), and ours.
@@ -245,7 +282,7 @@ pub const IG_SIDE_ALIASES: &[(&str, &str)] = &[
 /// The field name an alias stands for (lower case in, `_` or `.` between
 /// the words of IG's names), or the name itself.
 fn canonical(name: &str) -> String {
-    if let Some((_, field)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
+    if let Some((_, field)) = ALIASES.iter().find(|(alias, _)| *alias == name || alias.replace('.', "_") == name) {
         return field.to_string();
     }
     for side in ["tracer", "tracee"] {

@@ -39,6 +39,9 @@ enum Operand {
 #[derive(Debug, Clone)]
 pub struct Condition {
     field: &'static Field,
+    /// For the flags about either side (`-c NAME`): the condition also holds
+    /// when this field meets it.
+    or_field: Option<&'static Field>,
     op: Op,
     operand: Operand,
     /// The text as given, for messages.
@@ -73,7 +76,26 @@ pub fn parse(expr: &str) -> Result<Condition, String> {
         Op::Ge | Op::Le => Operand::Number(number(value).ok_or_else(|| format!("'{value}' in '{expr}' is not a number"))?),
         Op::Eq | Op::Ne => Operand::Text(value.as_bytes().to_vec()),
     };
-    Ok(Condition { field, op, operand, expr: expr.to_string() })
+    Ok(Condition { field, or_field: None, op, operand, expr: expr.to_string() })
+}
+
+/// `FIELD==VALUE` on either of two fields (`tracer.container.name` or
+/// `tracee.container.name`), as the flag `flag` asks it.
+pub fn either(a: &str, b: &str, value: &str, flag: &str) -> Condition {
+    let find = |n: &str| fields::find(n).unwrap_or_else(|| panic!("{n} is a field"));
+    Condition {
+        field: find(a),
+        or_field: Some(find(b)),
+        op: Op::Eq,
+        operand: Operand::Text(value.as_bytes().to_vec()),
+        expr: format!("{flag} {value}"),
+    }
+}
+
+/// `FIELD==VALUE`, as the flag `flag` asks it.
+pub fn equal(field: &str, value: &str, flag: &str) -> Condition {
+    let field = fields::find(field).unwrap_or_else(|| panic!("{field} is a field"));
+    Condition { field, or_field: None, op: Op::Eq, operand: Operand::Text(value.as_bytes().to_vec()), expr: format!("{flag} {value}") }
 }
 
 /// A value's number, when it is one.
@@ -108,7 +130,11 @@ fn value_text(v: &Value) -> Option<Vec<u8>> {
 
 impl Condition {
     pub fn matches(&self, r: &Record) -> bool {
-        let v = (self.field.get)(r);
+        self.holds_on(self.field, r) || self.or_field.is_some_and(|f| self.holds_on(f, r))
+    }
+
+    fn holds_on(&self, field: &'static Field, r: &Record) -> bool {
+        let v = (field.get)(r);
         match (&self.operand, self.op) {
             (Operand::Number(n), Op::Ge) => value_number(&v).is_some_and(|x| x >= *n),
             (Operand::Number(n), Op::Le) => value_number(&v).is_some_and(|x| x <= *n),
@@ -136,7 +162,7 @@ impl Condition {
     /// The equality this condition states, as `(field name, value)`.
     fn equality(&self) -> Option<(&'static str, &[u8])> {
         match (&self.operand, self.op) {
-            (Operand::Text(t), Op::Eq) => Some((self.field.name, t)),
+            (Operand::Text(t), Op::Eq) if self.or_field.is_none() => Some((self.field.name, t)),
             _ => None,
         }
     }
@@ -244,6 +270,30 @@ mod tests {
         assert!(holds("tracee.pid==42"));
         assert!(holds("fsnotify_group==0xffff888100001000"));
         assert!(holds("fsnotify_group>=0x1"));
+    }
+
+    #[test]
+    fn container_flags_match_their_side_or_either() {
+        use crate::containers::{Container, K8s};
+        let web = |name: &str| {
+            let k8s = K8s { namespace: Some("prod".into()), pod: Some("web-0".into()), ..Default::default() };
+            std::sync::Arc::new(Container { id: "1".repeat(64), name: Some(name.into()), k8s: Some(k8s), ..Default::default() })
+        };
+        let mut r = record();
+        r.tracer.as_mut().unwrap().container = Some(web("av"));
+        assert!(either("tracee.container.name", "tracer.container.name", "av", "-c").matches(&r));
+        assert!(!either("tracee.container.name", "tracer.container.name", "db", "-c").matches(&r));
+        assert!(equal("tracer.container.name", "av", "--tracer-container").matches(&r));
+        assert!(!equal("tracee.container.name", "av", "--tracee-container").matches(&r), "the tracee is on the host");
+        assert!(either("tracee.k8s.pod", "tracer.k8s.pod", "web-0", "--k8s-podname").matches(&r));
+        assert!(!either("tracee.k8s.namespace", "tracer.k8s.namespace", "dev", "--k8s-namespace").matches(&r));
+        r.tracee.as_mut().unwrap().container = Some(web("db"));
+        assert!(either("tracee.container.name", "tracer.container.name", "db", "-c").matches(&r));
+        assert!(parse("tracee.container.name==db").unwrap().matches(&r));
+        assert!(parse("runtime.containerName==db").unwrap().matches(&r), "IG's name is the tracee's");
+        let mut f = Filters { inotify: true, fanotify: true, ..Default::default() };
+        push_down(&[either("tracee.pid", "tracer.pid", "42", "--either")], &mut f).unwrap();
+        assert_eq!((f.tracee_pid, f.tracer_pid), (None, None), "an either-side condition is not one side's kernel filter");
     }
 
     #[test]

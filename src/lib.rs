@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod boundary;
 pub mod cli;
+pub mod containers;
 pub mod fields;
 pub mod filter;
 pub mod kallsyms;

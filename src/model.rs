@@ -161,6 +161,8 @@ pub struct Proc {
     pub cgroup_id: u64,
     /// Filled by enrichment from `cgroup_id`: the cgroup v2 path; `None` when unknown.
     pub cgroup: Option<Arc<str>>,
+    /// Filled by enrichment from the cgroup and mount namespace: `None` on the host.
+    pub container: Option<Arc<crate::containers::Container>>,
 }
 
 /// One inotify/fanotify record, joined from its tracee and tracer halves.

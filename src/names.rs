@@ -1,5 +1,5 @@
-//! User and group names for uids and gids, looked up once each, and cgroup
-//! paths for cgroup ids.
+//! User and group names for uids and gids, looked up once each, cgroup
+//! paths for cgroup ids, and the container each side is in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,9 +37,15 @@ pub struct Names {
     users: IdMap<Option<Arc<str>>>,
     groups: IdMap<Option<Arc<str>>>,
     cgroups: crate::procfs::cgroups::CgroupPaths,
+    containers: crate::containers::Containers,
 }
 
 impl Names {
+    /// Names whose containers come from these runtime roots (`--runtime-root`).
+    pub fn with_containers(containers: crate::containers::Containers) -> Names {
+        Names { containers, ..Default::default() }
+    }
+
     /// The name is shared, not copied: enrichment hands it to every record.
     pub fn user(&mut self, uid: u32) -> Option<Arc<str>> {
         self.users
@@ -55,11 +61,18 @@ impl Names {
             .clone()
     }
 
-    /// Fills `user`, `group` and `cgroup` from `uid`, `gid` and `cgroup_id`.
+    /// Fills `user`, `group`, `cgroup` and `container` from `uid`, `gid`,
+    /// `cgroup_id` and `mntns_id`.
     pub fn enrich(&mut self, p: &mut Proc) {
         p.user = self.user(p.uid);
         p.group = self.group(p.gid);
         p.cgroup = self.cgroups.path(p.cgroup_id);
+        p.container = self.containers.lookup(p.cgroup_id, p.cgroup.as_deref(), p.mntns_id);
+    }
+
+    /// The container cache, for `list` and the container filters.
+    pub fn containers(&mut self) -> &mut crate::containers::Containers {
+        &mut self.containers
     }
 }
 

@@ -15,20 +15,14 @@ use crate::output::{Format, Style, TimeText, TimestampFormat, Writer};
 /// What to trace and how to print it (the tracer's flags).
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub backend: Choice,
-    pub filters: Filters,
-    /// `--filter` conditions, all checked on every record before it is printed.
-    pub conditions: Vec<crate::filter::Condition>,
+    /// The backend, the filters, when to stop, the container roots.
+    pub source: Source,
     pub format: Format,
     pub fields: Vec<&'static Field>,
     /// The columns' width limit (None: no limit).
     pub width: Option<usize>,
     /// How the columns show timestamps.
     pub timestamp: TimestampFormat,
-    /// `-v`: why auto chose its backend, and libbpf's messages.
-    pub verbose: bool,
-    /// Stop after this long; None: at Ctrl-C or SIGTERM.
-    pub timeout: Option<Duration>,
     /// Print a stats line this often, and at exit.
     pub stats: Option<Duration>,
     /// Serve Prometheus metrics there, so labelled and refreshed.
@@ -187,7 +181,7 @@ impl<W: Write> Output<W> {
     /// gone: a quiet end); any other write error ends the output, and the
     /// records it left, this batch's and every later one's, are counted as
     /// unwritten.
-    fn write_batch(&mut self, batch: &mut Vec<Record>, names: &mut Names, writer: &mut Writer) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &mut Vec<Record>, writer: &mut Writer) -> io::Result<()> {
         let Some(out) = &mut self.out else {
             if let Some((_, unwritten)) = &mut self.failed {
                 *unwritten += batch.len() as u64;
@@ -197,8 +191,7 @@ impl<W: Write> Output<W> {
         };
         let n = batch.len();
         let mut result = Ok(());
-        for (i, mut r) in batch.drain(..).enumerate() {
-            enrich(names, &mut r);
+        for (i, r) in batch.drain(..).enumerate() {
             if let Err(e) = writer.write(&r, out) {
                 result = Err((e, (n - i) as u64));
                 break;
@@ -277,6 +270,12 @@ pub struct Source {
     pub timeout: Option<Duration>,
     /// `-v`: why each backend was passed over, and libbpf's messages.
     pub verbose: bool,
+    /// Where the runtimes keep their state (`--runtime-root`, HOST_ROOT).
+    pub roots: crate::containers::Roots,
+    /// `--tracee-container`, `--tracer-container`: a container running at
+    /// start has its cgroup id handed to the kernel's filter.
+    pub tracee_container: Option<String>,
+    pub tracer_container: Option<String>,
 }
 
 /// Where the loop's records go: the printer of the trace, or `top`'s
@@ -315,7 +314,12 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
     backend::quiet_libbpf();
     backend::set_verbose(source.verbose);
     warn_missing_pids(&source.filters);
-    let opened = backend::open(source.backend, &source.filters, source.verbose)?;
+    let mut names = Names::with_containers(crate::containers::Containers::new(source.roots.clone()));
+    let mut filters = source.filters.clone();
+    for note in container_push_down(source, &mut names, &mut filters) {
+        eprintln!("fsnotify-gadget: {note}");
+    }
+    let opened = backend::open(source.backend, &filters, source.verbose)?;
     for note in &opened.notes {
         eprintln!("fsnotify-gadget: {note}");
     }
@@ -349,7 +353,10 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         more = tracer.poll(wait, &mut batch)?;
         // Soon after the read, while the tracer and its watches are still there.
         paths.new_batch();
-        batch.iter_mut().for_each(|r| paths.fill(r));
+        batch.iter_mut().for_each(|r| {
+            paths.fill(r);
+            enrich(&mut names, r);
+        });
         batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
         consumer.take(&mut batch, tracer.as_ref())?;
         if stopping && (!more || drained_enough) {
@@ -357,10 +364,37 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
-    batch.iter_mut().for_each(|r| paths.fill(r));
+    batch.iter_mut().for_each(|r| {
+        paths.fill(r);
+        enrich(&mut names, r);
+    });
     batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
     consumer.take(&mut batch, tracer.as_ref())?;
     consumer.finish(tracer.as_ref())
+}
+
+/// Hands the kernel the cgroup id of `--tracee-container` / `--tracer-container`
+/// when that container runs now in exactly one cgroup with none below it
+/// (the kernel compares the leaf cgroup); otherwise the user-space condition
+/// alone selects. Returns what to tell the user.
+fn container_push_down(source: &Source, names: &mut Names, filters: &mut Filters) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (flag, name, slot) in [
+        ("--tracee-container", &source.tracee_container, &mut filters.tracee_cgroup),
+        ("--tracer-container", &source.tracer_container, &mut filters.tracer_cgroup),
+    ] {
+        let Some(name) = name else { continue };
+        let ids = names.containers().cgroup_ids_of(name);
+        match ids[..] {
+            [id] if slot.is_none() && names.containers().cgroup_is_leaf(id) => {
+                *slot = Some(id);
+                notes.push(format!("{flag} {name}: filtered in the kernel by its cgroup id {id} (a restart of it is not seen)"));
+            }
+            [] => notes.push(format!("{flag} {name}: no running container has that name now; filtered in user space")),
+            _ => {}
+        }
+    }
+    notes
 }
 
 /// The trace's consumer: prints every record, serves the metrics, warns of
@@ -369,7 +403,6 @@ struct Printer<'a> {
     args: &'a Options,
     metrics: Option<crate::metrics::Recorder>,
     writer: Writer,
-    names: Names,
     output: Output<io::StdoutLock<'static>>,
     reported: Lost,
     next_stats: Option<Instant>,
@@ -396,7 +429,7 @@ impl Consumer for Printer<'_> {
             m.observe_all(batch);
             m.flush(Some(tracer));
         }
-        self.output.write_batch(batch, &mut self.names, &mut self.writer)?;
+        self.output.write_batch(batch, &mut self.writer)?;
         let lost = tracer.lost();
         if lost != self.reported {
             warn_lost(&lost.since(&self.reported));
@@ -453,24 +486,16 @@ pub fn lost_summary(lost: &Lost) -> String {
 /// Traces until stopped. An output error ends the run with that error (a
 /// closed pipe, `| head`, is for the caller to take as a normal end).
 pub fn run(args: &Options) -> Result<()> {
-    let source = Source {
-        backend: args.backend,
-        filters: args.filters.clone(),
-        conditions: args.conditions.clone(),
-        timeout: args.timeout,
-        verbose: args.verbose,
-    };
     let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
     let mut printer = Printer {
         args,
         metrics: None,
         writer: Writer::with_style(args.format, args.fields.clone(), style),
-        names: Names::default(),
         output: Output::new(io::stdout().lock()),
         reported: Lost::default(),
         next_stats: args.stats.map(|every| Instant::now() + every),
     };
-    drive(&source, &mut printer)
+    drive(&args.source, &mut printer)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ macro_rules! proc_of {
             mntns_id: p.mntns_id,
             cgroup_id: p.cgroup_id,
             cgroup: None,
+            container: None,
         }
     }};
 }

@@ -10,7 +10,7 @@ use super::push_int;
 use super::time::{TimeText, TimestampFormat};
 use crate::fields::{Field, Value};
 use crate::masks::push_hex;
-use crate::model::Record;
+use crate::model::{Proc, Record};
 
 /// The key that holds the exact bytes of `key`'s value when they are not UTF-8.
 pub fn hex_key(key: &str) -> String {
@@ -196,7 +196,40 @@ impl JsonField {
 enum Member {
     Field(JsonField),
     /// `tracer` or `tracee`: `null` when the record has no such side.
-    Object { key: Box<[u8]>, tracer: bool, fields: Vec<JsonField> },
+    Object { key: Box<[u8]>, tracer: bool, fields: Vec<SideMember> },
+}
+
+/// A member of a side's object: a field, or `container`/`k8s`, `null` for a
+/// process outside any.
+enum SideMember {
+    Field(JsonField),
+    Object { key: Box<[u8]>, present: fn(&Proc) -> bool, fields: Vec<JsonField> },
+}
+
+/// Whether a side's nested object `name` has anything to show.
+fn presence(name: &str) -> fn(&Proc) -> bool {
+    match name {
+        "container" => |p| p.container.is_some(),
+        "k8s" => |p| p.container.as_ref().is_some_and(|c| c.k8s.is_some()),
+        _ => |_| true,
+    }
+}
+
+/// Groups dotted names by their first word, each group where its first name
+/// was: `(None, [f])` for an undotted name, `(Some(word), fields)` for the rest;
+/// `skip` bytes of each name are already a parent's.
+fn group_by_prefix(fields: &[&'static Field], skip: usize) -> Vec<(Option<&'static str>, Vec<&'static Field>)> {
+    let mut groups: Vec<(Option<&'static str>, Vec<&'static Field>)> = Vec::new();
+    for &f in fields {
+        match f.name[skip..].split_once('.') {
+            None => groups.push((None, vec![f])),
+            Some((prefix, _)) => match groups.iter_mut().find(|(p, _)| *p == Some(prefix)) {
+                Some((_, v)) => v.push(f),
+                None => groups.push((Some(prefix), vec![f])),
+            },
+        }
+    }
+    groups
 }
 
 /// Writes records as JSON lines; dotted field names become nested objects.
@@ -213,27 +246,28 @@ pub struct Json {
 
 impl Json {
     pub fn new(fields: Vec<&'static Field>) -> Json {
-        // Group the fields as before: a nested object where its first field was.
-        let mut groups: Vec<(Option<&'static str>, Vec<&'static Field>)> = Vec::new();
-        for f in fields {
-            match f.name.split_once('.') {
-                None => groups.push((None, vec![f])),
-                Some((prefix, _)) => match groups.iter_mut().find(|(p, _)| *p == Some(prefix)) {
-                    Some((_, v)) => v.push(f),
-                    None => groups.push((Some(prefix), vec![f])),
-                },
-            }
-        }
-        let layout = groups
+        // A nested object where its first field was; sides nest once more.
+        let layout = group_by_prefix(&fields, 0)
             .into_iter()
             .enumerate()
             .map(|(i, (prefix, fs))| match prefix {
                 None => Member::Field(JsonField::new(fs[0], fs[0].name, i == 0)),
-                Some(prefix) => Member::Object {
-                    key: json_key(prefix, i == 0),
-                    tracer: prefix == "tracer",
-                    fields: fs.iter().enumerate().map(|(j, f)| JsonField::new(f, &f.name[prefix.len() + 1..], j == 0)).collect(),
-                },
+                Some(prefix) => {
+                    let skip = prefix.len() + 1;
+                    let inner = group_by_prefix(&fs, skip)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, (sub, gs))| match sub {
+                            None => SideMember::Field(JsonField::new(gs[0], &gs[0].name[skip..], j == 0)),
+                            Some(sub) => SideMember::Object {
+                                key: json_key(sub, j == 0),
+                                present: presence(sub),
+                                fields: gs.iter().enumerate().map(|(k, f)| JsonField::new(f, &f.name[skip + sub.len() + 1..], k == 0)).collect(),
+                            },
+                        })
+                        .collect();
+                    Member::Object { key: json_key(prefix, i == 0), tracer: prefix == "tracer", fields: inner }
+                }
             })
             .collect();
         Json { layout, utc: TimeText::utc(), line: Vec::with_capacity(1024) }
@@ -249,13 +283,27 @@ impl Json {
                 Member::Object { key, tracer, fields } => {
                     line.extend_from_slice(key);
                     let side = if *tracer { &r.tracer } else { &r.tracee };
-                    if side.is_none() {
+                    let Some(p) = side else {
                         line.extend_from_slice(b"null");
                         continue;
-                    }
+                    };
                     line.push(b'{');
-                    for f in fields {
-                        f.write(r, &mut self.utc, line);
+                    for m in fields {
+                        match m {
+                            SideMember::Field(f) => f.write(r, &mut self.utc, line),
+                            SideMember::Object { key, present, fields } => {
+                                line.extend_from_slice(key);
+                                if !present(p) {
+                                    line.extend_from_slice(b"null");
+                                    continue;
+                                }
+                                line.push(b'{');
+                                for f in fields {
+                                    f.write(r, &mut self.utc, line);
+                                }
+                                line.push(b'}');
+                            }
+                        }
                     }
                     line.push(b'}');
                 }

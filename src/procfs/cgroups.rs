@@ -24,6 +24,18 @@ pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
         .map(|m| PathBuf::from(std::ffi::OsStr::from_bytes(&m.mount_point)))
 }
 
+/// Where the node's cgroup2 tree is, seen from here: from this mount
+/// namespace's mountinfo, or with HOST_ROOT set (the tool in a container)
+/// from the node's init's, under HOST_ROOT.
+pub fn node_cgroup2() -> Option<PathBuf> {
+    let host = crate::containers::host_root();
+    if host == Path::new("/") {
+        return std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|m| cgroup2_mount(&m));
+    }
+    let mountinfo = std::fs::read_to_string(host.join("proc/1/mountinfo")).ok()?;
+    cgroup2_mount(&mountinfo).map(|m| crate::containers::under(&host, &m.to_string_lossy()))
+}
+
 /// Every cgroup under `root` by id, its path relative to `root` (the root itself is `/`).
 pub fn walk(root: &Path, limit: usize) -> HashMap<u64, Arc<str>> {
     let mut out = HashMap::new();
@@ -67,7 +79,7 @@ impl CgroupPaths {
         }
         let root = self
             .root
-            .get_or_insert_with(|| std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|m| cgroup2_mount(&m)))
+            .get_or_insert_with(node_cgroup2)
             .clone()?;
         if self.walked.is_some_and(|t| t.elapsed() < REWALK) {
             return None;

@@ -13,6 +13,7 @@ pub mod seeds;
 
 #[cfg(test)]
 mod tests {
+    use fsnotify_gadget::containers::{Container, K8s};
     use fsnotify_gadget::fields::{self, Field};
     use fsnotify_gadget::model::{EventType, FaResponse, Proc, Record};
     use fsnotify_gadget::output::{escape_terminal, time_of_day, Columns, Json};
@@ -50,6 +51,16 @@ mod tests {
                 mntns_id: u64::MAX - i as u64,
                 cgroup_id: u64::MAX / 3 + i as u64,
                 cgroup: (i % 2 == 0).then(|| String::from_utf8_lossy(name).into()),
+                container: (i % 3 != 1).then(|| {
+                    let text = |n: &[u8]| Some(String::from_utf8_lossy(n).into_owned());
+                    std::sync::Arc::new(Container {
+                        id: format!("{i:064x}"),
+                        name: text(name),
+                        runtime: (i % 2 == 0).then_some("podman"),
+                        image: text(&names[(i + 3) % names.len()]),
+                        k8s: (i % 3 == 2).then(|| K8s { namespace: text(name), pod: text(b"pod-0"), container: None, pod_uid: text(name) }),
+                    })
+                }),
             };
             match i % 4 {
                 0 => r.tracer = Some(side),

@@ -294,13 +294,45 @@ impl Json {
                         self.line.extend_from_slice(b"null");
                         continue;
                     }
+                    let p = side.as_ref().unwrap();
+                    // `container.*` and `k8s.*` nest once more, where their first field was.
+                    let mut inner: Vec<(&str, Vec<&Field>)> = Vec::new();
+                    for f in fs {
+                        let rest = &f.name[prefix.len() + 1..];
+                        let sub = rest.split_once('.').map_or("", |(s, _)| s);
+                        match inner.iter_mut().find(|(s, _)| !s.is_empty() && *s == sub) {
+                            Some((_, v)) => v.push(f),
+                            None => inner.push((sub, vec![f])),
+                        }
+                    }
                     self.line.push(b'{');
-                    for (j, f) in fs.iter().enumerate() {
+                    for (j, (sub, gs)) in inner.iter().enumerate() {
                         if j > 0 {
                             self.line.push(b',');
                         }
-                        let key = &f.name[prefix.len() + 1..];
-                        json_member(key, &(f.get)(r), &mut self.line);
+                        if sub.is_empty() {
+                            json_member(&gs[0].name[prefix.len() + 1..], &(gs[0].get)(r), &mut self.line);
+                            continue;
+                        }
+                        json_str(sub, &mut self.line);
+                        self.line.push(b':');
+                        let present = match *sub {
+                            "container" => p.container.is_some(),
+                            "k8s" => p.container.as_ref().is_some_and(|c| c.k8s.is_some()),
+                            _ => true,
+                        };
+                        if !present {
+                            self.line.extend_from_slice(b"null");
+                            continue;
+                        }
+                        self.line.push(b'{');
+                        for (k, f) in gs.iter().enumerate() {
+                            if k > 0 {
+                                self.line.push(b',');
+                            }
+                            json_member(&f.name[prefix.len() + sub.len() + 2..], &(f.get)(r), &mut self.line);
+                        }
+                        self.line.push(b'}');
                     }
                     self.line.push(b'}');
                 }
