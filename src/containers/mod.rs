@@ -4,10 +4,12 @@
 //! network: a node whose runtime is down still gets names.
 //!
 //! A record's side is looked up by its cgroup id, then by its mount
-//! namespace; a miss scans the runtimes' state again, at most once per
-//! [`RESCAN`], so a record waits for a scan at most once a second and a scan
-//! stops after [`SCAN_BUDGET`]. A scan forgets the containers that exited,
-//! whose later records get `null`s.
+//! namespace. A cgroup whose path names a container id not seen yet has
+//! that container's own state files read at once (a few small files); a
+//! mount namespace not seen yet makes a scan of every root, at most once per
+//! [`RESCAN`], so a record waits for a full scan at most once a second, and a
+//! scan stops after [`SCAN_BUDGET`]. A scan forgets the containers that
+//! exited, whose later records get `null`s.
 
 pub mod cgroup_path;
 pub mod state;
@@ -148,31 +150,40 @@ struct Running {
     pid: Option<u32>,
 }
 
-/// Reads every root; the runtimes' views of one id are merged (the manager's
-/// name and image over runc's bare state).
-fn scan(roots: &Roots, deadline: Instant) -> HashMap<String, Running> {
+/// The directories under `dir` that may hold container `only`'s state (all of
+/// them when `only` is None), at most [`MAX_ENTRIES`].
+fn candidates(dir: &Path, only: Option<&str>) -> Vec<PathBuf> {
+    match only {
+        Some(id) => vec![dir.join(id)],
+        None => subdirs(dir),
+    }
+}
+
+/// Reads every root, or only what concerns container `only` (a cgroup named
+/// it): the runtimes' views of one id are merged (the manager's name and
+/// image over runc's bare state).
+fn scan(roots: &Roots, deadline: Instant, only: Option<&str>) -> HashMap<String, Running> {
     let mut runc: Vec<state::Found> = Vec::new();
+    let runc_state = |d: &Path| read_capped(&d.join("state.json")).and_then(|t| state::runc_state(&t));
     for root in &roots.runc {
-        for dir in subdirs(root) {
+        runc.extend(candidates(root, only).iter().filter_map(|d| runc_state(d)));
+        // containerd's and docker's runc roots have a level of namespaces (`k8s.io`, `moby`).
+        for ns in subdirs(root).iter().filter(|d| !d.join("state.json").exists()).take(64) {
             if Instant::now() > deadline {
                 break;
             }
-            match read_capped(&dir.join("state.json")).and_then(|t| state::runc_state(&t)) {
-                Some(f) => runc.push(f),
-                // containerd's runc root has a level of namespaces (`k8s.io`, `moby`).
-                None => runc.extend(subdirs(&dir).iter().filter_map(|d| read_capped(&d.join("state.json"))).filter_map(|t| state::runc_state(&t))),
-            }
+            runc.extend(candidates(ns, only).iter().filter_map(|d| runc_state(d)));
         }
     }
     let mut tasks: Vec<state::Found> = Vec::new();
     for root in &roots.containerd {
-        for ns in subdirs(root) {
-            for dir in subdirs(&ns) {
+        for ns in subdirs(root).iter().take(64) {
+            for dir in candidates(ns, only) {
                 if Instant::now() > deadline {
                     break;
                 }
                 let Some(id) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
-                let annotations = read_capped(&dir.join("config.json")).and_then(|t| state::oci_annotations(&t)).unwrap_or_default();
+                let Some(annotations) = read_capped(&dir.join("config.json")).and_then(|t| state::oci_annotations(&t)) else { continue };
                 let pid = read_capped(&dir.join("init.pid")).and_then(|t| state::pid_file(&t));
                 tasks.push(state::Found { id, pid, annotations, ..Default::default() });
             }
@@ -181,12 +192,12 @@ fn scan(roots: &Roots, deadline: Instant) -> HashMap<String, Running> {
     let mut storage: HashMap<String, state::Found> = HashMap::new();
     for root in &roots.storage {
         if let Some(t) = read_capped(&root.join("overlay-containers/containers.json")) {
-            storage.extend(state::storage_containers(&t).into_iter().map(|f| (f.id.clone(), f)));
+            storage.extend(state::storage_containers(&t).into_iter().filter(|f| only.is_none_or(|id| f.id == id)).map(|f| (f.id.clone(), f)));
         }
     }
     let mut docker: Vec<state::Found> = Vec::new();
     for root in &roots.docker {
-        for dir in subdirs(&root.join("containers")) {
+        for dir in candidates(&root.join("containers"), only) {
             if Instant::now() > deadline {
                 break;
             }
@@ -272,7 +283,7 @@ impl Containers {
     /// Scans the roots, forgetting every container that exited.
     pub fn rescan_now(&mut self) {
         let start = Instant::now();
-        let running = scan(&self.roots, start + SCAN_BUDGET);
+        let running = scan(&self.roots, start + SCAN_BUDGET, None);
         let proc = self.roots.proc.clone();
         let cgroup2 = self.cgroup2.get_or_insert_with(crate::procfs::cgroups::node_cgroup2).clone();
         self.by_id.clear();
@@ -304,10 +315,20 @@ impl Containers {
 
     /// What the cgroup at `path` is, by the id its path names and the last scan.
     fn resolve_path(&mut self, path: &str) -> Entry {
-        let hint = cgroup_path::parse(path);
+        self.resolve_hint(cgroup_path::parse(path))
+    }
+
+    fn resolve_hint(&mut self, hint: cgroup_path::Hint) -> Entry {
         let Some(id) = hint.id else { return Entry { container: None, complete: true } };
         if let Some(c) = self.by_id.get(&id) {
             return Entry { container: Some(c.clone()), complete: true };
+        }
+        // A container started since the last scan: its own state files only, at once.
+        if let Some(r) = scan(&self.roots, Instant::now() + SCAN_BUDGET, Some(&id)).remove(&id) {
+            if self.by_id.len() < MAX_ENTRIES {
+                self.by_id.insert(id, r.container.clone());
+            }
+            return Entry { container: Some(r.container), complete: true };
         }
         // Only the path knows it: its id, its runtime by the path's shape, its pod's uid.
         let k8s = hint.pod_uid.map(|uid| K8s { pod_uid: Some(uid), ..Default::default() });
@@ -352,6 +373,17 @@ impl Containers {
             self.by_mntns.insert(mntns_id, found.clone());
         }
         found
+    }
+
+    /// The container of a process by its `/proc/PID/cgroup` text (v1 or v2)
+    /// and mount namespace, for `list`.
+    pub fn lookup_proc(&mut self, proc_cgroup: &str, mntns_id: u64) -> Option<Arc<Container>> {
+        let hint = cgroup_path::from_proc_cgroup(proc_cgroup);
+        let mut e = self.resolve_hint(hint.clone());
+        if !e.complete && self.rescan() {
+            e = self.resolve_hint(hint);
+        }
+        e.container.or_else(|| self.lookup(0, None, mntns_id))
     }
 
     /// Every running container the last scan found (scanning first if none ran).
@@ -433,7 +465,10 @@ mod tests {
         write(&host.join("var/lib/docker/containers/d2/config.v2.json"), r#"{"ID":"d2","Name":"/old","State":{"Running":false}}"#);
         write(&host.join("run/runc/broken/state.json"), "{");
 
-        let found = scan(&Roots::new(&host, &[]), Instant::now() + SCAN_BUDGET);
+        let found = scan(&Roots::new(&host, &[]), Instant::now() + SCAN_BUDGET, None);
+        let one = scan(&Roots::new(&host, &[]), Instant::now() + SCAN_BUDGET, Some(&cri));
+        assert_eq!(one.keys().collect::<Vec<_>>(), [&cri], "a scan for one id reads only its state");
+        assert_eq!(one[&cri].container, found[&cri].container);
         let c = |id: &str| found[id].container.clone();
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!((c(ID).name.as_deref(), c(ID).runtime, c(ID).image.as_deref()), (Some("web"), Some("podman"), Some("localhost/bb:1")));

@@ -54,7 +54,8 @@ pub(super) fn write_instances(
     resolver: &mut resolve::Resolver,
     out: &mut impl Write,
 ) -> Result<()> {
-    let header = ["PID", "COMM", "USER", "FD", "KIND", "FSNOTIFY_GROUP", "WATCHES", "MNTNS_ID", "FA_FLAGS", "FA_F_FLAGS", "HOLDERS"];
+    let header =
+        ["PID", "COMM", "USER", "FD", "KIND", "FSNOTIFY_GROUP", "WATCHES", "MNTNS_ID", "CONTAINER", "POD", "FA_FLAGS", "FA_F_FLAGS", "HOLDERS"];
     let mut rows = Vec::new();
     for i in instances {
         let f = i.primary;
@@ -74,6 +75,8 @@ pub(super) fn write_instances(
             group_text(f),
             f.info.marks.len().to_string(),
             p.mntns.map_or_else(|| "-".into(), |n| n.to_string()),
+            esc(p.container_text().as_bytes()),
+            esc(p.pod_text().as_bytes()),
             f.info.fa_flags.map_or_else(|| "-".into(), crate::masks::fanotify_init_flags),
             f.info.fa_f_flags.map_or_else(|| "-".into(), |x| format!("{x:#x}")),
             holders,
@@ -162,13 +165,14 @@ mod tests {
 /// `list --path`: who watches the path, how, and which of its events each gets.
 pub(super) fn write_covers(target: &super::covers::Target, found: &[super::Cover], procs: &HashMap<u32, ProcInfo>, out: &mut impl Write) -> Result<()> {
     writeln!(out, "Watchers of {}:", esc(target.path.as_os_str().as_encoded_bytes()))?;
-    let header = ["PID", "COMM", "FD", "KIND", "FSNOTIFY_GROUP", "WD", "ON", "MASK", "GETS"];
+    let header = ["PID", "COMM", "CONTAINER", "FD", "KIND", "FSNOTIFY_GROUP", "WD", "ON", "MASK", "GETS"];
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|c| {
             vec![
                 c.fd.pid.to_string(),
                 procs.get(&c.fd.pid).map_or_else(|| "?".into(), |p| esc(&p.comm)),
+                procs.get(&c.fd.pid).map_or_else(|| "?".into(), |p| esc(p.container_text().as_bytes())),
                 c.fd.fd.to_string(),
                 c.fd.kind.name().to_string(),
                 group_text(c.fd),

@@ -21,6 +21,17 @@ fn json_bytes(obj: &mut Map<String, Value>, key: &str, b: &[u8]) {
     }
 }
 
+/// `"container"` and `"k8s"` as the trace's JSON nests them, `null` on the host.
+fn insert_container(o: &mut Map<String, Value>, p: &ProcInfo) {
+    let c = p.container.as_deref();
+    o.insert("container".into(), c.map_or(Value::Null, |c| json!({"id": c.id, "name": c.name, "runtime": c.runtime, "image": c.image})));
+    let k8s = c.and_then(|c| c.k8s.as_ref());
+    o.insert(
+        "k8s".into(),
+        k8s.map_or(Value::Null, |k| json!({"namespace": k.namespace, "pod": k.pod, "container": k.container, "pod_uid": k.pod_uid})),
+    );
+}
+
 pub(super) fn write_instances(
     args: &Options,
     instances: &[Instance],
@@ -42,6 +53,7 @@ pub(super) fn write_instances(
         o.insert("fsnotify_group".into(), json!(f.group.map(|g| format!("{g:#x}"))));
         o.insert("watches".into(), json!(f.info.marks.len()));
         o.insert("mntns_id".into(), json!(p.mntns));
+        insert_container(&mut o, p);
         if f.kind == Kind::Fanotify {
             o.insert("fa_flags".into(), json!(f.info.fa_flags));
             o.insert("fa_f_flags".into(), json!(f.info.fa_f_flags));
@@ -124,6 +136,9 @@ pub(super) fn write_covers(target: &super::covers::Target, found: &[super::Cover
         json_bytes(&mut o, "path", target.path.as_os_str().as_encoded_bytes());
         o.insert("pid".into(), json!(c.fd.pid));
         json_bytes(&mut o, "comm", procs.get(&c.fd.pid).map_or(&b""[..], |p| &p.comm));
+        if let Some(p) = procs.get(&c.fd.pid) {
+            insert_container(&mut o, p);
+        }
         o.insert("fd".into(), json!(c.fd.fd));
         o.insert("kind".into(), json!(c.fd.kind.name()));
         o.insert("fsnotify_group".into(), json!(c.fd.group.map(|g| format!("{g:#x}"))));

@@ -53,6 +53,8 @@ struct ProcInfo {
     pub(super) uid: Option<u32>,
     pub(super) user: Option<String>,
     pub(super) mntns: Option<u64>,
+    /// Its container and pod; None on the host.
+    pub(super) container: Option<std::sync::Arc<crate::containers::Container>>,
 }
 
 fn proc_info(pid: u32, names: &mut crate::names::Names) -> Option<ProcInfo> {
@@ -60,7 +62,25 @@ fn proc_info(pid: u32, names: &mut crate::names::Names) -> Option<ProcInfo> {
     let uid = crate::procfs::uid(pid);
     let user = uid.and_then(|u| names.user(u)).map(|u| u.to_string());
     let mntns = crate::procfs::mntns(pid);
-    Some(ProcInfo { comm, uid, user, mntns })
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let container = names.containers().lookup_proc(&cgroup, mntns.unwrap_or(0));
+    Some(ProcInfo { comm, uid, user, mntns, container })
+}
+
+impl ProcInfo {
+    /// The CONTAINER column: the container's name (else its id's first 12 digits), `-` on the host.
+    pub(super) fn container_text(&self) -> String {
+        self.container.as_ref().map_or_else(|| "-".into(), |c| c.name.clone().unwrap_or_else(|| c.id.chars().take(12).collect()))
+    }
+
+    /// The POD column: `NAMESPACE/POD`, `-` outside Kubernetes.
+    pub(super) fn pod_text(&self) -> String {
+        let k8s = self.container.as_ref().and_then(|c| c.k8s.as_ref());
+        match k8s.map(|k| (k.namespace.as_deref(), k.pod.as_deref())) {
+            Some((ns, Some(pod))) => format!("{}/{pod}", ns.unwrap_or("?")),
+            _ => "-".into(),
+        }
+    }
 }
 
 /// An instance as listed: its fds, the one shown first, and what is known.

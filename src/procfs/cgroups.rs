@@ -58,14 +58,61 @@ pub fn walk(root: &Path, limit: usize) -> HashMap<u64, Arc<str>> {
     out
 }
 
-/// The id → path cache: rebuilt by a walk when an unknown id appears (at most
-/// once per [`REWALK`]), so removed cgroups leave it and an id that is gone
-/// gives `None`.
+/// `open_by_handle_at(2)`'s handle of a kernfs node: its 64-bit id (a
+/// cgroup's id, as BPF reads it) under handle type FILEID_KERNFS.
+#[repr(C)]
+struct KernfsHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    id: u64,
+}
+
+const FILEID_KERNFS: i32 = 0xfe;
+
+/// How looking one cgroup up by its id went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ById {
+    Found(Arc<str>),
+    /// The kernel has no such cgroup (any more).
+    Gone,
+    /// This kernel or these privileges do not allow it: walk the tree instead.
+    Unsupported,
+}
+
+/// The path of cgroup `id` under the cgroup2 mount open as `mount_fd`, asked
+/// of the kernel directly: no walk, so a cgroup made a moment ago is found.
+pub fn path_by_id(mount_fd: &std::fs::File, root: &Path, id: u64) -> ById {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let handle = KernfsHandle { handle_bytes: 8, handle_type: FILEID_KERNFS, id };
+    // SAFETY: the handle is a valid struct file_handle of 8 bytes; the result is an fd or -1.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_open_by_handle_at, mount_fd.as_raw_fd(), &handle as *const KernfsHandle, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    };
+    if fd < 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESTALE) | Some(libc::ENOENT) => ById::Gone,
+            _ => ById::Unsupported,
+        };
+    }
+    // SAFETY: a new fd this function owns.
+    let dir = unsafe { std::fs::File::from_raw_fd(fd as i32) };
+    let Ok(abs) = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else { return ById::Unsupported };
+    match abs.strip_prefix(root) {
+        Ok(rel) if rel.as_os_str().is_empty() => ById::Found(Arc::from("/")),
+        Ok(rel) => ById::Found(Arc::from(format!("/{}", rel.to_string_lossy()).as_str())),
+        // A path outside the mount seen from here (another mount namespace's view).
+        Err(_) => ById::Unsupported,
+    }
+}
+
+/// The id → path cache. An unknown id is asked of the kernel by its handle;
+/// where that is not allowed, a walk rebuilds the cache (at most once per
+/// [`REWALK`], so removed cgroups leave it). An id that is gone gives `None`.
 #[derive(Default)]
 pub struct CgroupPaths {
     /// `None` until the first lookup; `Some(None)` where no cgroup2 is mounted.
-    root: Option<Option<PathBuf>>,
-    paths: HashMap<u64, Arc<str>>,
+    root: Option<Option<(PathBuf, Option<std::fs::File>)>>,
+    paths: HashMap<u64, Option<Arc<str>>>,
     walked: Option<Instant>,
 }
 
@@ -75,18 +122,38 @@ impl CgroupPaths {
             return None;
         }
         if let Some(p) = self.paths.get(&id) {
-            return Some(p.clone());
+            return p.clone();
         }
-        let root = self
+        let (root, mount_fd) = self
             .root
-            .get_or_insert_with(node_cgroup2)
-            .clone()?;
+            .get_or_insert_with(|| node_cgroup2().map(|r| {
+                let fd = std::fs::File::open(&r).ok();
+                (r, fd)
+            }))
+            .as_ref()?;
+        if self.paths.len() >= MAX_CGROUPS {
+            self.paths.clear();
+        }
+        if let Some(fd) = mount_fd {
+            match path_by_id(fd, root, id) {
+                ById::Found(p) => {
+                    self.paths.insert(id, Some(p.clone()));
+                    return Some(p);
+                }
+                ById::Gone => {
+                    self.paths.insert(id, None);
+                    return None;
+                }
+                ById::Unsupported => {}
+            }
+        }
         if self.walked.is_some_and(|t| t.elapsed() < REWALK) {
             return None;
         }
-        self.paths = walk(&root, MAX_CGROUPS);
+        let root = root.clone();
+        self.paths = walk(&root, MAX_CGROUPS).into_iter().map(|(k, v)| (k, Some(v))).collect();
         self.walked = Some(Instant::now());
-        self.paths.get(&id).cloned()
+        self.paths.get(&id).cloned().flatten()
     }
 }
 
@@ -117,5 +184,22 @@ mod tests {
         assert_eq!(m[&ino(&root.join("a.slice/b.scope"))].as_ref(), "/a.slice/b.scope");
         assert_eq!(walk(&root, 1).len(), 1, "a walk stops at its limit");
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_kernel_gives_a_cgroups_path_by_its_id() {
+        let Some(root) = node_cgroup2() else { return eprintln!("no cgroup2 mounted: nothing to look up") };
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_string();
+        let id = std::fs::metadata(root.join(rel.trim_start_matches('/'))).unwrap().ino();
+        let fd = std::fs::File::open(&root).unwrap();
+        match path_by_id(&fd, &root, id) {
+            // Not root: open_by_handle_at needs CAP_DAC_READ_SEARCH.
+            ById::Unsupported if !nix::unistd::Uid::effective().is_root() => {}
+            got => assert_eq!(got, ById::Found(Arc::from(rel.as_str()))),
+        }
+        if nix::unistd::Uid::effective().is_root() {
+            assert_eq!(path_by_id(&fd, &root, u64::MAX - 7), ById::Gone);
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`reliability`]: faults, a stalled burst and a short soak
 //!   (tests/common/reliability.rs);
 //! - [`top`]: `fsnotify-gadget top` with permission daemons of known delays;
+//! - [`containers`]: container identity on both sides, with podman and runc;
 //! - [`fleet`]: the static binary, its image under podman, the DaemonSet
 //!   manifest, and the metrics scraped by a real Prometheus.
 //!
@@ -24,6 +25,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod containers;
 mod fleet;
 mod hostile;
 mod input;

@@ -1,0 +1,268 @@
+//! Container identity on both sides of a record (issue 14), with real
+//! containers: Debian's podman running runc (crun refuses this machine's
+//! v1/v2 hybrid cgroups), an image imported offline from busybox-static and
+//! the host's inotifywait with its libraries, since nothing can be pulled.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{require_root, run, s, test_dir, wait_for_notify_fd, Gadget};
+
+fn podman(args: &[&str]) -> String {
+    let out = Command::new("podman").args(args).stderr(Stdio::piped()).output().expect("run podman (scripts/install-deps.sh installs it)");
+    assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Copies `bin` and the libraries ldd lists for it into `tree`, at the same paths.
+fn copy_with_libraries(bin: &Path, tree: &Path) {
+    let ldd = Command::new("ldd").arg(bin).output().unwrap();
+    let text = String::from_utf8_lossy(&ldd.stdout);
+    let libs = text.split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from);
+    for file in std::iter::once(bin.to_path_buf()).chain(libs) {
+        let to = tree.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &to).unwrap_or_else(|e| panic!("copy {file:?}: {e}"));
+    }
+}
+
+/// The test image, imported once per run: busybox's applets, and inotifywait.
+fn image() -> &'static str {
+    static TAG: OnceLock<&'static str> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let tree = test_dir("ctr-image-tree");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", tree.join("bin/busybox")).expect("busybox-static (scripts/install-deps.sh)");
+        for applet in ["sh", "touch", "sleep", "cat", "mkdir"] {
+            std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
+        }
+        copy_with_libraries(Path::new("/usr/bin/inotifywait"), &tree);
+        let tar = tree.with_extension("tar");
+        run("tar", &["-C", tree.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."]);
+        let tag = "localhost/fsg-test-containers:1";
+        podman(&["import", tar.to_str().unwrap(), tag]);
+        tag
+    })
+}
+
+/// A detached container running `cmd` with `dir` mounted at /w, removed when dropped.
+struct Ctr {
+    name: String,
+    id: String,
+    pid: u32,
+}
+
+impl Ctr {
+    fn run(label: &str, dir: &Path, cmd: &[&str]) -> Ctr {
+        let name = format!("fsg-{label}-{}", std::process::id());
+        let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &name]).output();
+        let volume = format!("{}:/w", dir.display());
+        // The flags this machine needs: runc, rlimits podman may set, no network.
+        let mut args = vec![
+            "--runtime", "runc", "run", "-d", "--name", &name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+            "--network", "none", "-v", &volume, image(),
+        ];
+        args.extend_from_slice(cmd);
+        let id = podman(&args);
+        let pid = podman(&["inspect", "-f", "{{.State.Pid}}", &name]).parse().unwrap();
+        Ctr { name, id, pid }
+    }
+
+    /// Waits until the container's command has ended.
+    fn wait(&self) {
+        podman(&["wait", &self.name]);
+    }
+}
+
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &self.name]).output();
+    }
+}
+
+/// A host inotifywait watching `dir`.
+fn host_watcher(dir: &Path) -> crate::common::Client {
+    let w = crate::common::Client::start("inotifywait", &["-m", "-q", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    w
+}
+
+/// The side's container as the record has it: `(name, id)`, None when null.
+fn side(r: &Value, which: &str) -> Option<(String, String)> {
+    let c = s(r, &format!("{which}.container"));
+    if c.is_null() {
+        return None;
+    }
+    Some((c["name"].as_str().unwrap_or("").to_string(), c["id"].as_str().unwrap_or("").to_string()))
+}
+
+fn named(c: &Ctr) -> Option<(String, String)> {
+    Some((c.name.clone(), c.id.clone()))
+}
+
+/// The records about files in `dir`.
+fn under<'a>(records: &'a [Value], dir: &Path) -> Vec<&'a Value> {
+    let prefix = format!("{}/", dir.display());
+    records.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with(&prefix))).collect()
+}
+
+#[test]
+fn a_host_watcher_sees_a_writer_in_a_container() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-host-watcher");
+    let watcher = host_watcher(&dir);
+    let g = Gadget::start(&["--tracer-pid", &watcher.pid().to_string()]);
+    // The first event may wake a read begun before the start (README, Guarantees).
+    run("touch", &[dir.join("first").to_str().unwrap()]);
+    let writer = Ctr::run("writer", &dir, &["sh", "-c", "sleep 0.5; touch /w/from-the-container; touch /w/again"]);
+    writer.wait();
+    std::thread::sleep(Duration::from_millis(500));
+    let (records, _) = g.stop();
+    let ours = under(&records, &dir);
+    let from: Vec<_> = ours.iter().filter(|r| r["name"] == "from-the-container" || r["name"] == "again").collect();
+    assert!(from.len() >= 2, "no record of the container's touches: {ours:#?}");
+    for r in &from {
+        assert_eq!(side(r, "tracee"), named(&writer), "{r}");
+        assert_eq!(r["tracee"]["container"]["runtime"], "podman", "{r}");
+        assert_eq!(r["tracee"]["container"]["image"], image(), "{r}");
+        assert_eq!(r["tracee"]["k8s"], Value::Null, "a podman container is in no pod: {r}");
+        assert_eq!(side(r, "tracer"), None, "the watcher is on the host: {r}");
+        assert_eq!(r["tracer"]["k8s"], Value::Null);
+    }
+    for r in ours.iter().filter(|r| r["name"] == "first") {
+        assert_eq!((side(r, "tracer"), side(r, "tracee")), (None, None), "host on both sides: {r}");
+    }
+}
+
+#[test]
+fn a_watcher_in_a_container_sees_a_host_writer_and_list_names_it() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-container-watcher");
+    let watcher = Ctr::run("watcher", &dir, &["inotifywait", "-m", "-q", "/w"]);
+    wait_for_notify_fd(watcher.pid, "inotify");
+
+    let listed = Command::new(crate::common::gadget_bin()).args(["list", "-o", "json", "--pid", &watcher.pid.to_string()]).output().unwrap();
+    assert!(listed.status.success(), "list: {}", String::from_utf8_lossy(&listed.stderr));
+    let rows: Vec<Value> = String::from_utf8(listed.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let row = rows.iter().find(|r| r["row"] == "instance" && r["pid"] == watcher.pid).unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!((row["container"]["name"].as_str(), row["container"]["id"].as_str()), (Some(&*watcher.name), Some(&*watcher.id)), "{row}");
+    assert_eq!(row["container"]["runtime"], "podman");
+    let table = Command::new(crate::common::gadget_bin()).args(["list", "--pid", &watcher.pid.to_string()]).output().unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    let header = table.lines().next().unwrap().split_whitespace().position(|c| c == "CONTAINER").expect("a CONTAINER column");
+    let line = table.lines().find(|l| l.starts_with(&watcher.pid.to_string())).unwrap_or_else(|| panic!("{table}"));
+    assert_eq!(line.split_whitespace().nth(header), Some(&*watcher.name), "{table}");
+
+    let g = Gadget::start(&["--tracer-pid", &watcher.pid.to_string()]);
+    run("touch", &[dir.join("first").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(300));
+    run("touch", &[dir.join("from-the-host").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (records, _) = g.stop();
+    let seen: Vec<_> = under(&records, &dir).into_iter().filter(|r| r["name"] == "from-the-host").collect();
+    assert!(!seen.is_empty(), "the container's watcher read nothing of the host's touch: {records:#?}");
+    for r in &seen {
+        assert_eq!(side(r, "tracer"), named(&watcher), "{r}");
+        assert_eq!(r["tracer"]["pid"], watcher.pid);
+        assert_eq!(side(r, "tracee"), None, "touch ran on the host: {r}");
+    }
+}
+
+/// A multiset of records by who read and caused what.
+fn keys(records: &[&Value]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in records {
+        let k = format!("{} {} {} {}", r["tracer"]["pid"], r["tracee"]["pid"], r["path"], r["i_mask"]);
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn two_containers_each_on_its_side_and_the_container_filter_keeps_exactly_theirs() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-two");
+    let other = test_dir("ctr-two-host");
+    let watcher = Ctr::run("a-watcher", &dir, &["inotifywait", "-m", "-q", "/w"]);
+    wait_for_notify_fd(watcher.pid, "inotify");
+    let host = host_watcher(&other);
+    // One trace of everything, one of -c with the watcher's container: both
+    // started after the watchers, so both miss alike what the tracepoint
+    // backend misses (the read each watcher had begun).
+    let all = Gadget::start(&[]);
+    let only = Gadget::start(&["-c", &watcher.name]);
+    run("touch", &[dir.join("first").to_str().unwrap(), other.join("first").to_str().unwrap()]);
+    let writer = Ctr::run("b-writer", &dir, &["sh", "-c", "sleep 0.5; for i in 1 2 3; do touch /w/from-b-$i; sleep 0.1; done"]);
+    writer.wait();
+    for i in 0..3 {
+        run("touch", &[dir.join(format!("from-host-{i}")).to_str().unwrap(), other.join(format!("host-only-{i}")).to_str().unwrap()]);
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let (only, _) = only.stop();
+    let (all, _) = all.stop();
+    drop(host);
+
+    let from_b: Vec<_> = under(&all, &dir).into_iter().filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("from-b-"))).collect();
+    assert!(from_b.len() >= 3, "the watcher read too little of B's touches: {from_b:#?}");
+    for r in &from_b {
+        assert_eq!(side(r, "tracer"), named(&watcher), "{r}");
+        assert_eq!(side(r, "tracee"), named(&writer), "{r}");
+    }
+    for r in under(&all, &other) {
+        assert_eq!((side(r, "tracer"), side(r, "tracee")), (None, None), "host on both sides: {r}");
+    }
+    // Exactly the records with the watcher's container on either side.
+    assert!(only.iter().all(|r| side(r, "tracer") == named(&watcher) || side(r, "tracee") == named(&watcher)), "{only:#?}");
+    let expected: Vec<&Value> = all.iter().filter(|r| side(r, "tracer") == named(&watcher) || side(r, "tracee") == named(&watcher)).collect();
+    let (want, got) = (keys(&expected), keys(&only.iter().collect::<Vec<_>>()));
+    assert_eq!(got, want, "-c kept other records than those of its container");
+    assert!(want.keys().any(|k| k.contains("from-host-")), "the host's touches in the container's directory are in: {want:#?}");
+}
+
+#[test]
+fn records_read_after_their_container_exited_have_null_containers() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-exited");
+    let ready = dir.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
+    // A host reader, stopped while the container writes: the container's events wait in its queue.
+    let reader = Command::new(crate::common::helper("fsg-inotify-reader"))
+        .args(["--dir", dir.to_str().unwrap(), "--ready", ready.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = crate::common::Client::from_child(reader);
+    crate::common::wait_ready(&ready, "fsg-inotify-reader");
+    let mut g = Gadget::start(&["--tracer-pid", &reader.pid().to_string()]);
+    // SAFETY: kill with a pid we own.
+    unsafe { libc::kill(reader.pid() as i32, libc::SIGSTOP) };
+    let writer = Ctr::run("gone", &dir, &["sh", "-c", "for i in 1 2 3 4 5; do touch /w/f-$i; done"]);
+    writer.wait();
+    let (name, id) = (writer.name.clone(), writer.id.clone());
+    drop(writer);
+    // Past the rescan interval, so the tool's view of the runtimes has no such container.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: as above.
+    unsafe { libc::kill(reader.pid() as i32, libc::SIGCONT) };
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(g.stderr_now().iter().all(|l| !l.contains("error")), "{:#?}", g.stderr_now());
+    let (records, stderr) = g.stop();
+    let touched: Vec<_> = under(&records, &dir).into_iter().filter(|r| r["tracee"]["comm"] == "touch").collect();
+    assert!(touched.len() >= 5, "the reader's records of the exited container's touches: {records:#?} {stderr:#?}");
+    for r in &touched {
+        let c = &r["tracee"]["container"];
+        // Its cgroup and namespace are gone: no name, no image; an id only if a
+        // walk of the cgroups met its cgroup while it lived.
+        assert!(c.is_null() || (c["name"].is_null() && c["image"].is_null() && c["id"] == id.as_str()), "{name}: {r}");
+        assert!(r["tracee"]["cgroup_id"].as_u64().is_some_and(|i| i > 1), "the kernel still gave its cgroup id: {r}");
+    }
+}
