@@ -170,6 +170,20 @@ fn checked_in_seeds_parse_cleanly() {
         let k = fsnotify_gadget::kallsyms::Kallsyms::parse(&String::from_utf8(text).unwrap(), &["inotify_read", "inotify_handle_inode_event"]);
         assert!(k.has("inotify_read") || k.has("inotify_handle_inode_event"));
     }
+    // Captured from a real podman/runc container (and docker's and containerd's
+    // layouts): each is read by the parser of its kind.
+    for name in ["seed-runc-state.json", "seed-oci-config.json", "seed-storage-containers.json", "seed-docker-config.json", "seed-containerd-config.json", "seed-proc-cgroup"] {
+        use fsnotify_gadget::containers::{cgroup_path, state};
+        let text = std::fs::read_to_string(corpus_dir().join("runtime_state").join(name)).unwrap();
+        match name {
+            "seed-runc-state.json" => assert_eq!(state::manager(&state::runc_state(&text).unwrap().annotations), Some("podman")),
+            "seed-oci-config.json" => assert_eq!(state::oci_annotations(&text).unwrap()["io.container.manager"], "libpod"),
+            "seed-storage-containers.json" => assert!(state::storage_containers(&text)[0].image.is_some()),
+            "seed-docker-config.json" => assert_eq!(state::docker_config(&text).unwrap().name.as_deref(), Some("db")),
+            "seed-containerd-config.json" => assert_eq!(state::k8s(&state::oci_annotations(&text).unwrap()).unwrap().container.as_deref(), Some("app")),
+            _ => assert_eq!(cgroup_path::from_proc_cgroup(&text).runtime, Some("podman")),
+        }
+    }
     // Built without the kernel, so they must be exactly what is checked in.
     let mut want: Vec<Vec<u8>> = escape_inputs().into_iter().map(|(_, b)| b).collect();
     want.sort();
