@@ -70,6 +70,11 @@ impl Names {
         p.container = self.containers.lookup(p.cgroup_id, p.cgroup.as_deref(), p.mntns_id);
     }
 
+    /// A new batch of records begins: the container cache reads the clock once for it.
+    pub fn new_batch(&mut self) {
+        self.containers.new_batch();
+    }
+
     /// The container cache, for `list` and the container filters.
     pub fn containers(&mut self) -> &mut crate::containers::Containers {
         &mut self.containers

@@ -353,6 +353,7 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         more = tracer.poll(wait, &mut batch)?;
         // Soon after the read, while the tracer and its watches are still there.
         paths.new_batch();
+        names.new_batch();
         batch.iter_mut().for_each(|r| {
             paths.fill(r);
             enrich(&mut names, r);

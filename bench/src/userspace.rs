@@ -39,6 +39,10 @@ fn kernel_records(n: usize) -> Vec<Vec<u8>> {
                 p.uid = if i % 4 == 0 { 0 } else { 1000 };
                 p.gid = p.uid;
                 p.mntns_id = 4026531841;
+                // Every other tracee is in the benchmark's container (see `containers`).
+                if pid != 800 && i % 2 == 0 {
+                    p.mntns_id = own_mntns();
+                }
                 decode::set_c(&mut p.comm, comm);
                 decode::set_c(&mut p.pcomm, b"bash");
             }
@@ -87,24 +91,61 @@ fn pin_to_one_core() {
     }
 }
 
+/// This process's mount namespace: the container the benchmark's runtime state names.
+fn own_mntns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/mnt").map_or(0, |m| m.ino())
+}
+
+/// A container cache that knows one container, as podman's runc state and
+/// containers/storage describe it, whose init process is this one: records
+/// in this mount namespace hit it, the others hit the cache's "no container".
+/// The state stays in `root` for the cache's rescans (once a second at most).
+fn containers(root: &std::path::Path) -> anyhow::Result<fsnotify_gadget::containers::Containers> {
+    let id = "5a5b1f717e6b43cc70cd8226a41ce9bf71a0f389ed8359e89645b7fe8e3930c2";
+    std::fs::create_dir_all(root.join("runc").join(id))?;
+    std::fs::create_dir_all(root.join("storage/overlay-containers"))?;
+    let state = serde_json::json!({"id": id, "init_process_pid": std::process::id(), "config": {"labels": ["io.container.manager=libpod"]}});
+    std::fs::write(root.join("runc").join(id).join("state.json"), state.to_string())?;
+    let meta = serde_json::json!({"image-name": "localhost/app:1"}).to_string();
+    let storage = serde_json::json!([{"id": id, "names": ["web"], "metadata": meta}]);
+    std::fs::write(root.join("storage/overlay-containers/containers.json"), storage.to_string())?;
+    let roots = fsnotify_gadget::containers::Roots {
+        runc: vec![root.join("runc")],
+        containerd: Vec::new(),
+        storage: vec![root.join("storage")],
+        docker: Vec::new(),
+        proc: "/proc".into(),
+    };
+    let mut c = fsnotify_gadget::containers::Containers::new(roots);
+    c.rescan_now();
+    anyhow::ensure!(c.running().len() == 1, "the benchmark's container was not found");
+    Ok(c)
+}
+
 /// Times `records` records per format and round; emits one `throughput` line each.
 pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
     pin_to_one_core();
     let distinct = 4096;
     let kernel_raw = kernel_records(distinct);
     let clock = Clock::with_offset(1_700_000_000_000_000_000);
+    let state_root = std::env::temp_dir().join(format!("fsg-bench-containers-{}", std::process::id()));
     for round in 0..rounds {
         for (name, format) in [("columns", Format::Columns), ("json", Format::Json)] {
             let selected: Vec<_> = match format {
                 Format::Columns => fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
                 Format::Json | Format::JsonPretty => fields::json_default().collect(),
             };
-            // Kernel path: bytes -> decode -> enrich -> format.
+            // Kernel path: bytes -> decode -> enrich (half the tracees in a container) -> format.
             let mut writer = Writer::new(format, selected.clone());
-            let mut names = Names::default();
+            let mut names = Names::with_containers(containers(&state_root)?);
             let mut out = BufWriter::with_capacity(64 * 1024, io::sink());
             let (a0, b0, t0) = (allocs::count(), allocs::bytes(), Instant::now());
             for i in 0..records {
+                if i % 64 == 0 {
+                    // As the tracing loop does once per poll.
+                    names.new_batch();
+                }
                 let Ok(mut r) = decode::decode(&kernel_raw[i % distinct], clock) else { anyhow::bail!("a benchmark record did not decode") };
                 enrich(&mut names, &mut r);
                 writer.write(&r, &mut out)?;
@@ -116,5 +157,6 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
 
         }
     }
+    let _ = std::fs::remove_dir_all(&state_root);
     Ok(())
 }

@@ -254,6 +254,9 @@ pub struct Containers {
     /// The directories of the init processes' cgroups, by cgroup id.
     init_cgroups: HashMap<u64, PathBuf>,
     scanned: Option<Instant>,
+    /// The time of the current batch of records ([`Containers::new_batch`]):
+    /// a miss asks whether a rescan is due without reading the clock.
+    now: Option<Instant>,
 }
 
 impl Default for Containers {
@@ -264,11 +267,17 @@ impl Default for Containers {
 
 impl Containers {
     pub fn new(roots: Roots) -> Containers {
-        Containers { roots, cgroup2: None, by_id: HashMap::new(), by_cgroup: HashMap::new(), by_mntns: HashMap::new(), init_cgroups: HashMap::new(), scanned: None }
+        Containers { roots, cgroup2: None, by_id: HashMap::new(), by_cgroup: HashMap::new(), by_mntns: HashMap::new(), init_cgroups: HashMap::new(), scanned: None, now: None }
     }
 
     fn rescan_due(&self) -> bool {
-        self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
+        let now = self.now.unwrap_or_else(Instant::now);
+        self.scanned.is_none_or(|t| now.saturating_duration_since(t) >= RESCAN)
+    }
+
+    /// A new batch of records begins now: its lookups take this as the time.
+    pub fn new_batch(&mut self) {
+        self.now = Some(Instant::now());
     }
 
     /// Scans now if none ran in the last [`RESCAN`]; true when it did.
