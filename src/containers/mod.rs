@@ -242,6 +242,19 @@ struct Entry {
     complete: bool,
 }
 
+/// A mount namespace's container, and the init process that showed it: the
+/// kernel reuses a freed namespace's id, so a container's entry is checked
+/// again (its init still in it) every [`RECHECK`].
+#[derive(Debug, Clone)]
+struct Mntns {
+    container: Option<Arc<Container>>,
+    pid: u32,
+    checked: Instant,
+}
+
+/// How long a mount namespace's container is trusted without a look at its init process.
+const RECHECK: Duration = Duration::from_secs(2);
+
 /// The cache of which container each cgroup and mount namespace is.
 pub struct Containers {
     roots: Roots,
@@ -250,7 +263,7 @@ pub struct Containers {
     by_id: HashMap<String, Arc<Container>>,
     by_cgroup: HashMap<u64, Entry>,
     /// Running containers' init pids' namespaces, and the namespaces found in none.
-    by_mntns: HashMap<u64, Option<Arc<Container>>>,
+    by_mntns: HashMap<u64, Mntns>,
     /// The directories of the init processes' cgroups, by cgroup id.
     init_cgroups: HashMap<u64, PathBuf>,
     scanned: Option<Instant>,
@@ -303,7 +316,7 @@ impl Containers {
             if let Some(pid) = r.pid {
                 let dir = proc.join(pid.to_string());
                 if let Some(ns) = stat_ino(&dir.join("ns/mnt")) {
-                    self.by_mntns.insert(ns, Some(r.container.clone()));
+                    self.by_mntns.insert(ns, Mntns { container: Some(r.container.clone()), pid, checked: start });
                 }
                 let v2 = std::fs::read_to_string(dir.join("cgroup")).ok().and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)));
                 if let (Some(root), Some(path)) = (&cgroup2, v2) {
@@ -364,22 +377,40 @@ impl Containers {
                 // No path yet (a cgroup created since the last walk): asked again next time.
                 (None, None) => None,
             };
-            if let Some(Entry { container: Some(c), .. }) = entry {
-                return Some(c);
+            match entry {
+                Some(Entry { container: Some(c), .. }) => return Some(c),
+                // A cgroup that names no container: a runtime may have left the
+                // v2 tree alone (a v1-only one on a hybrid host); ask the namespace.
+                Some(Entry { container: None, complete: true }) => {}
+                // A cgroup gone or not found yet: its namespace's id may be another's by now.
+                _ => return None,
             }
         }
+        self.by_mntns_id(mntns_id)
+    }
+
+    fn by_mntns_id(&mut self, mntns_id: u64) -> Option<Arc<Container>> {
         if mntns_id == 0 {
             return None;
         }
-        if let Some(known) = self.by_mntns.get(&mntns_id) {
-            return known.clone();
+        let now = self.now.unwrap_or_else(Instant::now);
+        if let Some(known) = self.by_mntns.get_mut(&mntns_id) {
+            if known.container.is_none() || now.saturating_duration_since(known.checked) < RECHECK {
+                return known.container.clone();
+            }
+            // Still the namespace of that container's init process?
+            if stat_ino(&self.roots.proc.join(known.pid.to_string()).join("ns/mnt")) == Some(mntns_id) {
+                known.checked = now;
+                return known.container.clone();
+            }
+            self.by_mntns.remove(&mntns_id);
         }
         if !self.rescan() {
             return None;
         }
-        let found = self.by_mntns.get(&mntns_id).cloned().flatten();
-        if self.by_mntns.len() < MAX_ENTRIES {
-            self.by_mntns.insert(mntns_id, found.clone());
+        let found = self.by_mntns.get(&mntns_id).and_then(|m| m.container.clone());
+        if found.is_none() && self.by_mntns.len() < MAX_ENTRIES {
+            self.by_mntns.insert(mntns_id, Mntns { container: None, pid: 0, checked: now });
         }
         found
     }
@@ -392,7 +423,7 @@ impl Containers {
         if !e.complete && self.rescan() {
             e = self.resolve_hint(hint);
         }
-        e.container.or_else(|| self.lookup(0, None, mntns_id))
+        e.container.or_else(|| self.by_mntns_id(mntns_id))
     }
 
     /// Every running container the last scan found (scanning first if none ran).
@@ -487,6 +518,27 @@ mod tests {
         assert_eq!(app.k8s.as_ref().unwrap().namespace.as_deref(), Some("prod"));
         assert_eq!(found[&cri].pid, Some(1), "the task's pid comes from runc's state when init.pid is missing");
         assert_eq!((c("d1").name.as_deref(), c("d1").runtime), (Some("db"), Some("docker")));
+        std::fs::remove_dir_all(&host).unwrap();
+    }
+
+    #[test]
+    fn a_namespace_names_its_container_until_its_init_left_it() {
+        let host = tree("mntns");
+        write(&host.join(format!("run/runc/{ID}/state.json")), &format!(r#"{{"id":"{ID}","init_process_pid":{}}}"#, std::process::id()));
+        let mut c = Containers::new(Roots { proc: PathBuf::from("/proc"), ..Roots::new(&host, &[]) });
+        c.rescan_now();
+        let ns = stat_ino(Path::new("/proc/self/ns/mnt")).unwrap();
+        assert_eq!(c.lookup(0, None, ns).map(|c| c.id.clone()).as_deref(), Some(ID));
+        assert_eq!(c.lookup(1, Some("/"), ns).map(|c| c.id.clone()).as_deref(), Some(ID), "the root cgroup names no container: the namespace does");
+        assert_eq!(c.lookup(77, None, ns), None, "a cgroup gone: its namespace's id may be another's now");
+        // The container goes and the kernel gives its namespace's id to another:
+        // its init is not in it any more, and no scan finds a container for it.
+        std::fs::remove_dir_all(host.join("run/runc")).unwrap();
+        let entry = c.by_mntns.get_mut(&ns).unwrap();
+        entry.pid = u32::MAX;
+        entry.checked -= RECHECK;
+        c.scanned = None;
+        assert_eq!(c.lookup(0, None, ns), None);
         std::fs::remove_dir_all(&host).unwrap();
     }
 

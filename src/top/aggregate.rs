@@ -15,6 +15,7 @@
 //! the request itself is a `fanotify` record and is counted there.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -166,13 +167,28 @@ pub struct ProcCell {
     /// The exact bytes, for the text views (escaped there).
     #[serde(skip)]
     pub raw: Comm,
+    /// Its container's name (its id's first 12 digits when the runtime gave
+    /// no name); null on the host.
+    pub container: Option<String>,
 }
 
-impl From<Who> for ProcCell {
-    fn from(w: Who) -> ProcCell {
+impl ProcCell {
+    fn new(w: Who, container: Option<&Arc<str>>) -> ProcCell {
         let (comm, comm_hex) = crate::output::json::untrusted(w.comm.as_bytes());
-        ProcCell { pid: w.pid, comm: comm.into_owned(), comm_hex, raw: w.comm }
+        ProcCell { pid: w.pid, comm: comm.into_owned(), comm_hex, raw: w.comm, container: container.map(|c| c.to_string()) }
     }
+}
+
+/// At most this many processes' containers are remembered (then forgotten all at once).
+const MAX_CONTAINERS: usize = 1 << 16;
+
+/// How a row names a process's container.
+fn container_label(p: &Proc) -> Option<Arc<str>> {
+    let c = p.container.as_ref()?;
+    Some(match &c.name {
+        Some(n) => Arc::from(n.as_str()),
+        None => Arc::from(&c.id[..c.id.len().min(12)]),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -283,6 +299,8 @@ pub struct Aggregate {
     /// The loss counts at the start of the current interval, and now.
     lost_before: Lost,
     lost_now: Lost,
+    /// The container of each process seen in one, as its latest record named it.
+    containers: HashMap<Who, Arc<str>>,
 }
 
 fn per_s(n: u64, seconds: f64) -> f64 {
@@ -327,6 +345,27 @@ impl Aggregate {
     pub fn add(&mut self, r: &Record) {
         self.interval.add(r);
         self.total.add(r);
+        for p in [r.tracer.as_ref(), r.tracee.as_ref()].into_iter().flatten() {
+            let who = Who::of(Some(p));
+            match container_label(p) {
+                Some(label) if self.containers.get(&who) != Some(&label) => {
+                    if self.containers.len() >= MAX_CONTAINERS {
+                        self.containers.clear();
+                    }
+                    self.containers.insert(who, label);
+                }
+                Some(_) => {}
+                // A host process (perhaps one that took the pid and comm of one that was in a container).
+                None if !self.containers.is_empty() => {
+                    self.containers.remove(&who);
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn cell(&self, who: Who) -> ProcCell {
+        ProcCell::new(who, self.containers.get(&who))
     }
 
     /// The loss counts since the start, as the backend has them now.
@@ -372,7 +411,7 @@ impl Aggregate {
             .map(|(&(who, kind), all)| {
                 let now = span.tracers.get(&(who, kind)).cloned().unwrap_or_default();
                 (who, TracerRow {
-                    tracer: who.into(),
+                    tracer: self.cell(who),
                     kind: kind.as_str(),
                     events: now.events,
                     events_per_s: per_s(now.events, seconds),
@@ -397,8 +436,8 @@ impl Aggregate {
                     Kind::Fanotify => crate::masks::fanotify_mask(key.mask),
                 };
                 (key.tracer, PairRow {
-                    tracee: key.tracee.into(),
-                    tracer: key.tracer.into(),
+                    tracee: self.cell(key.tracee),
+                    tracer: self.cell(key.tracer),
                     kind: key.kind.as_str(),
                     mask,
                     mask_raw: key.mask,
@@ -420,7 +459,7 @@ impl Aggregate {
             .map(|(&who, all)| {
                 let now = span.perm.get(&who).unwrap_or(&empty);
                 (who, PermRow {
-                    tracer: who.into(),
+                    tracer: self.cell(who),
                     requests: now.requests,
                     requests_per_s: per_s(now.requests, seconds),
                     total_requests: all.requests,

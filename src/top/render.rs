@@ -44,6 +44,13 @@ fn comm(p: &ProcCell) -> String {
     s
 }
 
+/// The process's container, escaped (a runtime's name is another program's text); `-` on the host.
+fn container(p: &ProcCell) -> String {
+    let mut s = String::new();
+    escape_terminal(p.container.as_deref().unwrap_or("-").as_bytes(), &mut s);
+    s
+}
+
 fn pid(p: &ProcCell) -> String {
     if p.pid == 0 {
         "-".to_string()
@@ -116,7 +123,15 @@ fn section(
 pub fn sections(s: &Summary) -> Vec<Section> {
     let interval = s.scope == Scope::Interval;
     let tracers = s.tracers.iter().map(|r| {
-        let row = vec![pid(&r.tracer), comm(&r.tracer), r.kind.to_string(), rate(r.events_per_s), r.events.to_string(), r.overflows.to_string()];
+        let row = vec![
+            pid(&r.tracer),
+            comm(&r.tracer),
+            container(&r.tracer),
+            r.kind.to_string(),
+            rate(r.events_per_s),
+            r.events.to_string(),
+            r.overflows.to_string(),
+        ];
         (row, r.total_events)
     });
     let pairs = s.pairs.iter().map(|r| {
@@ -135,6 +150,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
         let row = vec![
             pid(&r.tracer),
             comm(&r.tracer),
+            container(&r.tracer),
             rate(r.requests_per_s),
             r.requests.to_string(),
             opt_duration(r.p50_ns),
@@ -149,8 +165,8 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     vec![
         section(
             "TRACERS",
-            &["PID", "COMM", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS"],
-            &["COMM", "KIND"],
+            &["PID", "COMM", "CONTAINER", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS"],
+            &["COMM", "CONTAINER", "KIND"],
             tracers,
             s.tracers_more,
             interval,
@@ -165,8 +181,8 @@ pub fn sections(s: &Summary) -> Vec<Section> {
         ),
         section(
             "PERMISSION DAEMONS",
-            &["PID", "COMM", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"],
-            &["COMM"],
+            &["PID", "COMM", "CONTAINER", "REQ/S", "REQUESTS", "P50", "P99", "MAX", "ALLOW", "DENY", "INTERRUPTED"],
+            &["COMM", "CONTAINER"],
             permission,
             s.permission_more,
             interval,
@@ -250,7 +266,8 @@ mod tests {
         for (pid, n) in [(11, 3), (2222, 1)] {
             for _ in 0..n {
                 let mut r = Record::new(EventType::Inotify, 1);
-                r.tracer = Some(Proc { pid, comm: b"w\x1b[31m".into(), ..Default::default() });
+                let web = crate::containers::Container { id: "c".repeat(64), name: Some("web".into()), ..Default::default() };
+                r.tracer = Some(Proc { pid, comm: b"w\x1b[31m".into(), container: Some(std::sync::Arc::new(web)), ..Default::default() });
                 r.tracee = Some(Proc { pid: 5, comm: b"touch".into(), ..Default::default() });
                 r.i_mask = Some(0x20);
                 a.add(&r);
@@ -266,8 +283,8 @@ mod tests {
 fsnotify-gadget top: interval 1 (1.00 s): 5 records, none lost
 
 TRACERS
-PID  COMM       KIND     EVENTS/S  EVENTS  OVERFLOWS  TOTAL
- 11  w\\x1b[31m  inotify       3.0       3          0      3
+PID  COMM       CONTAINER  KIND     EVENTS/S  EVENTS  OVERFLOWS  TOTAL
+ 11  w\\x1b[31m  web        inotify       3.0       3          0      3
 (1 more)
 
 TRACEE -> TRACER
@@ -276,8 +293,8 @@ TRACEE_PID  TRACEE_COMM  TRACER_PID  TRACER_COMM  MASK     EVENTS/S  EVENTS  TOT
 (1 more)
 
 PERMISSION DAEMONS
-PID  COMM   REQ/S  REQUESTS     P50     P99     MAX  ALLOW  DENY  INTERRUPTED  TOTAL
-  9  permd    1.0         1  20.0ms  20.0ms  20.0ms      0     1            0      1
+PID  COMM   CONTAINER  REQ/S  REQUESTS     P50     P99     MAX  ALLOW  DENY  INTERRUPTED  TOTAL
+  9  permd  -            1.0         1  20.0ms  20.0ms  20.0ms      0     1            0      1
 ";
         assert_eq!(text, want);
         assert!(!text.contains('\x1b'), "no escape code reaches the text");

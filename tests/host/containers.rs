@@ -266,3 +266,43 @@ fn records_read_after_their_container_exited_have_null_containers() {
         assert!(r["tracee"]["cgroup_id"].as_u64().is_some_and(|i| i > 1), "the kernel still gave its cgroup id: {r}");
     }
 }
+
+#[test]
+fn top_names_the_container_of_a_watcher_and_of_a_writer() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-top");
+    let watcher = Ctr::run("top-watcher", &dir, &["inotifywait", "-m", "-q", "/w"]);
+    wait_for_notify_fd(watcher.pid, "inotify");
+    let g = Gadget::spawn(&["top", "-o", "json", "--interval", "1", "--tracer-pid", &watcher.pid.to_string()]);
+    run("touch", &[dir.join("first").to_str().unwrap()]);
+    let writer = Ctr::run("top-writer", &dir, &["sh", "-c", "sleep 0.5; for i in 1 2 3; do touch /w/w-$i; sleep 0.1; done"]);
+    writer.wait();
+    run("touch", &[dir.join("from-the-host").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (out, _) = g.stop_bytes();
+    let out = String::from_utf8(out).unwrap();
+    let total: Value = serde_json::from_str(out.lines().last().expect("no summary")).unwrap();
+    let tracer = total["tracers"].as_array().unwrap().iter().find(|t| t["tracer"]["pid"] == watcher.pid).unwrap_or_else(|| panic!("{total}"));
+    assert_eq!(tracer["tracer"]["container"], watcher.name.as_str(), "{tracer}");
+    let pairs = total["pairs"].as_array().unwrap();
+    let from_writer: Vec<_> = pairs.iter().filter(|p| p["tracee"]["container"] == writer.name.as_str()).collect();
+    assert!(!from_writer.is_empty(), "no pair names the writer's container: {total}");
+    assert!(from_writer.iter().all(|p| p["tracer"]["container"] == watcher.name.as_str() && p["tracee"]["comm"] == "touch"), "{from_writer:?}");
+    let host: Vec<_> = pairs.iter().filter(|p| p["tracee"]["container"].is_null()).collect();
+    assert!(!host.is_empty() && host.iter().all(|p| p["tracee"]["comm"] == "touch"), "the host's touch is a pair with no tracee container: {total}");
+    // The plain text: the watcher's row has its container in the CONTAINER column.
+    let g = Gadget::spawn(&["top", "--interval", "1", "--tracer-pid", &watcher.pid.to_string()]);
+    run("touch", &[dir.join("text").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(300));
+    run("touch", &[dir.join("text-2").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (text, _) = g.stop_bytes();
+    let text = String::from_utf8(text).unwrap();
+    let tracers = text.rsplit("TRACERS\n").next().unwrap();
+    let mut lines = tracers.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&header[..3], ["PID", "COMM", "CONTAINER"], "{text}");
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!((row[0], row[2]), (watcher.pid.to_string().as_str(), watcher.name.as_str()), "{text}");
+}
