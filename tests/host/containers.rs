@@ -32,7 +32,7 @@ fn copy_with_libraries(bin: &Path, tree: &Path) {
 }
 
 /// The test image, imported once per run: busybox's applets, and inotifywait.
-fn image() -> &'static str {
+pub(crate) fn image() -> &'static str {
     static TAG: OnceLock<&'static str> = OnceLock::new();
     TAG.get_or_init(|| {
         let tree = test_dir("ctr-image-tree");
@@ -51,14 +51,14 @@ fn image() -> &'static str {
 }
 
 /// A detached container running `cmd` with `dir` mounted at /w, removed when dropped.
-struct Ctr {
-    name: String,
-    id: String,
-    pid: u32,
+pub(crate) struct Ctr {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) pid: u32,
 }
 
 impl Ctr {
-    fn run(label: &str, dir: &Path, cmd: &[&str]) -> Ctr {
+    pub(crate) fn run(label: &str, dir: &Path, cmd: &[&str]) -> Ctr {
         let name = format!("fsg-{label}-{}", std::process::id());
         let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &name]).output();
         let volume = format!("{}:/w", dir.display());
@@ -74,7 +74,7 @@ impl Ctr {
     }
 
     /// Waits until the container's command has ended.
-    fn wait(&self) {
+    pub(crate) fn wait(&self) {
         podman(&["wait", &self.name]);
     }
 }

@@ -545,12 +545,25 @@ fn the_image_traces_a_host_touch_under_podman_as_the_daemonset_runs_it() {
     crate::common::run("touch", &[dir.join("first").to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(500));
     crate::common::run("touch", &[dir.join("from-the-host").to_str().unwrap()]);
+    // A writer in another container: the tool, in its own, names it from the
+    // node's runtime state under HOST_ROOT.
+    let writer = crate::containers::Ctr::run("fleet-writer", &dir, &["touch", "/w/from-a-container"]);
+    writer.wait();
+    std::thread::sleep(Duration::from_millis(500));
     let (out, err) = g.finish();
     let records = json_lines(&out);
     assert!(
         records.iter().any(|r| r["name"] == "from-the-host" && r["tracee"]["comm"] == "touch" && r["tracer"]["pid"] == watcher.pid()),
         "the container saw no record of the host's touch: {records:?} {err:?}"
     );
+    let from: Vec<&Value> = records.iter().filter(|r| r["name"] == "from-a-container").collect();
+    assert!(!from.is_empty(), "no record of the writer container's touch: {records:?} {err:?}");
+    for r in from {
+        let c = &r["tracee"]["container"];
+        assert_eq!((c["name"].as_str(), c["id"].as_str()), (Some(&*writer.name), Some(&*writer.id)), "{r}");
+        assert_eq!((c["runtime"].as_str(), c["image"].as_str()), (Some("podman"), Some(crate::containers::image())), "{r}");
+        assert_eq!(r["tracer"]["container"], Value::Null, "the watcher is on the host: {r}");
+    }
 }
 
 #[test]
