@@ -16,6 +16,9 @@ apt-get install -y -qq --no-install-recommends \
 # it (with runc: crun refuses hybrid cgroup layouts), prometheus scrapes /metrics and
 # promtool checks the exposition and deploy/alerts.yml.
 apt-get install -y -qq --no-install-recommends buildah podman runc prometheus >/dev/null
+# Kubernetes identity through a real CRI runtime (tests/host/containers.rs): containerd's
+# CRI plugin, driven over gRPC by tests/host/cri/cri_client.py as kubelet would.
+apt-get install -y -qq --no-install-recommends containerd python3-grpcio python3-grpc-tools >/dev/null
 # The docs tests (src/cli/docs.rs): `man -l` renders each generated page (man-db, with
 # groff-base's formatter), zsh and fish parse their completion scripts and fish answers
 # completions from its own (bash is already there).

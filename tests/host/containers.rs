@@ -306,3 +306,149 @@ fn top_names_the_container_of_a_watcher_and_of_a_writer() {
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!((row[0], row[2]), (watcher.pid.to_string().as_str(), watcher.name.as_str()), "{text}");
 }
+
+/// containerd run for one test with its own state, root and socket, stopped when dropped.
+struct Containerd {
+    child: std::process::Child,
+    dir: PathBuf,
+    sock: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path, pause: &str) -> Containerd {
+        let defaults = Command::new("containerd").args(["config", "default"]).output().expect("containerd (scripts/install-deps.sh)");
+        let config = String::from_utf8(defaults.stdout).unwrap();
+        assert!(config.contains("sandbox_image = ") && config.contains("restrict_oom_score_adj = false"), "{config}");
+        // The pause image imported below; and the sandbox's oom_score_adj of -998 is
+        // refused here (runc fails with "can't get final child's PID"): keep ours.
+        let config: String = config
+            .lines()
+            .map(|l| match l.trim_start() {
+                t if t.starts_with("sandbox_image = ") => format!("    sandbox_image = \"{pause}\""),
+                t if t.starts_with("restrict_oom_score_adj = ") => "    restrict_oom_score_adj = true".to_string(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let sock = dir.join("containerd.sock");
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .arg("--address")
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let c = Containerd { child, dir: dir.to_path_buf(), sock };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !c.ctr(&["version"]).status.success() {
+            assert!(std::time::Instant::now() < deadline, "containerd did not start: {}", c.log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ctr").arg("--address").arg(&self.sock).args(["-n", "k8s.io"]).args(args).output().unwrap()
+    }
+
+    /// An image podman has, imported into containerd's k8s.io namespace under the same name.
+    fn import(&self, image: &str) {
+        let tar = self.dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+        podman(&["save", "--format", "docker-archive", "-o", tar.to_str().unwrap(), image]);
+        let out = self.ctr(&["images", "import", tar.to_str().unwrap()]);
+        assert!(out.status.success(), "ctr images import {image}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// The CRI client (tests/host/cri), its stubs generated from api.proto on first use.
+    fn cri(&self, args: &[&str]) -> String {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/cri");
+        let stubs = self.dir.join("stubs");
+        if !stubs.join("api_pb2_grpc.py").exists() {
+            std::fs::create_dir_all(&stubs).unwrap();
+            let st = Command::new("/usr/bin/python3")
+                .args(["-m", "grpc_tools.protoc", "-I"])
+                .arg(&src)
+                .arg(format!("--python_out={}", stubs.display()))
+                .arg(format!("--grpc_python_out={}", stubs.display()))
+                .arg(src.join("api.proto"))
+                .status()
+                .expect("python3 -m grpc_tools.protoc (python3-grpc-tools)");
+            assert!(st.success(), "generating the CRI stubs failed");
+        }
+        let out = Command::new("/usr/bin/python3").arg(src.join("cri_client.py")).arg(&self.sock).args(args).env("CRI_STUBS", &stubs).output().unwrap();
+        assert!(out.status.success(), "cri_client.py {args:?}: {}\ncontainerd: {}", String::from_utf8_lossy(&out.stderr), self.log());
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kubernetes_identity_through_containerds_cri() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-cri");
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    // The pod's sandbox image: busybox's sleep standing in for pause.
+    let pause = "localhost/fsg-test-pause:1";
+    let tar = dir.join("pause-tree.tar");
+    let _ = image();
+    let tree = std::env::temp_dir().join(format!("fsg-ctr-image-tree-{}", std::process::id()));
+    run("tar", &["-C", tree.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."]);
+    podman(&["import", "--change", "ENTRYPOINT [\"/bin/sleep\", \"1000000\"]", tar.to_str().unwrap(), pause]);
+    let containerd = Containerd::start(&dir, pause);
+    containerd.import(pause);
+    containerd.import(image());
+    let ids: Value = serde_json::from_str(&containerd.cri(&["up", shared.to_str().unwrap(), image()])).unwrap();
+    let (sandbox, id) = (ids["sandbox"].as_str().unwrap().to_string(), ids["container"].as_str().unwrap().to_string());
+    let tasks = dir.join("state/io.containerd.runtime.v2.task");
+    let pid: u32 = std::fs::read_to_string(tasks.join("k8s.io").join(&id).join("init.pid")).unwrap().trim().parse().unwrap();
+    wait_for_notify_fd(pid, "inotify");
+
+    // containerd keeps its tasks under --state here: --runtime-root says where.
+    let root = format!("containerd={}", tasks.display());
+    let all = Gadget::start(&["--tracer-pid", &pid.to_string(), "--runtime-root", &root]);
+    let pod = Gadget::start(&["--k8s-podname", "web-0", "--k8s-namespace", "prod", "--runtime-root", &root]);
+    let other = Gadget::start(&["--k8s-namespace", "dev", "--runtime-root", &root]);
+    run("touch", &[shared.join("first").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(300));
+    run("touch", &[shared.join("from-the-host").to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(700));
+    let (records, _) = all.stop();
+    let (in_pod, _) = pod.stop();
+    let (in_dev, _) = other.stop();
+    containerd.cri(&["down", &sandbox]);
+
+    let seen: Vec<_> = under(&records, &shared).into_iter().filter(|r| r["name"] == "from-the-host").collect();
+    assert!(!seen.is_empty(), "the pod's watcher read nothing: {records:#?}");
+    for r in &seen {
+        let (c, k) = (&r["tracer"]["container"], &r["tracer"]["k8s"]);
+        assert_eq!((c["id"].as_str(), c["name"].as_str(), c["runtime"].as_str()), (Some(&*id), Some("app"), Some("containerd")), "{r}");
+        assert_eq!(c["image"], image(), "{r}");
+        assert_eq!((k["namespace"].as_str(), k["pod"].as_str(), k["container"].as_str()), (Some("prod"), Some("web-0"), Some("app")), "{r}");
+        assert_eq!(k["pod_uid"], "6b0a4e6c-5d4b-4a8f-9d0e-1c2b3a4d5e6f", "{r}");
+        assert!(r["tracer"]["cgroup"].as_str().is_some_and(|p| p.contains("pod6b0a4e6c-5d4b-4a8f-9d0e-1c2b3a4d5e6f")), "kubelet's pod cgroup: {r}");
+        assert_eq!((r["tracee"]["container"].clone(), r["tracee"]["k8s"].clone()), (Value::Null, Value::Null), "touch ran on the host: {r}");
+    }
+    assert!(under(&in_pod, &shared).iter().any(|r| r["name"] == "from-the-host"), "--k8s-podname web-0 kept nothing: {in_pod:#?}");
+    assert!(in_pod.iter().all(|r| r["tracer"]["k8s"]["pod"] == "web-0" || r["tracee"]["k8s"]["pod"] == "web-0"), "{in_pod:#?}");
+    assert!(in_dev.is_empty(), "no pod of namespace dev runs: {in_dev:#?}");
+}
