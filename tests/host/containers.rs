@@ -452,3 +452,34 @@ fn kubernetes_identity_through_containerds_cri() {
     assert!(in_pod.iter().all(|r| r["tracer"]["k8s"]["pod"] == "web-0" || r["tracee"]["k8s"]["pod"] == "web-0"), "{in_pod:#?}");
     assert!(in_dev.is_empty(), "no pod of namespace dev runs: {in_dev:#?}");
 }
+
+#[test]
+fn a_tracee_container_running_at_start_is_filtered_in_the_kernel_by_its_cgroup() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-push-down");
+    let watcher = host_watcher(&dir);
+    let writer = Ctr::run("pushed", &dir, &["sh", "-c", "while true; do touch /w/loop; sleep 0.2; done"]);
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", writer.pid)).unwrap();
+    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = fsnotify_gadget::procfs::cgroups::cgroup2_mount(&mounts).expect("a cgroup2 mount");
+    let id = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(root.join(rel.trim_start_matches('/'))).unwrap());
+
+    let mut g = Gadget::start(&["--tracee-container", &writer.name, "--tracer-container", "fsg-no-such-container"]);
+    let said = g.stderr_now().join("\n");
+    assert!(said.contains(&format!("--tracee-container {}: filtered in the kernel by its cgroup id {id}", writer.name)), "{said}");
+    assert!(said.contains("--tracer-container fsg-no-such-container: no running container has that name now; filtered in user space"), "{said}");
+    g.stop();
+
+    let g = Gadget::start(&["--tracee-container", &writer.name, "--tracer-pid", &watcher.pid().to_string()]);
+    for i in 0..3 {
+        run("touch", &[dir.join(format!("host-{i}")).to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (records, _) = g.stop();
+    assert!(records.iter().any(|r| r["name"] == "loop"), "none of the container's touches: {records:#?}");
+    for r in &records {
+        assert_eq!((r["tracee"]["cgroup_id"].as_u64(), side(r, "tracee")), (Some(id), named(&writer)), "{r}");
+    }
+}
