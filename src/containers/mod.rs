@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::names::IdMap;
+
 pub use state::K8s;
 
 /// At most one scan per this long.
@@ -261,9 +263,9 @@ pub struct Containers {
     /// Where the node's cgroup2 is (found on the first scan), for the init pids' cgroup ids.
     cgroup2: Option<Option<PathBuf>>,
     by_id: HashMap<String, Arc<Container>>,
-    by_cgroup: HashMap<u64, Entry>,
+    by_cgroup: IdMap<u64, Entry>,
     /// Running containers' init pids' namespaces, and the namespaces found in none.
-    by_mntns: HashMap<u64, Mntns>,
+    by_mntns: IdMap<u64, Mntns>,
     /// The directories of the init processes' cgroups, by cgroup id.
     init_cgroups: HashMap<u64, PathBuf>,
     scanned: Option<Instant>,
@@ -280,7 +282,7 @@ impl Default for Containers {
 
 impl Containers {
     pub fn new(roots: Roots) -> Containers {
-        Containers { roots, cgroup2: None, by_id: HashMap::new(), by_cgroup: HashMap::new(), by_mntns: HashMap::new(), init_cgroups: HashMap::new(), scanned: None, now: None }
+        Containers { roots, cgroup2: None, by_id: HashMap::new(), by_cgroup: IdMap::default(), by_mntns: IdMap::default(), init_cgroups: HashMap::new(), scanned: None, now: None }
     }
 
     fn rescan_due(&self) -> bool {

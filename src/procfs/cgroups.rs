@@ -112,7 +112,7 @@ pub fn path_by_id(mount_fd: &std::fs::File, root: &Path, id: u64) -> ById {
 pub struct CgroupPaths {
     /// `None` until the first lookup; `Some(None)` where no cgroup2 is mounted.
     root: Option<Option<(PathBuf, Option<std::fs::File>)>>,
-    paths: HashMap<u64, Option<Arc<str>>>,
+    paths: crate::names::IdMap<u64, Option<Arc<str>>>,
     walked: Option<Instant>,
 }
 
