@@ -165,6 +165,35 @@ pub struct Proc {
     pub container: Option<Arc<crate::containers::Container>>,
 }
 
+impl Proc {
+    /// Whether `self` and `other` are the same process state: every number
+    /// and comm equal, and the names and container the very same shared
+    /// values. Cheaper than `==`, which compares the strings; two that print
+    /// differently are never identical (the JSON writer relies on it).
+    pub fn identical(&self, other: &Proc) -> bool {
+        fn same<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        self.pid == other.pid
+            && self.tid == other.tid
+            && self.ppid == other.ppid
+            && self.uid == other.uid
+            && self.gid == other.gid
+            && self.mntns_id == other.mntns_id
+            && self.cgroup_id == other.cgroup_id
+            && self.comm == other.comm
+            && self.pcomm == other.pcomm
+            && same(&self.user, &other.user)
+            && same(&self.group, &other.group)
+            && same(&self.cgroup, &other.cgroup)
+            && same(&self.container, &other.container)
+    }
+}
+
 /// One inotify/fanotify record, joined from its tracee and tracer halves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -269,6 +298,28 @@ mod tests {
         assert_eq!(path_from_components(b"etc\0"), b"/etc");
         assert_eq!(path_from_components(b"\0\0a\0\0b"), b"/b/a");
         assert_eq!(path_from_components(b"\0\0"), b"/");
+    }
+
+    #[test]
+    fn identical_procs_share_their_names() {
+        let user: Arc<str> = Arc::from("alice");
+        let a = Proc { pid: 7, tid: 8, comm: b"vim".into(), user: Some(user.clone()), ..Default::default() };
+        assert!(a.identical(&a.clone()));
+        // Equal text in another allocation: equal, not identical.
+        let b = Proc { user: Some(Arc::from("alice")), ..a.clone() };
+        assert!(a == b && !a.identical(&b));
+        for other in [
+            Proc { tid: 9, ..a.clone() },
+            Proc { comm: b"vi".into(), ..a.clone() },
+            Proc { pcomm: b"sh".into(), ..a.clone() },
+            Proc { gid: 1, ..a.clone() },
+            Proc { cgroup_id: 1, ..a.clone() },
+            Proc { user: None, ..a.clone() },
+            Proc { group: Some(user.clone()), ..a.clone() },
+            Proc { cgroup: Some(user), ..a.clone() },
+        ] {
+            assert!(!a.identical(&other) && !other.identical(&a), "{other:?}");
+        }
     }
 
     #[test]

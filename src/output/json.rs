@@ -196,7 +196,58 @@ impl JsonField {
 enum Member {
     Field(JsonField),
     /// `tracer` or `tracee`: `null` when the record has no such side.
-    Object { key: Box<[u8]>, tracer: bool, fields: Vec<SideMember> },
+    Object { key: Box<[u8]>, tracer: bool, fields: Vec<SideMember>, cache: SideCache },
+}
+
+/// Recent renderings of one side's object, `{…}`, by process state.
+///
+/// A side's fields depend on its [`Proc`] alone, and the records of a burst
+/// come from a few processes: one tracer, the tracees writing to its files.
+/// Their objects are more than half of each line, so a record whose side is
+/// [`Proc::identical`] to one rendered lately copies those bytes instead of
+/// formatting twenty fields again. Set-associative and bounded: a set per
+/// hash of pid, tid, uid and mount namespace, [`SideCache::WAYS`] renderings
+/// in each, the oldest replaced.
+struct SideCache {
+    ways: Vec<Option<(Proc, Vec<u8>)>>,
+    /// Per set, the way the next miss replaces.
+    next: Vec<u8>,
+}
+
+impl SideCache {
+    const SETS: usize = 64;
+    const WAYS: usize = 8;
+
+    fn new() -> SideCache {
+        SideCache { ways: (0..SideCache::SETS * SideCache::WAYS).map(|_| None).collect(), next: vec![0; SideCache::SETS] }
+    }
+
+    /// Appends `p`'s object, from a rendering of an identical process when
+    /// the set has one, else rendered by `render` and kept.
+    fn write(&mut self, p: &Proc, line: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) {
+        // murmur3's 64-bit finalizer: every input bit reaches the set index.
+        let mut h = u64::from(p.pid) ^ u64::from(p.tid) << 21 ^ u64::from(p.uid) << 42 ^ p.mntns_id;
+        h = (h ^ h >> 33).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = (h ^ h >> 33).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        let set = (h ^ h >> 33) as usize % SideCache::SETS;
+        let ways = &mut self.ways[set * SideCache::WAYS..][..SideCache::WAYS];
+        if let Some((_, bytes)) = ways.iter().flatten().find(|(seen, _)| seen.identical(p)) {
+            line.extend_from_slice(bytes);
+            return;
+        }
+        let start = line.len();
+        render(line);
+        let next = &mut self.next[set];
+        match &mut ways[*next as usize] {
+            Some((seen, bytes)) => {
+                seen.clone_from(p);
+                bytes.clear();
+                bytes.extend_from_slice(&line[start..]);
+            }
+            way => *way = Some((p.clone(), line[start..].to_vec())),
+        }
+        *next = ((*next as usize + 1) % SideCache::WAYS) as u8;
+    }
 }
 
 /// A member of a side's object: a field, or `container`/`k8s`, `null` for a
@@ -266,7 +317,7 @@ impl Json {
                             },
                         })
                         .collect();
-                    Member::Object { key: json_key(prefix, i == 0), tracer: prefix == "tracer", fields: inner }
+                    Member::Object { key: json_key(prefix, i == 0), tracer: prefix == "tracer", fields: inner, cache: SideCache::new() }
                 }
             })
             .collect();
@@ -274,44 +325,49 @@ impl Json {
     }
 
     pub fn write(&mut self, r: &Record, out: &mut impl Write) -> io::Result<()> {
-        let line = &mut self.line;
+        let Json { layout, utc, line } = self;
         line.clear();
         line.push(b'{');
-        for m in &self.layout {
+        for m in layout.iter_mut() {
             match m {
-                Member::Field(f) => f.write(r, &mut self.utc, line),
-                Member::Object { key, tracer, fields } => {
+                Member::Field(f) => f.write(r, utc, line),
+                Member::Object { key, tracer, fields, cache } => {
                     line.extend_from_slice(key);
                     let side = if *tracer { &r.tracer } else { &r.tracee };
                     let Some(p) = side else {
                         line.extend_from_slice(b"null");
                         continue;
                     };
-                    line.push(b'{');
-                    for m in fields {
-                        match m {
-                            SideMember::Field(f) => f.write(r, &mut self.utc, line),
-                            SideMember::Object { key, present, fields } => {
-                                line.extend_from_slice(key);
-                                if !present(p) {
-                                    line.extend_from_slice(b"null");
-                                    continue;
-                                }
-                                line.push(b'{');
-                                for f in fields {
-                                    f.write(r, &mut self.utc, line);
-                                }
-                                line.push(b'}');
-                            }
-                        }
-                    }
-                    line.push(b'}');
+                    cache.write(p, line, |line| write_side(fields, r, p, utc, line));
                 }
             }
         }
         line.extend_from_slice(b"}\n");
         out.write_all(line)
     }
+}
+
+/// Appends the object of side `p` of `r`: `{…}`.
+fn write_side(fields: &[SideMember], r: &Record, p: &Proc, utc: &mut TimeText, line: &mut Vec<u8>) {
+    line.push(b'{');
+    for m in fields {
+        match m {
+            SideMember::Field(f) => f.write(r, utc, line),
+            SideMember::Object { key, present, fields } => {
+                line.extend_from_slice(key);
+                if !present(p) {
+                    line.extend_from_slice(b"null");
+                    continue;
+                }
+                line.push(b'{');
+                for f in fields {
+                    f.write(r, utc, line);
+                }
+                line.push(b'}');
+            }
+        }
+    }
+    line.push(b'}');
 }
 
 /// Indents one JSON line as written here (no space outside strings; no
@@ -382,6 +438,50 @@ mod tests {
         assert_eq!(v["name"], "ABCDE");
         assert!(v["i_wd"].is_null());
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn sides_from_the_cache_are_the_sides_rendered_afresh() {
+        use crate::containers::Container;
+        use std::sync::Arc;
+        let web = |name: &str| Arc::new(Container { id: "c1".into(), name: Some(name.into()), runtime: Some("podman"), image: None, k8s: None });
+        let (a, b) = (web("web"), web("db"));
+        let root: Arc<str> = Arc::from("root");
+        let base = Proc { pid: 7, tid: 7, comm: b"vim".into(), user: Some(root.clone()), container: Some(a.clone()), ..Default::default() };
+        // The same process again, then each way a process with that pid can change.
+        let mut sides = vec![
+            base.clone(),
+            base.clone(),
+            Proc { comm: b"sh".into(), ..base.clone() },
+            Proc { container: Some(b.clone()), ..base.clone() },
+            Proc { container: Some(web("web")), ..base.clone() },
+            Proc { container: None, ..base.clone() },
+            Proc { user: Some(Arc::from("toor")), ..base.clone() },
+            Proc { uid: 1000, user: None, ..base.clone() },
+            Proc { mntns_id: 1, ..base.clone() },
+            base.clone(),
+        ];
+        // More processes than the cache holds, twice over: every set overflows.
+        for round in 0..2 {
+            for pid in 0..2000 {
+                sides.push(Proc { pid, tid: pid + round, comm: format!("p{pid}").as_bytes().into(), user: Some(root.clone()), ..Default::default() });
+            }
+        }
+        let fields: Vec<_> = fields::json_default().collect();
+        let mut cached = Json::new(fields.clone());
+        let (mut line, mut fresh) = (Vec::new(), Vec::new());
+        for (i, p) in sides.iter().enumerate() {
+            let mut r = sample();
+            r.tracee = Some(p.clone());
+            r.tracer = Some(sides[(i * 7) % sides.len()].clone());
+            line.clear();
+            fresh.clear();
+            cached.write(&r, &mut line).unwrap();
+            Json::new(fields.clone()).write(&r, &mut fresh).unwrap();
+            assert_eq!(String::from_utf8_lossy(&line), String::from_utf8_lossy(&fresh), "{i}: {p:?}");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["tracee"]["comm"], "p1999");
     }
 
     #[test]
