@@ -19,11 +19,12 @@ pub mod inventory;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::core::{AtomicU64, GenericLocalCounter};
+use prometheus::core::{AtomicU64, Collector, Desc, GenericLocalCounter, Metric};
 use prometheus::local::LocalHistogram;
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::backend::{Lost, Tracer};
@@ -126,11 +127,61 @@ pub fn latency_buckets() -> Vec<f64> {
     prometheus::exponential_buckets(1e-6, 4.0, 12).expect("valid buckets")
 }
 
+/// A counter family whose series are told apart by their label values
+/// themselves. The prometheus crate's IntCounterVec finds a series by a hash
+/// of its label values run together, so that `tracer_container="web",
+/// tracee_container=""` and `tracer_container="", tracee_container="web"`
+/// (or the comms `ab`, `c` and `a`, `bc`) would be counted as one.
+#[derive(Clone)]
+struct CounterFamily(Arc<FamilyInner>);
+
+struct FamilyInner {
+    desc: Desc,
+    series: Mutex<HashMap<Vec<String>, IntCounter>>,
+}
+
+impl CounterFamily {
+    fn new(opts: Opts, labels: &[&str]) -> prometheus::Result<CounterFamily> {
+        let desc = Desc::new(opts.name, opts.help, labels.iter().map(|l| l.to_string()).collect(), HashMap::new())?;
+        Ok(CounterFamily(Arc::new(FamilyInner { desc, series: Mutex::new(HashMap::new()) })))
+    }
+
+    /// The series of these label values (in the order of the family's labels), made on first use.
+    fn with_label_values(&self, values: Vec<String>) -> IntCounter {
+        let inner = &self.0;
+        let mut series = inner.series.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = series.get(&values) {
+            return c.clone();
+        }
+        let labels: HashMap<String, String> = inner.desc.variable_labels.iter().cloned().zip(values.iter().cloned()).collect();
+        let opts = Opts::new(inner.desc.fq_name.clone(), inner.desc.help.clone()).const_labels(labels);
+        let c = IntCounter::with_opts(opts).expect("the family's labels are valid");
+        series.insert(values, c.clone());
+        c
+    }
+}
+
+impl Collector for CounterFamily {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.0.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let series = self.0.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mf = MetricFamily::default();
+        mf.set_name(self.0.desc.fq_name.clone());
+        mf.set_help(self.0.desc.help.clone());
+        mf.set_field_type(MetricType::COUNTER);
+        mf.set_metric(series.values().map(|c| c.metric()).collect());
+        vec![mf]
+    }
+}
+
 /// Every metric family, registered in one registry.
 pub struct Metrics {
     pub registry: Registry,
     labels: Vec<Label>,
-    events: IntCounterVec,
+    events: CounterFamily,
     lost: IntCounterVec,
     discarded: IntCounterVec,
     incomplete: IntCounter,
@@ -151,7 +202,7 @@ impl Metrics {
         let registry = Registry::new();
         let mut event_labels = vec!["type"];
         event_labels.extend(labels.iter().map(|l| l.name()));
-        let events = IntCounterVec::new(
+        let events = CounterFamily::new(
             Opts::new(name("events_total"), "Records of fsnotify events read by their tracer (type inotify or fanotify) and permission answers (type fa_resp)."),
             &event_labels,
         )?;
@@ -175,7 +226,8 @@ impl Metrics {
         let folded = IntCounter::new(name("metrics_folded_total"), "Records counted under label value `other` because --metrics-max-series was reached.")?;
         let info = IntGaugeVec::new(Opts::new(name("build_info"), "Always 1: the version and the backend that traces (none for serve)."), &["version", "backend"])?;
         info.with_label_values(&[env!("CARGO_PKG_VERSION"), backend]).set(1);
-        for m in [&events, &lost, &discarded] {
+        registry.register(Box::new(events.clone()))?;
+        for m in [&lost, &discarded] {
             registry.register(Box::new(m.clone()))?;
         }
         registry.register(Box::new(incomplete.clone()))?;
@@ -351,7 +403,7 @@ impl Recorder {
                         }
                     });
                 }
-                events.with_label_values(&values).local()
+                events.with_label_values(values).local()
             })
             .inc();
     }
@@ -540,6 +592,19 @@ mod tests {
         assert_eq!(parse_labels("tracee_comm,tracer_comm").unwrap().0, vec![Label::TracerComm, Label::TraceeComm]);
         assert_eq!(parse_labels("none").unwrap().0, vec![]);
         assert!(parse_labels("tracer_comm,container").unwrap_err().contains("unknown metrics label 'container'"));
+    }
+
+    #[test]
+    fn comms_that_run_together_alike_are_two_series() {
+        let m = Arc::new(Metrics::new(&[Label::TracerComm, Label::TraceeComm], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        rec.observe(&record(EventType::Inotify, "ab", "c", 5_000));
+        rec.observe(&record(EventType::Inotify, "a", "bc", 5_000));
+        rec.observe(&record(EventType::Inotify, "a", "bc", 5_000));
+        rec.flush(None);
+        let text = m.encode();
+        assert!(text.contains("fsnotify_gadget_events_total{tracee_comm=\"c\",tracer_comm=\"ab\",type=\"inotify\"} 1\n"), "{text}");
+        assert!(text.contains("fsnotify_gadget_events_total{tracee_comm=\"bc\",tracer_comm=\"a\",type=\"inotify\"} 2\n"), "{text}");
     }
 
     #[test]
