@@ -1,6 +1,6 @@
 //! The tracing loop: poll the backend, enrich, print, report losses.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,6 @@ pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables
     s
 }
 
-/// Enriches and prints `batch`, then flushes; returns how many records.
 /// Standard output, counting the bytes write(2) took: on a write error the
 /// records that reached it are told from those that did not.
 struct Counted<W: Write> {
@@ -141,12 +140,17 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-
 /// Where the records go, and how many of them reached it.
+///
+/// Records are appended to one buffer (JSON lines are built in it, not
+/// copied into it from a line of their own), which is handed to write(2)
+/// whenever it holds [`Output::FLUSH_AT`] bytes and at the end of each batch.
 struct Output<W: Write> {
     /// None once a write error ended the output.
-    out: Option<BufWriter<Counted<W>>>,
-    /// Where each record still in the buffer ends, in bytes handed out.
+    out: Option<Counted<W>>,
+    /// What the next write(2) takes.
+    buf: Vec<u8>,
+    /// Where each record not yet taken whole ends, in bytes handed out.
     ends: std::collections::VecDeque<u64>,
     /// Records whose every byte write(2) took.
     written: u64,
@@ -155,23 +159,38 @@ struct Output<W: Write> {
 }
 
 impl<W: Write> Output<W> {
+    const FLUSH_AT: usize = 64 * 1024;
+
     fn new(w: W) -> Self {
-        let out = BufWriter::with_capacity(64 * 1024, Counted { inner: w, accepted: 0 });
-        Output { out: Some(out), ends: Default::default(), written: 0, failed: None }
+        let buf = Vec::with_capacity(Self::FLUSH_AT + 8 * 1024);
+        Output { out: Some(Counted { inner: w, accepted: 0 }), buf, ends: Default::default(), written: 0, failed: None }
+    }
+
+    /// Hands the buffer to write(2), whole.
+    fn hand_out(out: &mut Counted<W>, buf: &mut Vec<u8>) -> io::Result<()> {
+        out.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    }
+
+    /// Ends the output after a write error: what write(2) did not take is dropped.
+    fn end(&mut self, e: io::Error, unwritten: u64) {
+        self.out = None;
+        self.buf.clear();
+        self.ends.clear();
+        self.failed = Some((e, unwritten));
     }
 
     /// Writes what comes before the records (the columns' header) at once,
     /// so a quiet trace shows it. Errors end the output as in [`Output::write_batch`].
     fn start(&mut self, writer: &mut Writer) -> io::Result<()> {
         let Some(out) = &mut self.out else { return Ok(()) };
-        match writer.start(out).and_then(|()| out.flush()) {
+        writer.start(&mut self.buf).expect("writing to memory");
+        match Self::hand_out(out, &mut self.buf).and_then(|()| out.flush()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
             Err(e) => {
-                if let Some(out) = self.out.take() {
-                    drop(out.into_parts());
-                }
-                self.failed = Some((e, 0));
+                self.end(e, 0);
                 Ok(())
             }
         }
@@ -192,15 +211,19 @@ impl<W: Write> Output<W> {
         let n = batch.len();
         let mut result = Ok(());
         for (i, r) in batch.drain(..).enumerate() {
-            if let Err(e) = writer.write(&r, out) {
-                result = Err((e, (n - i) as u64));
-                break;
+            writer.append(&r, &mut self.buf);
+            self.ends.push_back(out.accepted + self.buf.len() as u64);
+            if self.buf.len() >= Self::FLUSH_AT {
+                if let Err(e) = Self::hand_out(out, &mut self.buf) {
+                    // The records after this one were never appended.
+                    result = Err((e, (n - i - 1) as u64));
+                    break;
+                }
             }
-            self.ends.push_back(out.get_ref().accepted + out.buffer().len() as u64);
         }
-        let result = result.and_then(|()| out.flush().map_err(|e| (e, 0)));
+        let result = result.and_then(|()| Self::hand_out(out, &mut self.buf).and_then(|()| out.flush()).map_err(|e| (e, 0)));
         // Count the records write(2) has taken whole.
-        let accepted = out.get_ref().accepted;
+        let accepted = out.accepted;
         while self.ends.front().is_some_and(|&end| end <= accepted) {
             self.ends.pop_front();
             self.written += 1;
@@ -209,14 +232,8 @@ impl<W: Write> Output<W> {
             Ok(()) => Ok(()),
             Err((e, _)) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
             Err((e, rest)) => {
-                // What is still buffered never reached the output: dropped
-                // unwritten (into_parts does not flush).
                 let unwritten = rest + self.ends.len() as u64;
-                self.ends.clear();
-                if let Some(out) = self.out.take() {
-                    drop(out.into_parts());
-                }
-                self.failed = Some((e, unwritten));
+                self.end(e, unwritten);
                 Ok(())
             }
         }
@@ -508,5 +525,73 @@ mod tests {
         assert_eq!(super::missing_pid_warning("--tracer-pid", me, proc), None);
         let w = super::missing_pid_warning("--tracee-pid", 999_999_999, proc).unwrap();
         assert!(w.starts_with("warning: --tracee-pid 999999999: no such process"), "{w}");
+    }
+
+    /// Standard output that takes `room` bytes, at most `chunk` a write, then fails.
+    struct Room {
+        took: Vec<u8>,
+        room: usize,
+        chunk: usize,
+    }
+
+    impl std::io::Write for Room {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let n = b.len().min(self.chunk).min(self.room - self.took.len());
+            if n == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.took.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn records_are_counted_written_only_when_write_took_them_whole() {
+        use crate::model::{EventType, Record};
+        use crate::output::{Format, Writer};
+        // Two batches of lines from 20 bytes to 3 KiB: 1.2 MB, past many 64 KiB hand-outs.
+        let batch = || -> Vec<Record> {
+            (0..400u64)
+                .map(|i| {
+                    let mut r = Record::new(EventType::Inotify, i);
+                    r.name = vec![b'x'; (i as usize * 37) % 3000];
+                    r
+                })
+                .collect()
+        };
+        let fields = crate::fields::parse_list("timestamp,name").unwrap();
+        let (mut expected, mut ends) = (Vec::new(), Vec::new());
+        let mut w = Writer::new(Format::Json, fields.clone());
+        for r in batch().iter().chain(batch().iter()) {
+            w.write(r, &mut expected).unwrap();
+            ends.push(expected.len());
+        }
+        // Room for everything, for nothing, and for part of a record, in the
+        // first batch and in the second, in small writes and whole ones.
+        for room in [expected.len(), 0, 100_000, ends[250] + 5, ends[799] - 1] {
+            for chunk in [4096, usize::MAX] {
+                let mut out = super::Output::new(Room { took: Vec::new(), room, chunk });
+                let mut writer = Writer::new(Format::Json, fields.clone());
+                for _ in 0..2 {
+                    out.write_batch(&mut batch(), &mut writer).unwrap();
+                }
+                let whole = ends.iter().filter(|&&e| e <= room).count() as u64;
+                assert_eq!(out.written, whole, "room {room}, chunk {chunk}");
+                match (&out.failed, &out.out) {
+                    (None, Some(o)) => {
+                        assert_eq!(whole, 800);
+                        assert_eq!(o.inner.took, expected);
+                    }
+                    (Some((e, unwritten)), None) => {
+                        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+                        assert_eq!(out.written + unwritten, 800, "room {room}, chunk {chunk}");
+                    }
+                    _ => panic!("an output that failed is closed"),
+                }
+            }
+        }
     }
 }

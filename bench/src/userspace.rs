@@ -8,7 +8,7 @@
 //! The records are built once, before timing, in the shapes real sessions produce: inotify
 //! events with short names, fanotify events with paths, permission answers.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::Instant;
 
 use fsnotify_gadget::backend::kernel::decode::{self, fsg_event, fsg_flags, fsg_type};
@@ -139,7 +139,10 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
             // Kernel path: bytes -> decode -> enrich (half the tracees in a container) -> format.
             let mut writer = Writer::new(format, selected.clone());
             let mut names = Names::with_containers(containers(&state_root)?);
-            let mut out = BufWriter::with_capacity(64 * 1024, io::sink());
+            // As the tracing loop's output does: records appended to one buffer,
+            // handed out every 64 KiB.
+            let mut out = io::sink();
+            let mut buf = Vec::with_capacity(72 * 1024);
             let (a0, b0, t0) = (allocs::count(), allocs::bytes(), Instant::now());
             for i in 0..records {
                 if i % 64 == 0 {
@@ -148,9 +151,13 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
                 }
                 let Ok(mut r) = decode::decode(&kernel_raw[i % distinct], clock) else { anyhow::bail!("a benchmark record did not decode") };
                 enrich(&mut names, &mut r);
-                writer.write(&r, &mut out)?;
+                writer.append(&r, &mut buf);
+                if buf.len() >= 64 * 1024 {
+                    out.write_all(&buf)?;
+                    buf.clear();
+                }
             }
-            out.flush()?;
+            out.write_all(&buf)?;
             let ns = t0.elapsed().as_nanos() as u64;
             emit(&serde_json::json!({"t": "throughput", "path": "kernel", "format": name, "round": round,
                 "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));

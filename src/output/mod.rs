@@ -95,11 +95,21 @@ impl Writer {
             Writer::Json(j) => j.write(r, out),
             Writer::JsonPretty(j, line, pretty) => {
                 line.clear();
-                j.write(r, line)?;
+                j.append(r, line);
                 pretty.clear();
                 json::indent(line, pretty);
                 out.write_all(pretty)
             }
+        }
+    }
+
+    /// Appends `r` to an output buffer: what [`Writer::write`] writes, with
+    /// JSON lines built in place (the tracing loop's buffer, and the benchmark's).
+    pub fn append(&mut self, r: &Record, buf: &mut Vec<u8>) {
+        match self {
+            Writer::Json(j) => j.append(r, buf),
+            // Writing to a Vec cannot fail.
+            _ => self.write(r, buf).expect("writing to memory"),
         }
     }
 }
