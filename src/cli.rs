@@ -212,7 +212,10 @@ impl TopArgs {
 #[derive(Args, Clone, Debug)]
 pub struct MetricsArgs {
     /// Labels of fsnotify_gadget_events_total besides `type`: a comma-separated
-    /// subset of tracer_comm, tracee_comm, tracer_uid, tracee_uid, or `none`.
+    /// subset of tracer_comm, tracee_comm, tracer_uid, tracee_uid,
+    /// tracer_container, tracee_container (the container's name, or the first 12
+    /// characters of its id; empty on the host), tracer_pod, tracee_pod
+    /// (NAMESPACE/POD of a Kubernetes container; empty otherwise), or `none`.
     #[arg(long, value_name = "LIST", value_parser = metrics::parse_labels, default_value = "tracer_comm,tracee_comm", help_heading = "Metrics")]
     pub metrics_labels: metrics::LabelList,
 

@@ -28,7 +28,8 @@ use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::backend::{Lost, Tracer};
-use crate::model::{Comm, EventType, FaResponse, Record};
+use crate::containers::Container;
+use crate::model::{Comm, EventType, FaResponse, Proc, Record};
 
 /// A label the event counter can carry besides `type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,10 +42,27 @@ pub enum Label {
     TracerUid,
     /// The uid of the process that caused the event.
     TraceeUid,
+    /// The reading process's container: its name, or the first 12 characters of its id.
+    TracerContainer,
+    /// The container of the process that caused the event.
+    TraceeContainer,
+    /// The reading process's Kubernetes pod, `NAMESPACE/POD`.
+    TracerPod,
+    /// The pod of the process that caused the event.
+    TraceePod,
 }
 
 impl Label {
-    pub const ALL: [Label; 4] = [Label::TracerComm, Label::TraceeComm, Label::TracerUid, Label::TraceeUid];
+    pub const ALL: [Label; 8] = [
+        Label::TracerComm,
+        Label::TraceeComm,
+        Label::TracerUid,
+        Label::TraceeUid,
+        Label::TracerContainer,
+        Label::TraceeContainer,
+        Label::TracerPod,
+        Label::TraceePod,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +70,10 @@ impl Label {
             Label::TraceeComm => "tracee_comm",
             Label::TracerUid => "tracer_uid",
             Label::TraceeUid => "tracee_uid",
+            Label::TracerContainer => "tracer_container",
+            Label::TraceeContainer => "tracee_container",
+            Label::TracerPod => "tracer_pod",
+            Label::TraceePod => "tracee_pod",
         }
     }
 }
@@ -68,7 +90,8 @@ pub fn parse_labels(s: &str) -> Result<LabelList, String> {
             continue;
         }
         let label = Label::ALL.into_iter().find(|l| l.name() == word).ok_or_else(|| {
-            format!("unknown metrics label '{word}' (known: tracer_comm, tracee_comm, tracer_uid, tracee_uid, none)")
+            let known: Vec<&str> = Label::ALL.iter().map(|l| l.name()).collect();
+            format!("unknown metrics label '{word}' (known: {}, none)", known.join(", "))
         })?;
         if !out.contains(&label) {
             out.push(label);
@@ -296,14 +319,126 @@ impl Hasher for WordHash {
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHash>>;
 
 /// The label values of one events_total series; unselected labels stay empty.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Containers and pods are there as their [`Interned`] ids.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 struct EventKey {
     kind: u8,
     tracer_comm: Comm,
     tracee_comm: Comm,
     tracer_uid: u32,
     tracee_uid: u32,
+    tracer_container: u32,
+    tracee_container: u32,
+    tracer_pod: u32,
+    tracee_pod: u32,
     other: bool,
+}
+
+impl EventKey {
+    /// A key with a value the intern table had no room for: counted under `other`.
+    fn has_folded_value(&self) -> bool {
+        [self.tracer_container, self.tracee_container, self.tracer_pod, self.tracee_pod].contains(&FOLDED)
+    }
+}
+
+/// The id of a container or pod label value past the intern table's bound.
+const FOLDED: u32 = u32::MAX;
+
+/// At most this many containers' shared values are kept by [`Interned`] at a
+/// time: each scan of the runtimes makes new ones for the same containers.
+const INTERNED_CONTAINERS: usize = 4096;
+
+/// The container and pod label values, each given a small id once, so that a
+/// record's key holds a number and counting it allocates nothing.
+struct Interned {
+    /// The label value of each id; id 0 is the empty value (the host, a side not known).
+    values: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// At most this many values besides the empty one; past it, [`FOLDED`].
+    max_values: usize,
+    /// Whether container names, and pods, are labels at all (else their id is 0).
+    names: bool,
+    pods: bool,
+    /// The ids (name, pod) of a container by the address of its shared value.
+    /// The entry holds the value, so that while it is here no other
+    /// container can be given that address.
+    by_ptr: FastMap<usize, (Arc<Container>, u32, u32)>,
+}
+
+impl Interned {
+    fn new(labels: &[Label], max_values: usize) -> Interned {
+        let has = |a: Label, b: Label| labels.contains(&a) || labels.contains(&b);
+        Interned {
+            values: vec![String::new()],
+            ids: HashMap::new(),
+            max_values,
+            names: has(Label::TracerContainer, Label::TraceeContainer),
+            pods: has(Label::TracerPod, Label::TraceePod),
+            by_ptr: FastMap::default(),
+        }
+    }
+
+    /// The ids (name, pod) of a side's container; 0 for the host or no side.
+    fn of(&mut self, p: Option<&Proc>) -> (u32, u32) {
+        let Some(c) = p.and_then(|p| p.container.as_ref()) else { return (0, 0) };
+        match self.by_ptr.get(&(Arc::as_ptr(c) as usize)) {
+            Some(&(_, name, pod)) => (name, pod),
+            None => self.add(c),
+        }
+    }
+
+    /// A container not seen yet (or not since the table was emptied).
+    #[cold]
+    fn add(&mut self, c: &Arc<Container>) -> (u32, u32) {
+        let name = if self.names { self.id(container_label(c)) } else { 0 };
+        let pod = if self.pods { self.id(pod_label(c)) } else { 0 };
+        if self.by_ptr.len() >= INTERNED_CONTAINERS {
+            // Most entries are then of containers whose values a rescan of the
+            // runtimes replaced: the ids stay, only the way from an address to
+            // them is forgotten.
+            self.by_ptr.clear();
+        }
+        self.by_ptr.insert(Arc::as_ptr(c) as usize, (c.clone(), name, pod));
+        (name, pod)
+    }
+
+    fn id(&mut self, value: String) -> u32 {
+        if value.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.ids.get(&value) {
+            return id;
+        }
+        if self.values.len() > self.max_values {
+            return FOLDED;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.clone());
+        self.ids.insert(value, id);
+        id
+    }
+
+    fn value(&self, id: u32) -> &str {
+        self.values.get(id as usize).map_or(OTHER, String::as_str)
+    }
+}
+
+/// A container as a label value: its name, or the first 12 characters of its
+/// id when the runtime records no name.
+fn container_label(c: &Container) -> String {
+    match c.name.as_deref() {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => c.id.chars().take(12).collect(),
+    }
+}
+
+/// A Kubernetes container's pod as a label value, `NAMESPACE/POD`; empty when
+/// either is not known.
+fn pod_label(c: &Container) -> String {
+    match c.k8s.as_ref().map(|k| (k.namespace.as_deref(), k.pod.as_deref())) {
+        Some((Some(ns), Some(pod))) => format!("{ns}/{pod}"),
+        _ => String::new(),
+    }
 }
 
 /// A comm as a label value: the bytes, U+FFFD for what is not UTF-8 (the client
@@ -333,6 +468,10 @@ fn kind_of(t: EventType) -> u8 {
 pub struct Recorder {
     metrics: Arc<Metrics>,
     max_series: usize,
+    /// Whether a container or pod label of the tracer, and of the tracee, is chosen.
+    tracer_containers: bool,
+    tracee_containers: bool,
+    containers: Interned,
     events: FastMap<EventKey, GenericLocalCounter<AtomicU64>>,
     delivery: FastMap<(u8, Comm, bool), LocalHistogram>,
     permission: FastMap<(Comm, u8, bool), LocalHistogram>,
@@ -343,9 +482,16 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(metrics: Arc<Metrics>, max_series: usize) -> Recorder {
+        let labels = &metrics.labels;
+        let tracer_containers = labels.iter().any(|l| matches!(l, Label::TracerContainer | Label::TracerPod));
+        let tracee_containers = labels.iter().any(|l| matches!(l, Label::TraceeContainer | Label::TraceePod));
+        let containers = Interned::new(labels, max_series);
         Recorder {
             metrics,
             max_series,
+            tracer_containers,
+            tracee_containers,
+            containers,
             events: FastMap::default(),
             delivery: FastMap::default(),
             permission: FastMap::default(),
@@ -359,15 +505,27 @@ impl Recorder {
     pub fn observe(&mut self, r: &Record) {
         let kind = kind_of(r.event_type);
         let m = &self.metrics;
-        let mut key = EventKey { kind, tracer_comm: Comm::default(), tracee_comm: Comm::default(), tracer_uid: 0, tracee_uid: 0, other: false };
+        let mut key = EventKey { kind, ..EventKey::default() };
+        let (mut tracer, mut tracee) = ((0, 0), (0, 0));
+        if self.tracer_containers {
+            tracer = self.containers.of(r.tracer.as_ref());
+        }
+        if self.tracee_containers {
+            tracee = self.containers.of(r.tracee.as_ref());
+        }
         for l in &m.labels {
             match l {
                 Label::TracerComm => key.tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default(),
                 Label::TraceeComm => key.tracee_comm = r.tracee.as_ref().map(|p| p.comm).unwrap_or_default(),
                 Label::TracerUid => key.tracer_uid = r.tracer.as_ref().map_or(u32::MAX, |p| p.uid),
                 Label::TraceeUid => key.tracee_uid = r.tracee.as_ref().map_or(u32::MAX, |p| p.uid),
+                Label::TracerContainer => key.tracer_container = tracer.0,
+                Label::TraceeContainer => key.tracee_container = tracee.0,
+                Label::TracerPod => key.tracer_pod = tracer.1,
+                Label::TraceePod => key.tracee_pod = tracee.1,
             }
         }
+        // A key with a folded value is never in the map: count_new folds it.
         if let Some(c) = self.events.get(&key) {
             c.inc();
         } else {
@@ -381,12 +539,13 @@ impl Recorder {
     fn count_new(&mut self, mut key: EventKey) {
         let kind = key.kind;
         let m = &self.metrics;
-        if self.events.len() >= self.max_series {
-            key = EventKey { kind, tracer_comm: Comm::default(), tracee_comm: Comm::default(), tracer_uid: 0, tracee_uid: 0, other: true };
+        if self.events.len() >= self.max_series || key.has_folded_value() {
+            key = EventKey { kind, other: true, ..EventKey::default() };
             self.folded += 1;
         }
         let labels = &m.labels;
         let events = &m.events;
+        let containers = &self.containers;
         self.events
             .entry(key)
             .or_insert_with(|| {
@@ -400,6 +559,10 @@ impl Recorder {
                             Label::TraceeComm => comm_label(&key.tracee_comm),
                             Label::TracerUid => uid_label(key.tracer_uid),
                             Label::TraceeUid => uid_label(key.tracee_uid),
+                            Label::TracerContainer => containers.value(key.tracer_container).to_string(),
+                            Label::TraceeContainer => containers.value(key.tracee_container).to_string(),
+                            Label::TracerPod => containers.value(key.tracer_pod).to_string(),
+                            Label::TraceePod => containers.value(key.tracee_pod).to_string(),
                         }
                     });
                 }
@@ -592,6 +755,109 @@ mod tests {
         assert_eq!(parse_labels("tracee_comm,tracer_comm").unwrap().0, vec![Label::TracerComm, Label::TraceeComm]);
         assert_eq!(parse_labels("none").unwrap().0, vec![]);
         assert!(parse_labels("tracer_comm,container").unwrap_err().contains("unknown metrics label 'container'"));
+        assert!(parse_labels("pod").unwrap_err().contains("tracer_container, tracee_container, tracer_pod, tracee_pod, none)"));
+        assert_eq!(
+            parse_labels("tracee_pod,tracee_container,tracer_comm").unwrap().0,
+            vec![Label::TracerComm, Label::TraceeContainer, Label::TraceePod]
+        );
+    }
+
+    fn container(id: &str, name: Option<&str>) -> Arc<Container> {
+        Arc::new(Container { id: id.into(), name: name.map(String::from), runtime: Some("podman"), ..Default::default() })
+    }
+
+    /// An inotify record read on the host's side or in `tracer`, caused in `tracee`.
+    fn in_containers(tracer: Option<&Arc<Container>>, tracee: Option<&Arc<Container>>) -> Record {
+        let mut r = record(EventType::Inotify, "inotifywait", "touch", 5_000);
+        r.tracer.as_mut().unwrap().container = tracer.cloned();
+        r.tracee.as_mut().unwrap().container = tracee.cloned();
+        r
+    }
+
+    #[test]
+    fn records_are_counted_by_container_and_a_nameless_one_by_its_id() {
+        let m = Arc::new(Metrics::new(&[Label::TracerContainer, Label::TraceeContainer], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        let web = container(&"a".repeat(64), Some("web"));
+        let bare = container("0123456789abcdef0123", None);
+        for _ in 0..3 {
+            rec.observe(&in_containers(None, Some(&web)));
+        }
+        // The same container as a rescan of the runtimes gives it: a new shared value.
+        rec.observe(&in_containers(None, Some(&Arc::new((*web).clone()))));
+        rec.observe(&in_containers(None, Some(&bare)));
+        rec.observe(&in_containers(None, Some(&bare)));
+        rec.observe(&in_containers(None, None));
+        let mut no_tracee = in_containers(None, None);
+        no_tracee.tracee = None;
+        rec.observe(&no_tracee);
+        rec.observe(&in_containers(Some(&web), None));
+        rec.observe(&in_containers(Some(&bare), Some(&web)));
+        rec.flush(None);
+        let text = m.encode();
+        let series = |tracer: &str, tracee: &str, n: u64| {
+            format!("fsnotify_gadget_events_total{{tracee_container=\"{tracee}\",tracer_container=\"{tracer}\",type=\"inotify\"}} {n}\n")
+        };
+        for want in [series("", "web", 4), series("", "0123456789ab", 2), series("", "", 2), series("web", "", 1), series("0123456789ab", "web", 1)] {
+            assert!(text.contains(&want), "no {want} in {text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).count(), 5, "{text}");
+        assert!(text.contains("fsnotify_gadget_metrics_folded_total 0"), "{text}");
+        assert_eq!(rec.containers.values, ["", "web", "0123456789ab"], "one value per container, whatever its shared values");
+    }
+
+    #[test]
+    fn a_kubernetes_container_is_labelled_by_its_pod() {
+        let m = Arc::new(Metrics::new(&[Label::TraceeContainer, Label::TraceePod], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        let k8s = crate::containers::K8s { namespace: Some("prod".into()), pod: Some("web-0".into()), container: Some("app".into()), pod_uid: None };
+        let app = Arc::new(Container { id: "b".repeat(64), name: Some("app".into()), runtime: Some("containerd"), k8s: Some(k8s), ..Default::default() });
+        let plain = container(&"c".repeat(64), Some("db"));
+        rec.observe(&in_containers(None, Some(&app)));
+        rec.observe(&in_containers(None, Some(&app)));
+        rec.observe(&in_containers(Some(&app), Some(&plain)));
+        rec.observe(&in_containers(Some(&app), None));
+        rec.flush(None);
+        let text = m.encode();
+        // The tracer's container is no label here: the last two differ by their tracee only.
+        for want in [
+            r#"fsnotify_gadget_events_total{tracee_container="app",tracee_pod="prod/web-0",type="inotify"} 2"#,
+            r#"fsnotify_gadget_events_total{tracee_container="db",tracee_pod="",type="inotify"} 1"#,
+            r#"fsnotify_gadget_events_total{tracee_container="",tracee_pod="",type="inotify"} 1"#,
+        ] {
+            assert!(text.contains(&format!("{want}\n")), "no {want} in {text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).count(), 3, "{text}");
+    }
+
+    #[test]
+    fn container_values_past_the_bound_are_folded() {
+        // At most 4 label sets and so at most 4 container names: the 5th name is
+        // folded while the series are still below their bound.
+        let m = Arc::new(Metrics::new(&[Label::TracerContainer, Label::TraceeContainer], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 4);
+        let [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map(|n| container(&n.repeat(64), Some(n)));
+        rec.observe(&in_containers(Some(&a), Some(&b)));
+        rec.observe(&in_containers(Some(&b), Some(&a)));
+        rec.observe(&in_containers(Some(&c), Some(&d)));
+        rec.observe(&in_containers(Some(&e), Some(&a)));
+        rec.observe(&in_containers(Some(&a), Some(&b)));
+        // The 4th series was `other`: past the bound of series, names already
+        // interned are folded too.
+        rec.observe(&in_containers(Some(&c), Some(&a)));
+        rec.flush(None);
+        let text = m.encode();
+        for want in [
+            r#"fsnotify_gadget_events_total{tracee_container="b",tracer_container="a",type="inotify"} 2"#,
+            r#"fsnotify_gadget_events_total{tracee_container="a",tracer_container="b",type="inotify"} 1"#,
+            r#"fsnotify_gadget_events_total{tracee_container="d",tracer_container="c",type="inotify"} 1"#,
+            r#"fsnotify_gadget_events_total{tracee_container="other",tracer_container="other",type="inotify"} 2"#,
+            "fsnotify_gadget_metrics_folded_total 2",
+        ] {
+            assert!(text.contains(&format!("{want}\n")), "no {want} in {text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).count(), 4, "{text}");
+        assert_eq!(rec.containers.values, ["", "a", "b", "c", "d"]);
     }
 
     #[test]
@@ -605,6 +871,23 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("fsnotify_gadget_events_total{tracee_comm=\"c\",tracer_comm=\"ab\",type=\"inotify\"} 1\n"), "{text}");
         assert!(text.contains("fsnotify_gadget_events_total{tracee_comm=\"bc\",tracer_comm=\"a\",type=\"inotify\"} 2\n"), "{text}");
+    }
+
+    #[test]
+    fn the_table_of_shared_values_stays_bounded_and_keeps_the_counts() {
+        let m = Arc::new(Metrics::new(&[Label::TraceeContainer], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 10);
+        let web = container(&"a".repeat(64), Some("web"));
+        // Every rescan of the runtimes makes new shared values of the same containers.
+        let n = INTERNED_CONTAINERS + 100;
+        for _ in 0..n {
+            rec.observe(&in_containers(None, Some(&Arc::new((*web).clone()))));
+        }
+        assert!(rec.containers.by_ptr.len() <= INTERNED_CONTAINERS, "{}", rec.containers.by_ptr.len());
+        rec.flush(None);
+        let text = m.encode();
+        let want = format!("fsnotify_gadget_events_total{{tracee_container=\"web\",type=\"inotify\"}} {n}\n");
+        assert!(text.contains(&want), "no {want} in {text}");
     }
 
     #[test]
