@@ -307,6 +307,74 @@ fn top_names_the_container_of_a_watcher_and_of_a_writer() {
     assert_eq!((row[0], row[2]), (watcher.pid.to_string().as_str(), watcher.name.as_str()), "{text}");
 }
 
+/// The value of `fsnotify_gadget_events_total{tracee_container="NAME",type="inotify"}`
+/// in a scrape, if that series is there.
+fn inotify_series(text: &str, container: &str) -> Option<u64> {
+    let head = format!("fsnotify_gadget_events_total{{tracee_container=\"{container}\",type=\"inotify\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&head)).map(|v| v.trim().parse().unwrap_or_else(|e| panic!("{v}: {e}")))
+}
+
+fn events_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).map(String::from).collect()
+}
+
+#[test]
+fn metrics_count_a_containers_events_and_the_hosts_under_tracee_container() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("ctr-metrics");
+    let watcher = host_watcher(&dir);
+    let port = crate::fleet::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut g = Gadget::start(&[
+        "--backend", "tracepoint", "--metrics", &addr, "--metrics-labels", "tracee_container", "--tracer-pid", &watcher.pid().to_string(),
+    ]);
+    g.wait_stderr(&format!("metrics on http://{addr}/metrics"), Duration::from_secs(20));
+    // The first event may wake a read begun before the start (README, Guarantees).
+    run("touch", &[dir.join("first").to_str().unwrap()]);
+    const IN_CONTAINER: usize = 5;
+    const ON_HOST: usize = 3;
+    let writer = Ctr::run("metrics-writer", &dir, &["sh", "-c", "sleep 0.5; for i in 1 2 3 4 5; do touch /w/from-ctr-$i; done"]);
+    writer.wait();
+    for i in 0..ON_HOST {
+        run("touch", &[dir.join(format!("from-host-{i}")).to_str().unwrap()]);
+    }
+    // Scraped once the counts stay put (the trace loop publishes after each batch).
+    std::thread::sleep(Duration::from_millis(700));
+    let mut text = crate::fleet::http_get(port, "/metrics");
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        let again = crate::fleet::http_get(port, "/metrics");
+        let settled = events_lines(&again) == events_lines(&text);
+        text = again;
+        if settled {
+            break;
+        }
+    }
+    let (records, stderr) = g.stop();
+    let named = |r: &&Value, name: &str| r["tracee"]["container"]["name"] == name;
+    let inotify: Vec<&Value> = records.iter().filter(|r| r["type"] == "inotify").collect();
+    assert_eq!(inotify.len(), records.len(), "only the inotify watcher is traced: {records:#?}");
+    let from_ctr: Vec<&Value> = inotify.iter().copied().filter(|r| named(r, &writer.name)).collect();
+    let from_host: Vec<&Value> = inotify.iter().copied().filter(|r| r["tracee"]["container"].is_null()).collect();
+    assert_eq!(from_ctr.len() + from_host.len(), inotify.len(), "a tracee in another container: {records:#?}");
+    // Every file of each writer is there, under its side.
+    let files = |rs: &[&Value], prefix: &str| {
+        let mut names: Vec<String> = rs.iter().filter_map(|r| r["name"].as_str()).filter(|n| n.starts_with(prefix)).map(String::from).collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    };
+    assert_eq!(files(&from_ctr, "from-ctr-"), IN_CONTAINER, "{records:#?} {stderr:#?}");
+    assert_eq!(files(&from_host, "from-host-"), ON_HOST, "{records:#?} {stderr:#?}");
+    assert_eq!(files(&from_host, "from-ctr-") + files(&from_ctr, "from-host-"), 0, "{records:#?}");
+    // The counter has exactly these two series, each with its side's records.
+    assert_eq!(inotify_series(&text, &writer.name), Some(from_ctr.len() as u64), "{text}");
+    assert_eq!(inotify_series(&text, ""), Some(from_host.len() as u64), "{text}");
+    assert_eq!(events_lines(&text).len(), 2, "{text}");
+    eprintln!("{}", events_lines(&text).join("\n"));
+}
+
 /// containerd run for one test with its own state, root and socket, stopped when dropped.
 struct Containerd {
     child: std::process::Child,
