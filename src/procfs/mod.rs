@@ -11,11 +11,13 @@
 //!   mountinfo);
 //! - [`iter`]: the `task_file` BPF iterator (bpf/task_files.bpf.c), which
 //!   gives each notify file's `fsnotify_group` address;
-//! - [`watch_paths`]: the path of each inotify record's watch, for the tracers.
+//! - [`watch_paths`]: the path of each inotify record's watch, for the tracers;
+//! - [`backlog`]: the bytes queued on a process's notify fds, for `top`.
 //!
 //! Nothing read here is trusted: a process that exits meanwhile, or a file
 //! that cannot be read, is skipped rather than an error.
 
+pub mod backlog;
 pub mod cgroups;
 pub mod fdinfo;
 pub mod iter;

@@ -202,6 +202,10 @@ pub struct TracerRow {
     /// Since the start.
     pub total_events: u64,
     pub total_overflows: u64,
+    /// Bytes of events queued on its notify fds of this kind when the span
+    /// ended, unread: a tracer falling behind. Filled by `top` itself
+    /// ([`crate::procfs::backlog`]); null when it could not be read.
+    pub backlog_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -287,6 +291,9 @@ pub struct Summary {
     pub pairs_more: usize,
     pub permission: Vec<PermRow>,
     pub permission_more: usize,
+    /// Why no tracer's backlog could be read, when none could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog_unknown: Option<&'static str>,
 }
 
 /// The interval being counted and the whole run.
@@ -418,6 +425,7 @@ impl Aggregate {
                     overflows: now.overflows,
                     total_events: all.events,
                     total_overflows: all.overflows,
+                    backlog_bytes: None,
                 })
             })
             .collect();
@@ -487,6 +495,7 @@ impl Aggregate {
             pairs_more,
             permission,
             permission_more,
+            backlog_unknown: None,
         }
     }
 }

@@ -81,7 +81,8 @@ impl Top {
 
     fn end_interval(&mut self, now: Instant) -> Result<()> {
         let seconds = now.duration_since(self.interval_started).as_secs_f64();
-        let s = self.aggregate.end_interval(seconds, self.options.sort, self.options.max_rows);
+        let mut s = self.aggregate.end_interval(seconds, self.options.sort, self.options.max_rows);
+        fill_backlog(&mut s);
         self.interval_started = now;
         self.next += self.options.interval;
         if self.next <= now {
@@ -89,6 +90,25 @@ impl Top {
             self.next = now + self.options.interval;
         }
         self.emit(s)
+    }
+}
+
+/// Reads the backlog of each tracer shown, as the span ends. A process that
+/// exited, or no longer holds such an fd, has none; a reason that holds for
+/// every tracer (no ptrace rights, an old kernel) is said once, in the summary.
+fn fill_backlog(s: &mut Summary) {
+    use crate::procfs::backlog::{queued_bytes, Unavailable};
+    use crate::procfs::NotifyKind;
+    for row in &mut s.tracers {
+        let Some(kind) = [NotifyKind::Inotify, NotifyKind::Fanotify].into_iter().find(|k| k.name() == row.kind) else { continue };
+        row.backlog_bytes = match queued_bytes(row.tracer.pid, kind) {
+            Ok(n) => Some(n),
+            Err(Unavailable::Gone) => None,
+            Err(why) => {
+                s.backlog_unknown = Some(why.reason());
+                None
+            }
+        };
     }
 }
 
@@ -151,7 +171,8 @@ impl Consumer for Top {
         if self.aggregate.interval_has_data() {
             self.end_interval(now)?;
         }
-        let total = self.aggregate.total(now.duration_since(self.started).as_secs_f64(), self.options.sort, self.options.max_rows);
+        let mut total = self.aggregate.total(now.duration_since(self.started).as_secs_f64(), self.options.sort, self.options.max_rows);
+        fill_backlog(&mut total);
         // Give the terminal back before the summary, which stays on it.
         self.live = None;
         match self.format {

@@ -88,7 +88,28 @@ pub fn title(s: &Summary) -> String {
         Scope::Interval => format!("interval {} ({:.2} s)", s.interval, s.seconds),
         Scope::Total => format!("summary of {:.1} s ({} intervals)", s.seconds, s.interval),
     };
-    format!("fsnotify-gadget top: {span}: {} records, {}", s.records, lost_words(&s.lost))
+    let backlog = s.backlog_unknown.map_or_else(String::new, |why| format!("; backlog unknown: {why}"));
+    format!("fsnotify-gadget top: {span}: {} records, {}{backlog}", s.records, lost_words(&s.lost))
+}
+
+/// A size in bytes as people read it: `0`, `512B`, `9.4KiB`, `12MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    if n == 0 {
+        return "0".to_string();
+    }
+    let (mut v, mut u) = (n as f64, 0);
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
 }
 
 /// A section from its columns, the text (left-aligned) ones among them, and
@@ -131,6 +152,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
             rate(r.events_per_s),
             r.events.to_string(),
             r.overflows.to_string(),
+            r.backlog_bytes.map_or_else(|| "-".to_string(), bytes),
         ];
         (row, r.total_events)
     });
@@ -165,7 +187,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     vec![
         section(
             "TRACERS",
-            &["PID", "COMM", "CONTAINER", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS"],
+            &["PID", "COMM", "CONTAINER", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS", "BACKLOG"],
             &["COMM", "CONTAINER", "KIND"],
             tracers,
             s.tracers_more,
@@ -261,6 +283,14 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_in_binary_units() {
+        let cases = [(0, "0"), (32, "32B"), (1023, "1023B"), (1024, "1.0KiB"), (9_600, "9.4KiB"), (10_240, "10KiB"), (16 << 20, "16MiB"), (3 << 30, "3.0GiB")];
+        for (n, want) in cases {
+            assert_eq!(bytes(n), want, "{n}");
+        }
+    }
+
+    #[test]
     fn text_blocks_align_and_say_what_was_cut() {
         let mut a = Aggregate::default();
         for (pid, n) in [(11, 3), (2222, 1)] {
@@ -278,13 +308,15 @@ mod tests {
         r.fa_response = FaResponse::Deny;
         r.latency_ns = Some(20_000_000);
         a.add(&r);
-        let text = text(&a.end_interval(1.0, SortKey::Rate, 1));
+        let mut s = a.end_interval(1.0, SortKey::Rate, 1);
+        s.tracers[0].backlog_bytes = Some(9_600);
+        let text = text(&s);
         let want = "\
 fsnotify-gadget top: interval 1 (1.00 s): 5 records, none lost
 
 TRACERS
-PID  COMM       CONTAINER  KIND     EVENTS/S  EVENTS  OVERFLOWS  TOTAL
- 11  w\\x1b[31m  web        inotify       3.0       3          0      3
+PID  COMM       CONTAINER  KIND     EVENTS/S  EVENTS  OVERFLOWS  BACKLOG  TOTAL
+ 11  w\\x1b[31m  web        inotify       3.0       3          0   9.4KiB      3
 (1 more)
 
 TRACEE -> TRACER
@@ -298,6 +330,9 @@ PID  COMM   CONTAINER  REQ/S  REQUESTS     P50     P99     MAX  ALLOW  DENY  INT
 ";
         assert_eq!(text, want);
         assert!(!text.contains('\x1b'), "no escape code reaches the text");
+
+        s.backlog_unknown = Some(crate::procfs::backlog::Unavailable::NotPermitted.reason());
+        assert!(title(&s).ends_with("none lost; backlog unknown: no ptrace rights over the process (run as root, or add CAP_SYS_PTRACE)"), "{}", title(&s));
 
         let empty = super::text(&Aggregate::default().total(2.0, SortKey::Rate, 5));
         assert!(empty.starts_with("fsnotify-gadget top: summary of 2.0 s (0 intervals): 0 records, none lost\n"), "{empty}");
