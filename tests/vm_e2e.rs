@@ -579,6 +579,12 @@ fn burst_stalled(backend: &str) {
 }
 each_backend!(burst_stalled: burst_stalled_tool_fentry => "fentry", burst_stalled_tool_kprobe => "kprobe");
 
+/// top's LOST: the records a stopped tool lost, on the reader's row.
+fn top_ring_losses(backend: &str) {
+    top_counts_ring_losses_for_their_tracer(backend, RING_OVERFLOW_EVENTS);
+}
+each_backend!(top_ring_losses: top_ring_losses_fentry => "fentry", top_ring_losses_kprobe => "kprobe");
+
 each_backend!(fanotify_permission_interrupted: fanotify_interrupted_fentry => "fentry", fanotify_interrupted_kprobe => "kprobe", fanotify_interrupted_tracepoint => "tracepoint");
 each_backend!(tracer_killed_with_events_queued: fault_tracer_killed_fentry => "fentry", fault_tracer_killed_kprobe => "kprobe");
 each_backend!(closed_with_unread_events: fault_closed_unread_fentry => "fentry", fault_closed_unread_kprobe => "kprobe");

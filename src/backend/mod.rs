@@ -200,6 +200,24 @@ pub trait Tracer {
     /// The tables that hold one half of an event until the other half comes:
     /// once the machine is quiet, each should be empty again.
     fn tables(&self) -> Vec<TableUse>;
+    /// Records lost to a full ring buffer since the last call, by the
+    /// address of their `fsnotify_group` (0: a group the backend could not
+    /// tell); taken from the kernel's table, which this empties.
+    fn take_lost_by_group(&self) -> Vec<(u64, u64)>;
+}
+
+/// Takes and deletes every entry of a `lost_by_group` map (src/bpf/common.bpf.h).
+pub(crate) fn take_counts(map: &dyn libbpf_rs::MapCore) -> Vec<(u64, u64)> {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    let word = |b: &[u8]| b.try_into().map(u64::from_ne_bytes).ok();
+    keys.iter()
+        .filter_map(|k| {
+            // Read and deleted at once: a count made after it starts the entry again (one
+            // racing with it, on another CPU, may be missed).
+            let v = map.lookup_and_delete(k).ok().flatten()?;
+            Some((word(k)?, word(&v)?))
+        })
+        .collect()
 }
 
 /// Kernel records taken from a ring buffer per poll.

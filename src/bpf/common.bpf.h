@@ -77,6 +77,32 @@
 #define FSG_COUNTERS(n) __u64 stats[n]
 #define fsg_count(stat) __sync_fetch_and_add(&stats[(stat)], 1)
 
+/*
+ * Records lost to a full ring buffer, by the address of the group they were
+ * for: user space ties a group to its tracer through the records of it that
+ * got through (top's LOST column), and takes and deletes each entry as it
+ * reads it. A group past the map's size is counted in stats[] only.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u64);
+} lost_by_group SEC(".maps");
+
+static __always_inline void fsg_count_lost_for(__u64 group)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&lost_by_group, &group);
+
+	if (!n && !bpf_map_update_elem(&lost_by_group, &group, &one, BPF_NOEXIST))
+		return;
+	/* Known, or made by another CPU since the lookup. */
+	if (!n)
+		n = bpf_map_lookup_elem(&lost_by_group, &group);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 /* The current task as struct fsg_proc, with probe reads (kprobe, fentry). */
 static __always_inline void fill_proc(struct fsg_proc *p)
 {

@@ -79,6 +79,8 @@ pub struct PairKey {
 struct TracerCounts {
     events: u64,
     overflows: u64,
+    /// Its records lost to a full ring buffer.
+    lost: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -199,9 +201,13 @@ pub struct TracerRow {
     pub events: u64,
     pub events_per_s: f64,
     pub overflows: u64,
+    /// Its records lost to a full ring buffer (the kernel counts them by
+    /// group; a group is its tracer's from its first record that got through).
+    pub lost: u64,
     /// Since the start.
     pub total_events: u64,
     pub total_overflows: u64,
+    pub total_lost: u64,
     /// Bytes of events queued on its notify fds of this kind when the span
     /// ended, unread: a tracer falling behind. Filled by `top` itself
     /// ([`crate::procfs::backlog`]); null when it could not be read.
@@ -237,8 +243,9 @@ pub struct PermRow {
     pub interrupted: u64,
 }
 
-/// Records lost, as JSON shows them. Losses are the kernel's and the loop's,
-/// not any one tracer's: a record lost to a full ring buffer names nobody.
+/// Records lost, as JSON shows them: the run's, by cause. Those lost to a
+/// full ring buffer are also each tracer's `lost` (the kernel counts them by
+/// group); the others name no tracer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LostCounts {
     pub total: u64,
@@ -308,7 +315,15 @@ pub struct Aggregate {
     lost_now: Lost,
     /// The container of each process seen in one, as its latest record named it.
     containers: HashMap<Who, Arc<str>>,
+    /// The tracer row of each `fsnotify_group` seen in a record, to tie the
+    /// kernel's losses by group to a tracer.
+    owners: HashMap<u64, (Who, Kind)>,
+    /// Losses of groups no record has named yet (every record of theirs lost so far).
+    unowned_lost: HashMap<u64, u64>,
 }
+
+/// At most this many groups are remembered (each map is emptied past it).
+const MAX_GROUPS: usize = 4096;
 
 fn per_s(n: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
@@ -352,6 +367,19 @@ impl Aggregate {
     pub fn add(&mut self, r: &Record) {
         self.interval.add(r);
         self.total.add(r);
+        if let (Some(group), Some(_)) = (r.fsnotify_group, r.tracer.as_ref()) {
+            // A permission daemon's answers are its fanotify group's, as its events are.
+            let owner = (Who::of(r.tracer.as_ref()), if r.event_type == EventType::FaResp { Kind::Fanotify } else { Kind::of(r.event_type) });
+            if self.owners.get(&group) != Some(&owner) {
+                if self.owners.len() >= MAX_GROUPS {
+                    self.owners.clear();
+                }
+                self.owners.insert(group, owner);
+            }
+            if let Some(n) = self.unowned_lost.remove(&group) {
+                self.credit_lost(owner, n);
+            }
+        }
         for p in [r.tracer.as_ref(), r.tracee.as_ref()].into_iter().flatten() {
             let who = Who::of(Some(p));
             match container_label(p) {
@@ -378,6 +406,27 @@ impl Aggregate {
     /// The loss counts since the start, as the backend has them now.
     pub fn set_lost(&mut self, lost: Lost) {
         self.lost_now = lost;
+    }
+
+    /// `n` more records of `group` lost to a full ring buffer: its tracer's,
+    /// once a record of the group has named it (group 0 never does).
+    pub fn add_lost(&mut self, group: u64, n: u64) {
+        match self.owners.get(&group) {
+            Some(&owner) => self.credit_lost(owner, n),
+            None if group != 0 => {
+                if self.unowned_lost.len() >= MAX_GROUPS {
+                    self.unowned_lost.clear();
+                }
+                *self.unowned_lost.entry(group).or_default() += n;
+            }
+            None => {}
+        }
+    }
+
+    fn credit_lost(&mut self, owner: (Who, Kind), n: u64) {
+        for w in [&mut self.interval, &mut self.total] {
+            w.tracers.entry(owner).or_default().lost += n;
+        }
     }
 
     /// Ends the current interval, which lasted `seconds`: returns its summary
@@ -423,8 +472,10 @@ impl Aggregate {
                     events: now.events,
                     events_per_s: per_s(now.events, seconds),
                     overflows: now.overflows,
+                    lost: now.lost,
                     total_events: all.events,
                     total_overflows: all.overflows,
+                    total_lost: all.lost,
                     backlog_bytes: None,
                 })
             })
@@ -691,6 +742,35 @@ mod tests {
         let p50 = s.permission[0].p50_ns.unwrap();
         assert!(p50.abs_diff(2_000_000) * 256 <= 2_000_000, "{p50}");
         assert_eq!(s.permission[0].p99_ns, Some(900_000_000));
+    }
+
+    #[test]
+    fn ring_buffer_losses_by_group_are_their_tracers() {
+        let mut a = Aggregate::default();
+        let with_group = |mut r: Record, g: u64| {
+            r.fsnotify_group = Some(g);
+            r
+        };
+        // Group 0xa is tracer 1's from its first record; 0xb's losses come
+        // before any of its records does, and wait for one; 0 and an unseen
+        // group are nobody's.
+        a.add(&with_group(inotify(5, 1, IN_OPEN), 0xa));
+        a.add_lost(0xa, 3);
+        a.add_lost(0xb, 4);
+        a.add_lost(0, 5);
+        a.add_lost(0xc, 6);
+        let s = a.end_interval(1.0, SortKey::Pid, 10);
+        assert_eq!(s.tracers.iter().map(|t| (t.tracer.pid, t.lost, t.total_lost)).collect::<Vec<_>>(), vec![(1, 3, 3)]);
+        a.add(&with_group(inotify(5, 2, IN_OPEN), 0xb));
+        a.add_lost(0xa, 1);
+        // A daemon's answers name its fanotify group, as its events would.
+        a.add(&with_group(answer(3, FaResponse::Allow, 1), 0xd));
+        a.add_lost(0xd, 2);
+        let s = a.end_interval(1.0, SortKey::Pid, 10);
+        let rows: Vec<_> = s.tracers.iter().map(|t| (t.tracer.pid, t.kind, t.lost, t.total_lost)).collect();
+        assert_eq!(rows, vec![(1, "inotify", 1, 4), (2, "inotify", 4, 4), (3, "fanotify", 2, 2)]);
+        let total = a.total(2.0, SortKey::Pid, 10);
+        assert_eq!(total.tracers.iter().map(|t| t.lost).sum::<u64>(), 10);
     }
 
     #[test]

@@ -144,6 +144,9 @@ impl Consumer for Top {
         for r in batch.drain(..) {
             self.aggregate.add(&r);
         }
+        for (group, n) in tracer.take_lost_by_group() {
+            self.aggregate.add_lost(group, n);
+        }
         self.aggregate.set_lost(tracer.lost());
         let now = Instant::now();
         if now >= self.next {
@@ -164,6 +167,9 @@ impl Consumer for Top {
     }
 
     fn finish(&mut self, tracer: &dyn Tracer) -> Result<()> {
+        for (group, n) in tracer.take_lost_by_group() {
+            self.aggregate.add_lost(group, n);
+        }
         self.aggregate.set_lost(tracer.lost());
         let now = Instant::now();
         // The part of an interval the stop cut short, when it counted

@@ -152,6 +152,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
             rate(r.events_per_s),
             r.events.to_string(),
             r.overflows.to_string(),
+            r.lost.to_string(),
             r.backlog_bytes.map_or_else(|| "-".to_string(), bytes),
         ];
         (row, r.total_events)
@@ -187,7 +188,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     vec![
         section(
             "TRACERS",
-            &["PID", "COMM", "CONTAINER", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS", "BACKLOG"],
+            &["PID", "COMM", "CONTAINER", "KIND", "EVENTS/S", "EVENTS", "OVERFLOWS", "LOST", "BACKLOG"],
             &["COMM", "CONTAINER", "KIND"],
             tracers,
             s.tracers_more,
@@ -310,13 +311,14 @@ mod tests {
         a.add(&r);
         let mut s = a.end_interval(1.0, SortKey::Rate, 1);
         s.tracers[0].backlog_bytes = Some(9_600);
+        s.tracers[0].lost = 2;
         let text = text(&s);
         let want = "\
 fsnotify-gadget top: interval 1 (1.00 s): 5 records, none lost
 
 TRACERS
-PID  COMM       CONTAINER  KIND     EVENTS/S  EVENTS  OVERFLOWS  BACKLOG  TOTAL
- 11  w\\x1b[31m  web        inotify       3.0       3          0   9.4KiB      3
+PID  COMM       CONTAINER  KIND     EVENTS/S  EVENTS  OVERFLOWS  LOST  BACKLOG  TOTAL
+ 11  w\\x1b[31m  web        inotify       3.0       3          0     2   9.4KiB      3
 (1 more)
 
 TRACEE -> TRACER

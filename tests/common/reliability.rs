@@ -649,3 +649,46 @@ pub fn undelivered_events_are_discarded(backend: &str) {
     assert!(exit.contains("49 events dequeued but not delivered: 40 at close"), "{exit}");
     assert!(busy_tables(&stderr).is_empty(), "tables not empty: {:?}", busy_tables(&stderr));
 }
+
+/// `top` stopped while a reader gets `n` events, more than the ring buffer
+/// holds: the kernel counts the records it drops by group, and top puts them
+/// on the tracer whose records name that group. Every event the reader read
+/// is an event or a loss of its row, and its losses are the run's.
+pub fn top_counts_ring_losses_for_their_tracer(backend: &str, n: u64) {
+    let dir = test_dir("top-lost");
+    let files = two_files(&dir);
+    let _queue = Sysctl::set("/proc/sys/fs/inotify/max_queued_events", &(n + 1024).to_string());
+    let reader = Reader::start(&dir, &[]);
+    let pid = reader.pid();
+    let out = dir.with_extension("top.json");
+    let g = Gadget::spawn_into(&["top", "-o", "json", "--interval", "0.5", "--backend", backend, "--tracer-pid", &pid.to_string()], &out);
+    let signal = |sig| {
+        // SAFETY: signals a child this test started.
+        assert_eq!(unsafe { libc::kill(g.pid() as i32, sig) }, 0);
+    };
+    signal(libc::SIGSTOP);
+    modify_events(&files, n);
+    let (read, overflows) = reader.finish_drained();
+    assert_eq!(overflows, 0);
+    signal(libc::SIGCONT);
+    let summaries = || -> Vec<Value> {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    };
+    let row = |s: &Value| s["tracers"].as_array().and_then(|rows| rows.iter().find(|r| r["tracer"]["pid"] == pid).cloned());
+    let counted = |s: &Value| row(s).map(|t| t["total_events"].as_u64().unwrap_or(0) + t["total_lost"].as_u64().unwrap_or(0));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !summaries().iter().any(|s| counted(s) == Some(read)) {
+        assert!(Instant::now() < deadline, "{read} events read, not all counted: {:?}", summaries().last());
+        sleep(Duration::from_millis(200));
+    }
+    g.stop_bytes();
+    let total = summaries().pop().expect("no summary");
+    assert_eq!(total["scope"], "total", "{total}");
+    let t = row(&total).unwrap_or_else(|| panic!("the reader is not among the tracers: {total}"));
+    let lost = total["lost"]["ringbuf"].as_u64().unwrap();
+    assert!(lost > 0, "the ring buffer held {read} events while top was stopped: {total}");
+    assert_eq!(t["lost"].as_u64(), Some(lost), "{t}");
+    assert_eq!(t["events"].as_u64().unwrap() + lost, read, "{t}");
+    println!("FSG-NOTE: top ring losses {backend}: {read} events read, {lost} lost, all on the reader's row");
+}

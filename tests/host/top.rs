@@ -262,9 +262,14 @@ fn live_view_on_a_terminal_then_the_summary() {
     assert!(enter < leave);
     let live = &text[enter..leave];
     // The view is drawn by cursor moves, only what changed: look for words.
-    for word in ["TRACERS", "PERMISSION", "DAEMONS", "interval 1 ", "fsg-fanotify-pe", "FAN_OPEN_PERM", "10."] {
+    for word in ["TRACERS", "PERMISSION", "DAEMONS", "interval 1 ", "fsg-fanotify-pe", "FAN_OPEN_PERM"] {
         assert!(live.contains(word), "the live view lacks {word:?}: {live:?}");
     }
+    // An answer latency in human units (`10.4ms`; how near the daemon's 10 ms
+    // is the JSON test's to check, not this one's on a loaded machine).
+    let b = live.as_bytes();
+    let latency = (3..b.len().saturating_sub(1)).any(|i| &b[i..i + 2] == b"ms" && b[i - 1].is_ascii_digit() && b[i - 2] == b'.' && b[i - 3].is_ascii_digit());
+    assert!(latency, "the live view shows no latency: {live:?}");
     let after = &text[leave..];
     let summary = &after[after.find("fsnotify-gadget top: summary of ").unwrap_or_else(|| panic!("no summary after the view: {after:?}"))..];
     assert!(!summary.contains('\x1b'), "escape codes in the summary: {summary:?}");
@@ -363,4 +368,14 @@ fn a_stopped_tracer_shows_its_queue_backlog() {
     reader.signal(libc::SIGCONT);
     let (read, overflows) = reader.finish_drained();
     assert_eq!((read, overflows), (310, 0));
+}
+
+/// Records lost to a full ring buffer while top was stopped are its tracer's
+/// LOST (tests/common/reliability.rs; the VM runs it on fentry and kprobe).
+#[test]
+fn ring_buffer_losses_are_counted_for_their_tracer() {
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    crate::common::reliability::top_counts_ring_losses_for_their_tracer("tracepoint", 200_000);
 }

@@ -311,6 +311,10 @@ impl Tracer for KernelTracer {
         }
     }
 
+    fn take_lost_by_group(&self) -> Vec<(u64, u64)> {
+        super::take_counts(&self.skel.maps.lost_by_group)
+    }
+
     fn tables(&self) -> Vec<TableUse> {
         let m = &self.skel.maps;
         vec![

@@ -234,6 +234,10 @@ impl Tracer for TracepointTracer {
         }
     }
 
+    fn take_lost_by_group(&self) -> Vec<(u64, u64)> {
+        super::take_counts(&self.skel.maps.lost_by_group)
+    }
+
     fn tables(&self) -> Vec<TableUse> {
         let m = &self.skel.maps;
         vec![map_use("allocs", &m.allocs), map_use("waiting", &m.waiting)]

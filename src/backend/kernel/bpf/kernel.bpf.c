@@ -425,8 +425,10 @@ static __always_inline void submit(struct fsg_event *e)
 
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (bpf_ringbuf_output(&events, e, size, 0)) {
 		count(FSG_STAT_RINGBUF_DROPS);
+		fsg_count_lost_for(e->group);
+	}
 }
 
 static __always_inline void start_event(struct fsg_event *e, __u32 type, struct pending *p, __u64 key,

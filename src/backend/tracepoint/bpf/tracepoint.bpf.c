@@ -463,8 +463,10 @@ static __always_inline void submit(struct fsg_event *e)
 
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (bpf_ringbuf_output(&events, e, size, 0)) {
 		fsg_count(FSG_STAT_RINGBUF_DROPS);
+		fsg_count_lost_for(e->group);
+	}
 }
 
 static __always_inline struct fsg_event *start_event(__u32 type, struct alloc *a, __u64 ptr, __u64 group)
