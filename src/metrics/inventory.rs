@@ -27,7 +27,7 @@ struct SnapshotInner {
 
 impl Snapshot {
     fn new(opts: Opts, labels: &[&str]) -> prometheus::Result<Snapshot> {
-        let desc = Desc::new(opts.name, opts.help, labels.iter().map(|l| l.to_string()).collect(), HashMap::new())?;
+        let desc = super::family_desc(opts, labels)?;
         Ok(Snapshot(Arc::new(SnapshotInner { desc, series: Mutex::new(Vec::new()) })))
     }
 
@@ -42,9 +42,7 @@ impl Snapshot {
         let gauges = by_labels
             .into_iter()
             .map(|(labels, v)| {
-                let pairs: HashMap<String, String> = inner.desc.variable_labels.iter().cloned().zip(labels).collect();
-                let opts = Opts::new(inner.desc.fq_name.clone(), inner.desc.help.clone()).const_labels(pairs);
-                let g = IntGauge::with_opts(opts).expect("the family's labels are valid");
+                let g = IntGauge::with_opts(super::series_opts(&inner.desc, &labels)).expect("the family's labels are valid");
                 g.set(v);
                 g
             })
@@ -60,12 +58,7 @@ impl Collector for Snapshot {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let series = self.0.series.lock().unwrap_or_else(|e| e.into_inner());
-        let mut mf = MetricFamily::default();
-        mf.set_name(self.0.desc.fq_name.clone());
-        mf.set_help(self.0.desc.help.clone());
-        mf.set_field_type(MetricType::GAUGE);
-        mf.set_metric(series.iter().map(|g| g.metric()).collect());
-        vec![mf]
+        super::family(&self.0.desc, MetricType::GAUGE, series.iter().map(|g| g.metric()).collect())
     }
 }
 

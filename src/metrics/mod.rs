@@ -150,6 +150,28 @@ pub fn latency_buckets() -> Vec<f64> {
     prometheus::exponential_buckets(1e-6, 4.0, 12).expect("valid buckets")
 }
 
+/// The description of a family whose series carry `labels`, for the
+/// families below that tell series apart by their label values themselves.
+fn family_desc(opts: Opts, labels: &[&str]) -> prometheus::Result<Desc> {
+    Desc::new(opts.name, opts.help, labels.iter().map(|l| l.to_string()).collect(), HashMap::new())
+}
+
+/// The options of one series of `desc`'s family: its label values as constant labels.
+fn series_opts(desc: &Desc, values: &[String]) -> Opts {
+    let labels: HashMap<String, String> = desc.variable_labels.iter().cloned().zip(values.iter().cloned()).collect();
+    Opts::new(desc.fq_name.clone(), desc.help.clone()).const_labels(labels)
+}
+
+/// `desc`'s family with these series, for a scrape.
+fn family(desc: &Desc, kind: MetricType, series: Vec<prometheus::proto::Metric>) -> Vec<MetricFamily> {
+    let mut mf = MetricFamily::default();
+    mf.set_name(desc.fq_name.clone());
+    mf.set_help(desc.help.clone());
+    mf.set_field_type(kind);
+    mf.set_metric(series);
+    vec![mf]
+}
+
 /// A counter family whose series are told apart by their label values
 /// themselves. The prometheus crate's IntCounterVec finds a series by a hash
 /// of its label values run together, so that `tracer_container="web",
@@ -165,7 +187,7 @@ struct FamilyInner {
 
 impl CounterFamily {
     fn new(opts: Opts, labels: &[&str]) -> prometheus::Result<CounterFamily> {
-        let desc = Desc::new(opts.name, opts.help, labels.iter().map(|l| l.to_string()).collect(), HashMap::new())?;
+        let desc = family_desc(opts, labels)?;
         Ok(CounterFamily(Arc::new(FamilyInner { desc, series: Mutex::new(HashMap::new()) })))
     }
 
@@ -176,9 +198,7 @@ impl CounterFamily {
         if let Some(c) = series.get(&values) {
             return c.clone();
         }
-        let labels: HashMap<String, String> = inner.desc.variable_labels.iter().cloned().zip(values.iter().cloned()).collect();
-        let opts = Opts::new(inner.desc.fq_name.clone(), inner.desc.help.clone()).const_labels(labels);
-        let c = IntCounter::with_opts(opts).expect("the family's labels are valid");
+        let c = IntCounter::with_opts(series_opts(&inner.desc, &values)).expect("the family's labels are valid");
         series.insert(values, c.clone());
         c
     }
@@ -191,12 +211,7 @@ impl Collector for CounterFamily {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let series = self.0.series.lock().unwrap_or_else(|e| e.into_inner());
-        let mut mf = MetricFamily::default();
-        mf.set_name(self.0.desc.fq_name.clone());
-        mf.set_help(self.0.desc.help.clone());
-        mf.set_field_type(MetricType::COUNTER);
-        mf.set_metric(series.values().map(|c| c.metric()).collect());
-        vec![mf]
+        family(&self.0.desc, MetricType::COUNTER, series.values().map(|c| c.metric()).collect())
     }
 }
 
