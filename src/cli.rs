@@ -86,7 +86,8 @@ pub enum Command {
     ///
     /// On a terminal the view is redrawn in place (q quits); otherwise one plain-text
     /// block per interval, or one JSON object per line with -o json. On exit (Ctrl-C,
-    /// q, SIGTERM, --timeout) the summary of the whole run is printed to stdout.
+    /// q, SIGTERM, --timeout) the summary of the whole run is printed to stdout; a
+    /// terminal that goes away (window closed, ssh cut) ends the live view without one.
     Top(TopArgs),
     /// Serve Prometheus metrics of the inventory (what `list` sums up) on
     /// --metrics ADDR:PORT, refreshed periodically, without tracing.

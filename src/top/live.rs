@@ -2,8 +2,12 @@
 //! as the plain text ([`super::render::sections`]), redrawn at every
 //! interval and when the terminal is resized, on the alternate screen.
 //! `q`, Esc or Ctrl-C stop (raw mode turns Ctrl-C into a key, not SIGINT).
+//! A terminal that goes away (its window closed, tmux killed, ssh cut) stops
+//! the view too: it is checked for a hangup before every read of its keys.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -21,24 +25,79 @@ use super::render::{sections, title, Section};
 pub struct Live {
     terminal: DefaultTerminal,
     last: Option<Summary>,
+    /// Where the keys come from, as crossterm picks it: standard input when
+    /// it is a terminal, else /dev/tty (opened here, the same terminal).
+    input: Input,
+    /// The terminal hung up: nothing is drawn or read any more.
+    gone: bool,
+}
+
+enum Input {
+    Stdin,
+    Tty(File),
+}
+
+impl Input {
+    fn open() -> io::Result<Input> {
+        if io::stdin().is_terminal() {
+            Ok(Input::Stdin)
+        } else {
+            File::open("/dev/tty").map(Input::Tty)
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            // Standard input lives as long as the process.
+            Input::Stdin => unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) },
+            Input::Tty(f) => f.as_fd(),
+        }
+    }
+}
+
+/// True when the terminal behind `fd` has hung up (or the fd is no longer
+/// one), which poll(2) reports at once. crossterm's own reader does not see
+/// it: its read gives 0 bytes or EIO forever and it loops on them.
+fn hung_up(fd: BorrowedFd<'_>) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd, valid for the call; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 impl Live {
     pub fn start() -> io::Result<Live> {
+        let input = Input::open()?;
         let terminal = ratatui::try_init()?;
-        let mut live = Live { terminal, last: None };
+        let mut live = Live { terminal, last: None, input, gone: false };
         live.redraw()?;
         Ok(live)
+    }
+
+    /// False once the terminal has gone away; there is then nowhere to show
+    /// anything, the final summary included.
+    pub fn alive(&mut self) -> bool {
+        if !self.gone && hung_up(self.input.fd()) {
+            self.gone = true;
+        }
+        !self.gone
     }
 
     /// Shows a new interval's summary.
     pub fn show(&mut self, s: Summary) -> io::Result<()> {
         self.last = Some(s);
+        if !self.alive() {
+            return Ok(());
+        }
         self.redraw()
     }
 
-    /// Reads the keys and resizes that came; true when the user asked to stop.
+    /// Reads the keys and resizes that came; true when the user asked to stop
+    /// or the terminal went away.
     pub fn quit_requested(&mut self) -> io::Result<bool> {
+        if !self.alive() {
+            return Ok(true);
+        }
         let mut resized = false;
         while event::poll(Duration::ZERO)? {
             match event::read()? {
@@ -67,7 +126,9 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        let _ = ratatui::try_restore();
+        if !self.gone {
+            let _ = ratatui::try_restore();
+        }
     }
 }
 

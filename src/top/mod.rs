@@ -12,6 +12,7 @@
 //! per line with `-o json`. At the end (Ctrl-C, `q`, SIGTERM, `--timeout`)
 //! the summary of the whole run: plain text, after the live view has given
 //! the terminal back; a last JSON object with `"scope":"total"` under `-o json`.
+//! A terminal that hangs up ends the live view at once, with no summary.
 
 pub mod aggregate;
 pub mod live;
@@ -148,12 +149,13 @@ impl Consumer for Top {
             self.aggregate.add_lost(group, n);
         }
         self.aggregate.set_lost(tracer.lost());
+        // Keys first: a terminal that went away is not drawn on.
+        if let Some(live) = &mut self.live {
+            self.quit |= live.quit_requested()?;
+        }
         let now = Instant::now();
         if now >= self.next {
             self.end_interval(now)?;
-        }
-        if let Some(live) = &mut self.live {
-            self.quit |= live.quit_requested()?;
         }
         Ok(())
     }
@@ -179,8 +181,13 @@ impl Consumer for Top {
         }
         let mut total = self.aggregate.total(now.duration_since(self.started).as_secs_f64(), self.options.sort, self.options.max_rows);
         fill_backlog(&mut total);
-        // Give the terminal back before the summary, which stays on it.
-        self.live = None;
+        // Give the terminal back before the summary, which stays on it; a
+        // terminal that went away gets none (a quiet end, as SIGHUP is).
+        if let Some(mut live) = self.live.take() {
+            if !live.alive() {
+                return Ok(());
+            }
+        }
         match self.format {
             Format::Json => print(&json_line(&total)),
             Format::Text | Format::Live => print(&render::text(&total)),

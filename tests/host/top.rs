@@ -224,34 +224,7 @@ fn live_view_on_a_terminal_then_the_summary() {
     let paths = files(&dir, OPENS, 2);
     let d = daemon(&dir, 10);
     let cmd = format!("stty cols 100 rows 30; exec {} top --timeout 3 --tracer-pid {}", crate::common::gadget_bin().display(), d.pid());
-    let mut script = std::process::Command::new("script")
-        .args(["-qefc", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script(1) from util-linux");
-    // Everything, stderr included, comes through the pty: read until the trace runs.
-    let mut pty = script.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = thread::spawn(move || {
-        use std::io::Read;
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pty.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-            let _ = tx.send(all.clone());
-        }
-        all
-    });
-    loop {
-        let so_far = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("top never started tracing");
-        if String::from_utf8_lossy(&so_far).contains("tracing with") {
-            break;
-        }
-    }
+    let (mut script, reader) = on_a_pty(&cmd, "tracing with");
     assert_eq!(open_all(paths).join().unwrap(), (OPENS - 2, 2));
     let status = script.wait().unwrap();
     let out = reader.join().unwrap();
@@ -278,6 +251,75 @@ fn live_view_on_a_terminal_then_the_summary() {
     let pid = d.pid().to_string();
     assert_eq!((row[0], row[2], row[4], row[8], row[9]), (pid.as_str(), "-", "8", "6", "2"), "{summary}");
     d.stop();
+}
+
+/// Runs `cmd` under script(1), on a pty of its own (stderr included), and
+/// returns once it has written `until`; the thread gives back all it wrote.
+fn on_a_pty(cmd: &str, until: &str) -> (std::process::Child, thread::JoinHandle<Vec<u8>>) {
+    let mut script = std::process::Command::new("script")
+        .args(["-qefc", cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut pty = script.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        use std::io::Read;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pty.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(all.clone());
+        }
+        all
+    });
+    loop {
+        let so_far = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("top never wrote {until:?}"));
+        if String::from_utf8_lossy(&so_far).contains(until) {
+            break;
+        }
+    }
+    (script, reader)
+}
+
+/// A terminal that goes away under the live view (here script(1), which
+/// holds the pty's master side, is killed: a closed window or a cut ssh
+/// session does the same) ends top, which then unloads its BPF programs.
+#[test]
+fn a_terminal_that_goes_away_ends_the_live_view() {
+    use crate::common::reliability::wait_until_nothing_loaded;
+    let _alone = crate::alone(module_path!());
+    let _one = one_at_a_time();
+    require_root();
+    let dir = test_dir("top-hangup");
+    let pid_file = dir.join("pid");
+    // The shell's pid is the gadget's once it execs.
+    let cmd = format!("stty cols 100 rows 30; echo $$ > {}; exec {} top --timeout 300", pid_file.display(), crate::common::gadget_bin().display());
+    // Once the first interval is drawn, the live view reads its keys.
+    let (mut script, reader) = on_a_pty(&cmd, "interval 1 ");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let stat = format!("/proc/{pid}/stat");
+    assert!(std::fs::read_to_string(&stat).unwrap().contains("(fsnotify-gadget)"), "pid {pid} is not the gadget");
+    script.kill().unwrap();
+    script.wait().unwrap();
+    reader.join().unwrap();
+    // Ended: gone, or a zombie nobody has reaped yet. Its --timeout is far
+    // beyond this wait, so only the hangup can end it in time.
+    let ended = || std::fs::read_to_string(&stat).map_or(true, |s| s.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ended() {
+        if std::time::Instant::now() > deadline {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            panic!("top still ran 60 s after its terminal went away: {state}");
+        }
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+    wait_until_nothing_loaded("top after its terminal went away");
 }
 
 /// A tracer whose inotify queue overflowed: top counts the IN_Q_OVERFLOW
