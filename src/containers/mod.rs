@@ -47,6 +47,18 @@ pub struct Container {
     pub k8s: Option<K8s>,
 }
 
+impl Container {
+    /// How a person tells it apart in a column or a label: its name, else
+    /// (no name, or an empty one) the first 12 characters of its id, as the
+    /// runtimes' own `ps` commands shorten it.
+    pub fn label(&self) -> &str {
+        match self.name.as_deref() {
+            Some(n) if !n.is_empty() => n,
+            _ => self.id.char_indices().nth(12).map_or(&self.id, |(at, _)| &self.id[..at]),
+        }
+    }
+}
+
 /// The directories the runtimes keep their state in, as the node sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roots {
@@ -470,6 +482,17 @@ mod tests {
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_label_is_the_name_else_the_short_id() {
+        let c = |name: Option<&str>, id: &str| Container { id: id.into(), name: name.map(Into::into), ..Container::default() };
+        assert_eq!(c(Some("web"), ID).label(), "web");
+        assert_eq!(c(None, ID).label(), "36ff86fec59a");
+        assert_eq!(c(Some(""), ID).label(), "36ff86fec59a");
+        // A bare runc's own id, short and not hex.
+        assert_eq!(c(None, "büsy").label(), "büsy");
+        assert_eq!(c(None, "ééééééééééééé").label(), "éééééééééééé");
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn proc_info(pid: u32, names: &mut crate::names::Names) -> Option<ProcInfo> {
 impl ProcInfo {
     /// The CONTAINER column: the container's name (else its id's first 12 digits), `-` on the host.
     pub(super) fn container_text(&self) -> String {
-        self.container.as_ref().map_or_else(|| "-".into(), |c| c.name.clone().unwrap_or_else(|| c.id.chars().take(12).collect()))
+        self.container.as_ref().map_or_else(|| "-".into(), |c| c.label().to_string())
     }
 
     /// The POD column: `NAMESPACE/POD`, `-` outside Kubernetes.

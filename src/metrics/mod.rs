@@ -405,7 +405,7 @@ impl Interned {
     /// A container not seen yet (or not since the table was emptied).
     #[cold]
     fn add(&mut self, c: &Arc<Container>) -> (u32, u32) {
-        let name = if self.names { self.id(container_label(c)) } else { 0 };
+        let name = if self.names { self.id(c.label().to_string()) } else { 0 };
         let pod = if self.pods { self.id(pod_label(c)) } else { 0 };
         if self.by_ptr.len() >= INTERNED_CONTAINERS {
             // Most entries are then of containers whose values a rescan of the
@@ -435,15 +435,6 @@ impl Interned {
 
     fn value(&self, id: u32) -> &str {
         self.values.get(id as usize).map_or(OTHER, String::as_str)
-    }
-}
-
-/// A container as a label value: its name, or the first 12 characters of its
-/// id when the runtime records no name.
-fn container_label(c: &Container) -> String {
-    match c.name.as_deref() {
-        Some(n) if !n.is_empty() => n.to_string(),
-        _ => c.id.chars().take(12).collect(),
     }
 }
 

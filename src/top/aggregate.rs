@@ -184,15 +184,6 @@ impl ProcCell {
 /// At most this many processes' containers are remembered (then forgotten all at once).
 const MAX_CONTAINERS: usize = 1 << 16;
 
-/// How a row names a process's container.
-fn container_label(p: &Proc) -> Option<Arc<str>> {
-    let c = p.container.as_ref()?;
-    Some(match &c.name {
-        Some(n) => Arc::from(n.as_str()),
-        None => Arc::from(&c.id[..c.id.len().min(12)]),
-    })
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TracerRow {
     pub tracer: ProcCell,
@@ -382,7 +373,7 @@ impl Aggregate {
         }
         for p in [r.tracer.as_ref(), r.tracee.as_ref()].into_iter().flatten() {
             let who = Who::of(Some(p));
-            match container_label(p) {
+            match p.container.as_deref().map(|c| Arc::<str>::from(c.label())) {
                 Some(label) if self.containers.get(&who) != Some(&label) => {
                     if self.containers.len() >= MAX_CONTAINERS {
                         self.containers.clear();
