@@ -294,6 +294,26 @@ pub fn run(cmd: &str, args: &[&str]) -> u32 {
 
 /// A fresh, empty directory for one test, as its canonical path (records
 /// carry canonical paths).
+/// The JSON lines written to `out` so far (a line still being written is left out).
+pub fn json_lines(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Polls `out` until one of its JSON lines satisfies `ok`; panics after
+/// `timeout` naming `what` and showing the last three lines.
+pub fn wait_json_line(out: &Path, what: &str, timeout: Duration, ok: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let seen = json_lines(out);
+        if seen.iter().any(&ok) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not in {:?}", seen.iter().rev().take(3).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn test_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fsg-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

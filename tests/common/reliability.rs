@@ -671,19 +671,11 @@ pub fn top_counts_ring_losses_for_their_tracer(backend: &str, n: u64) {
     let (read, overflows) = reader.finish_drained();
     assert_eq!(overflows, 0);
     signal(libc::SIGCONT);
-    let summaries = || -> Vec<Value> {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    };
     let row = |s: &Value| s["tracers"].as_array().and_then(|rows| rows.iter().find(|r| r["tracer"]["pid"] == pid).cloned());
     let counted = |s: &Value| row(s).map(|t| t["total_events"].as_u64().unwrap_or(0) + t["total_lost"].as_u64().unwrap_or(0));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !summaries().iter().any(|s| counted(s) == Some(read)) {
-        assert!(Instant::now() < deadline, "{read} events read, not all counted: {:?}", summaries().last());
-        sleep(Duration::from_millis(200));
-    }
+    super::wait_json_line(&out, &format!("{read} events read, all counted"), Duration::from_secs(120), |s| counted(s) == Some(read));
     g.stop_bytes();
-    let total = summaries().pop().expect("no summary");
+    let total = super::json_lines(&out).pop().expect("no summary");
     assert_eq!(total["scope"], "total", "{total}");
     let t = row(&total).unwrap_or_else(|| panic!("the reader is not among the tracers: {total}"));
     let lost = total["lost"]["ringbuf"].as_u64().unwrap();

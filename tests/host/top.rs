@@ -7,10 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::thread;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{helper, require_root, test_dir, wait_ready, Client, Gadget};
+use crate::common::{helper, json_lines, require_root, test_dir, wait_json_line, wait_ready, Client, Gadget};
 
 /// One test at a time: each loads the machine (answers on time, a burst of
 /// writes) in a way that would skew another's latencies.
@@ -356,25 +357,6 @@ fn a_queue_overflow_is_counted_for_its_tracer() {
     assert_eq!(overflow_pairs[0]["events"].as_u64(), Some(1));
 }
 
-/// The JSON summaries top has written to `out` so far.
-fn summaries(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-/// Polls until some summary in `out` satisfies `ok`; panics after 30 s with the last ones.
-fn wait_summary(out: &Path, what: &str, ok: impl Fn(&Value) -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let seen = summaries(out);
-        if seen.iter().any(&ok) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: not in {:?}", seen.iter().rev().take(3).collect::<Vec<_>>());
-        thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 /// A tracer that stops reading: each summary shows the bytes waiting in its
 /// queue (FIONREAD on its fd, borrowed with pidfd_getfd), 32 for each
 /// IN_MODIFY of a 7-byte name; none while it keeps up.
@@ -392,15 +374,15 @@ fn a_stopped_tracer_shows_its_queue_backlog() {
     let g = Gadget::spawn_into(&["top", "-o", "json", "--interval", "0.3", "--tracer-pid", &pid.to_string()], &out);
     let backlog = |s: &Value| row(&s["tracers"], pid).and_then(|t| t["backlog_bytes"].as_u64());
     modify_events(&files, 10);
-    wait_summary(&out, "the reader's 10 events read, its queue empty", |s| {
+    wait_json_line(&out, "the reader's 10 events read, its queue empty", Duration::from_secs(30), |s| {
         row(&s["tracers"], pid).is_some_and(|t| t["total_events"] == 10) && backlog(s) == Some(0)
     });
     reader.signal(libc::SIGSTOP);
     wait_stopped(pid);
     modify_events(&files, 300);
-    wait_summary(&out, "300 events waiting", |s| backlog(s) == Some(300 * 32));
+    wait_json_line(&out, "300 events waiting", Duration::from_secs(30), |s| backlog(s) == Some(300 * 32));
     let (_, err) = g.stop_bytes();
-    let all = summaries(&out);
+    let all = json_lines(&out);
     let total = all.last().expect("no summary");
     assert_eq!(total["scope"], "total", "{total}");
     assert_eq!(backlog(total), Some(300 * 32), "{total}");
