@@ -259,9 +259,25 @@ fn vm(size: &Size, work: &Path) -> Result<()> {
     saturation("fentry", size.step_secs, work)
 }
 
+/// The kernel-side cost alone, for a guest under QEMU's `-icount shift=0,sleep=off`: the
+/// guest clock then advances one nanosecond per guest instruction, so each run's CPU time
+/// and each program's `run_time_ns` are instruction counts. The workloads and rounds of
+/// issue 19's reference measurement of Inspektor Gadget's programs (1,000 ops, 7 rounds).
+fn vm_icount(smoke: bool, work: &Path) -> Result<()> {
+    let (rounds, ops) = if smoke { (2, 300) } else { (7, 1000) };
+    let args = vec!["--ops".to_string(), ops.to_string()];
+    compare("k-inotify", "inotify", &args, &["none", "fentry", "kprobe"], rounds, true, work)?;
+    compare("k-fanotify", "fanotify", &args, &["none", "fentry", "kprobe"], rounds, true, work)?;
+    for backend in ["fentry", "kprobe"] {
+        bpf_stats(backend, &[("inotify", args.clone()), ("fanotify", args.clone())], work)?;
+    }
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let smoke = args.iter().any(|a| a == "--smoke");
+    let icount = args.iter().any(|a| a == "--icount");
     let part = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_default();
     let result = (|| -> Result<()> {
         if part != "userspace" {
@@ -271,12 +287,13 @@ fn main() {
         let work = work_dir()?;
         let result = match part.as_str() {
             "host" => host(&Size::new(smoke, false), &work),
+            "vm" if icount => vm_icount(smoke, &work),
             "vm" => vm(&Size::new(smoke, true), &work),
             "userspace" => {
                 let size = Size::new(smoke, false);
                 userspace::run(size.userspace_records, size.userspace_rounds)
             }
-            _ => bail!("usage: fsg-bench host|vm|userspace [--smoke]"),
+            _ => bail!("usage: fsg-bench host|vm|userspace [--smoke], fsg-bench vm --icount [--smoke]"),
         };
         let _ = std::fs::remove_dir_all(&work);
         result

@@ -482,6 +482,93 @@ pub fn report(host: &[Value], guests: &[(String, Vec<Value>)], vm: bool) -> Repo
     report
 }
 
+/// Inspektor Gadget's fsnotify programs (kprobes, unmodified, minimal loader) as issue 19
+/// measured them under `-icount`: added guest instructions per event, (inotify, fanotify
+/// permission), by the kernel's version.
+fn ig_reference(kernel: &str) -> Option<(f64, f64)> {
+    let version = kernel.split(|c: char| !c.is_ascii_digit() && c != '.').next()?;
+    let mut parts = version.split('.');
+    match (parts.next()?, parts.next()?) {
+        ("6", "12") => Some((5_607.0, 15_194.0)),
+        ("6", "1") => Some((10_702.0, 16_380.0)),
+        _ => None,
+    }
+}
+
+/// One guest's instruction counts: per workload, what each backend adds per event beside
+/// the targets (fentry at most half of IG's, kprobe below IG's), the records it made, and
+/// each BPF program's share.
+fn icount_part(report: &mut Report, label: &str, records: &[Value]) {
+    report.line(format!(
+        "== Kernel-side cost in guest instructions, VM {label} ({}) ==",
+        machine_line(records)
+    ));
+    let reference = ig_reference(label);
+    for (index, (bench, workload, title)) in [
+        ("k-inotify", "inotify", "inotify workload, reader draining its fd"),
+        ("k-fanotify", "fanotify", "fanotify permission workload, answered by a thread"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cpu = rounds(records, bench, "cpu_ns");
+        let samples: Vec<&Value> = of_type(records, "sample").filter(|r| r["bench"] == bench).collect();
+        let Some(events) = samples.first().map(|r| num(r, "events")) else {
+            report.missing(format!("{bench}: no runs"));
+            continue;
+        };
+        report.line(format!("  {title} ({events} events per run): instructions the workload gains per event"));
+        let ig = reference.map(|(inotify, fanotify)| if index == 0 { inotify } else { fanotify });
+        for (config, target) in [("fentry", ig.map(|ig| Target::AtMost(ig / 2.0))), ("kprobe", ig.map(Target::AtMost))] {
+            let added: Vec<f64> = cpu
+                .iter()
+                .filter_map(|r| Some((r.get(config)? - r.get("none")?) / events))
+                .collect();
+            let Some(a) = summarize(&added) else {
+                report.missing(format!("{bench}: {config} - none"));
+                continue;
+            };
+            let made: Vec<f64> = samples
+                .iter()
+                .filter(|r| r["config"] == config)
+                .map(|r| num(r, "emitted") / num(r, "events"))
+                .collect();
+            let lost: f64 = samples.iter().filter(|r| r["config"] == config).map(|r| num(r, "lost")).sum();
+            let made = summarize(&made).map_or("-".to_string(), |m| format!("{:.2}", m.median));
+            let against = match (ig, target) {
+                (Some(ig), Some(t)) => format!(" IG {ig:.0}, {:.2}x of it {}", a.median / ig, verdict(t, a.median)),
+                _ => " (no IG reference for this kernel)".to_string(),
+            };
+            report.line(format!("    {config:<7} {}{against}; {made} records per event, {lost} lost", a.show(0, "")));
+        }
+        let mut sums: BTreeMap<&str, (f64, Vec<String>)> = BTreeMap::new();
+        for p in of_type(records, "prog").filter(|p| p["workload"] == workload) {
+            let per_event = num(p, "run_time_ns") / num(p, "events");
+            let entry = sums.entry(text(p, "backend")).or_default();
+            entry.0 += per_event;
+            entry.1.push(format!("{} {per_event:.0} ({:.2} runs)", text(p, "prog"), num(p, "run_cnt") / num(p, "events")));
+        }
+        if sums.is_empty() {
+            report.missing(format!("{bench}: BPF program statistics"));
+        }
+        for (backend, (sum, progs)) in sums {
+            report.line(format!("    {backend:<7} programs per event: {sum:.0} in all: {}", progs.join(", ")));
+        }
+    }
+}
+
+/// The figures of `cargo xtask bench --icount`: every guest's instruction counts.
+pub fn icount_report(guests: &[(String, Vec<Value>)]) -> Report {
+    let mut report = Report::default();
+    if guests.is_empty() {
+        report.missing("the VM part");
+    }
+    for (label, records) in guests {
+        icount_part(&mut report, label, records);
+    }
+    report
+}
+
 /// Runs `fsg-bench host` on this machine, passing its progress through; its records.
 pub fn run_host(fsg_bench: &std::path::Path, smoke: bool) -> Result<Vec<Value>> {
     let mut command = Command::new(fsg_bench);
@@ -550,6 +637,29 @@ mod tests {
         assert_eq!(ratios(&r, "none", "fentry"), [1.1, 1.05]);
         let added = added_cost_ratios(&r, "none", "kprobe", "fentry");
         assert!((added[0] - 1.0 / 3.0).abs() < 1e-9 && (added[1] - 1.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn icount_figures_against_the_reference() {
+        assert_eq!(ig_reference("6.12.118+deb12-cloud-amd64"), Some((5_607.0, 15_194.0)));
+        assert_eq!(ig_reference("6.1.0-57-cloud-amd64"), Some((10_702.0, 16_380.0)));
+        assert_eq!(ig_reference("6.10.3"), None);
+        let mut records = vec![];
+        for round in 0..3u64 {
+            for (config, cpu) in [("none", 1_000_000.0), ("fentry", 3_000_000.0), ("kprobe", 7_000_000.0)] {
+                records.push(serde_json::json!({"t": "sample", "bench": "k-inotify", "round": round, "config": config,
+                    "events": 1000, "cpu_ns": cpu + round as f64, "emitted": if config == "none" { 0 } else { 1000 }, "lost": 0}));
+            }
+        }
+        records.push(serde_json::json!({"t": "prog", "backend": "fentry", "workload": "inotify", "prog": "fexit_remove",
+            "run_cnt": 1000, "run_time_ns": 1_500_000, "events": 1000}));
+        let report = icount_report(&[("6.12.118+deb12-cloud-amd64".to_string(), records)]);
+        let text = report.lines.join("\n");
+        assert!(text.contains("fentry  2000 (range 2000-2000, n=3) IG 5607, 0.36x of it [target <= 2803.5: met]"), "{text}");
+        assert!(text.contains("kprobe  6000 (range 6000-6000, n=3) IG 5607, 1.07x of it [target <= 5607: MISSED]"), "{text}");
+        assert!(text.contains("fentry  programs per event: 1500 in all: fexit_remove 1500 (1.00 runs)"), "{text}");
+        // The fanotify workload never ran: said, not skipped.
+        assert_eq!(report.missing, ["k-fanotify: no runs"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #   fsg.skip=WORD          leave out the tests whose names contain WORD (repeatable)
 #   fsg.shell=1            an interactive shell instead of the tests
 #   fsg.bench=smoke|full   the benchmarks (fsg-bench vm) instead of the tests
+#   fsg.bench=icount[-smoke] their kernel-cost part only, for a guest under -icount
 #   fsg.shard=K/N          run only the K-th of every N tests (the harness boots N guests)
 #   fsg.env=NAME=VALUE     export NAME=VALUE to the tests (FSG_BURST_EVENTS, FSG_SOAK_SECS)
 
@@ -39,6 +40,8 @@ for arg in $(cat /proc/cmdline); do
     fsg.shell=1) mode=shell ;;
     fsg.bench=smoke) mode=bench bench_args=--smoke ;;
     fsg.bench=full) mode=bench bench_args= ;;
+    fsg.bench=icount) mode=bench bench_args=--icount ;;
+    fsg.bench=icount-smoke) mode=bench bench_args="--icount --smoke" ;;
     fsg.shard=*) shard="${arg#fsg.shard=}" ;;
     fsg.env=FSG_*=*) export "${arg#fsg.env=}" ;;
     esac

@@ -52,6 +52,9 @@ tasks:
             host (tracepoint backend, user space) and the VM (fentry, kprobe)
             --smoke           a few seconds per part, every figure still printed
             --no-vm           host part only
+            --icount          instead, the kernel-side cost as instruction counts: the VM
+                              under QEMU's -icount (one guest ns per instruction), untraced
+                              vs fentry vs kprobe, beside issue 19's targets (no host part)
             --kernel SPEC, --keep as above
   dist      one statically linked binary, target/dist/fsnotify-gadget (libbpf, libelf,
             zlib and glibc inside; checked to need no loader), and its man pages and
@@ -81,6 +84,7 @@ struct Options {
     smoke: bool,
     seconds: Option<u64>,
     image: bool,
+    icount: bool,
 }
 
 /// Parses `TASK [OPTIONS]`, accepting for each task only the options it uses.
@@ -93,7 +97,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
         "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--keep"],
         "vm-shell" => &["--kernel", "--keep"],
         "fuzz" => &["--smoke", "--seconds"],
-        "bench" => &["--smoke", "--no-vm", "--kernel", "--keep"],
+        "bench" => &["--smoke", "--no-vm", "--kernel", "--keep", "--icount"],
         "dist" => &["--image"],
         "help" | "--help" | "-h" => &[],
         _ => bail!("unknown task {task:?}"),
@@ -124,6 +128,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
             "--no-vm" => options.no_vm = true,
             "--smoke" => options.smoke = true,
             "--image" => options.image = true,
+            "--icount" => options.icount = true,
             "--seconds" => {
                 let v = value()?;
                 match v.parse::<u64>() {
@@ -379,17 +384,29 @@ fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
 fn bench(options: &Options) -> Result<bool> {
     let start = Instant::now();
     let ws = Workspace::locate()?;
-    let size = if options.smoke { "smoke" } else { "full" };
+    let size = match (options.icount, options.smoke) {
+        (false, true) => "smoke",
+        (false, false) => "full",
+        (true, true) => "icount-smoke",
+        (true, false) => "icount",
+    };
+    if options.icount && options.no_vm {
+        bail!("--icount measures in the VM: it does not go with --no-vm");
+    }
     eprintln!("xtask: building the binaries");
     let programs = ws.build_programs()?;
     let Some(fsg_bench) = programs.iter().find(|p| p.ends_with("fsg-bench")) else {
         bail!("cargo built no fsg-bench binary");
     };
-    println!("xtask bench: host part ({size})");
-    let host = bench::run_host(fsg_bench, options.smoke).unwrap_or_else(|e| {
-        eprintln!("xtask: error: {e:#}");
+    let host = if options.icount {
         vec![]
-    });
+    } else {
+        println!("xtask bench: host part ({size})");
+        bench::run_host(fsg_bench, options.smoke).unwrap_or_else(|e| {
+            eprintln!("xtask: error: {e:#}");
+            vec![]
+        })
+    };
     let mut guests = vec![];
     if !options.no_vm {
         // The benchmarks measure fentry and kprobe: not on a locked-down boot, which refuses both.
@@ -404,6 +421,7 @@ fn bench(options: &Options) -> Result<bool> {
                 kernel: kernel.clone(),
                 args: GuestArgs {
                     bench: Some(size.to_string()),
+                    icount: options.icount,
                     ..GuestArgs::default()
                 },
             })
@@ -423,7 +441,7 @@ fn bench(options: &Options) -> Result<bool> {
             guests.push((job.kernel.label.clone(), records));
         }
     }
-    let report = bench::report(&host, &guests, !options.no_vm);
+    let report = if options.icount { bench::icount_report(&guests) } else { bench::report(&host, &guests, !options.no_vm) };
     println!();
     for line in &report.lines {
         println!("{line}");
@@ -478,6 +496,8 @@ mod tests {
     fn rejects_options_a_task_does_not_take() {
         assert!(parse("test --no-vm").is_ok_and(|(_, o)| o.no_vm));
         assert!(parse("bench --smoke --no-vm").is_ok_and(|(_, o)| o.smoke && o.no_vm));
+        assert!(parse("bench --icount --smoke").is_ok_and(|(_, o)| o.smoke && o.icount));
+        assert!(parse("vm-test --icount").is_err());
         assert!(parse("test --smoke").is_err());
         assert!(parse("test --kernel x").is_err());
         assert!(parse("vm-test --no-vm").is_err());

@@ -17,8 +17,11 @@ pub struct GuestArgs {
     pub fail_on_purpose: bool,
     pub filter: Option<String>,
     pub shell: bool,
-    /// Run fsg-bench instead of the tests: "smoke" or "full".
+    /// Run fsg-bench instead of the tests: "smoke", "full", "icount" or "icount-smoke".
     pub bench: Option<String>,
+    /// Run under `-icount shift=0,sleep=off`: one guest nanosecond per guest instruction,
+    /// so guest CPU times are instruction counts, whatever the host's load.
+    pub icount: bool,
     /// (K, N): run only the K-th of every N guest tests (fsg-vm-runner's `--shard`).
     pub shard: Option<(u32, u32)>,
     /// `NAME=VALUE` settings exported to the guest's tests.
@@ -111,6 +114,9 @@ fn command(kernel: &Kernel, initrd: &Path, args: &GuestArgs) -> Command {
     // KVM fails on this project's machines while the kernel decompresses: TCG only.
     qemu.args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"]);
     qemu.args(["-nographic", "-no-reboot", "-nic", "none"]);
+    if args.icount {
+        qemu.args(["-icount", "shift=0,sleep=off"]);
+    }
     qemu.arg("-kernel").arg(&kernel.vmlinuz).arg("-initrd").arg(initrd);
     qemu.arg("-append").arg(args.kernel_command_line(&kernel.spec.cmdline));
     qemu
