@@ -241,28 +241,6 @@ static __always_inline __u64 fd_group(__u32 *kind)
 	return task_fd_group(bpf_get_current_task_btf(), kind);
 }
 
-/* Another task's fields, as fill_proc_btf() gives the current one's. */
-static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
-{
-	struct task_struct *parent = task->real_parent;
-	const struct cred *cred = task->cred;
-	struct nsproxy *ns = task->nsproxy;
-	struct css_set *cgroups = task->cgroups;
-
-	p->pid = task->tgid;
-	p->tid = task->pid;
-	p->uid = cred->uid.val;
-	p->gid = cred->gid.val;
-	p->ppid = parent->tgid;
-	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
-	p->cgroup_id = cgroups && cgroups->dfl_cgrp && cgroups->dfl_cgrp->kn ? cgroups->dfl_cgrp->kn->id : 0;
-#pragma unroll
-	for (int i = 0; i < FSG_COMM_LEN; i++) {
-		p->comm[i] = task->comm[i];
-		p->pcomm[i] = parent->comm[i];
-	}
-}
-
 /* Whether the current task is in a read-family syscall (native or ia32). */
 static __always_inline bool in_read_syscall(void)
 {
@@ -505,7 +483,7 @@ static __always_inline int on_alloc(__u64 site, __u64 ptr)
 		return 0;
 	a.queued_ns = bpf_ktime_get_boot_ns();
 	a.kind = kind;
-	fill_proc_btf(&a.tracee);
+	fill_proc(&a.tracee);
 	if (bpf_map_update_elem(&allocs, &ptr, &a, BPF_ANY)) {
 		fsg_count(FSG_STAT_PENDING_FULL);
 		return 0;
@@ -535,7 +513,7 @@ static __always_inline void check_overflow(__u64 group, __u32 kind)
 	if (!e)
 		return;
 	e->flags |= FSG_F_OVERFLOW | FSG_F_TRACER;
-	fill_proc_btf(&e->tracer);
+	fill_proc(&e->tracer);
 	if (kind == FSG_KIND_INOTIFY)
 		read_inotify(e, ovf);
 	else
@@ -561,7 +539,7 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 		have_tracer = true;
 	} else if (a->tracee.tid != tid) {
 		/* Freed by the tracer: a cancelled request it answered or closed. */
-		fill_proc_btf(&tracer);
+		fill_proc(&tracer);
 		have_tracer = true;
 		group = fd_group(&kind);
 		if (kind != FSG_KIND_FANOTIFY)
@@ -643,7 +621,7 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	e = start_event(kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, a, ptr, group);
 	if (!e)
 		goto out;
-	fill_proc_btf(&e->tracer);
+	fill_proc(&e->tracer);
 	e->flags |= FSG_F_TRACER;
 	if (kind == FSG_KIND_INOTIFY)
 		read_inotify(e, ptr);
@@ -708,7 +686,7 @@ int BPF_PROG(tp_waking, struct task_struct *p)
 		pe = KP(struct fanotify_perm_event, ptr);
 		if (KBF(pe, state) != FAN_EVENT_ANSWERED)
 			return 0;
-		fill_proc_btf(&a->tracer);
+		fill_proc(&a->tracer);
 		group = fd_group(&kind);
 		if (kind == FSG_KIND_FANOTIFY && group)
 			a->group = group;
