@@ -104,37 +104,30 @@ static __always_inline void fsg_count_lost_for(__u64 group)
 }
 
 /*
- * A task's fields as struct fsg_proc, by direct BTF pointer loads only: no
- * helper call per field (each bpf_probe_read_kernel costs tens of
- * instructions, and fill_proc runs twice per event), and nothing
- * lockdown=confidentiality refuses. Every backend's programs use it.
+ * The process fields by direct BTF pointer loads and cheap helpers: no
+ * bpf_probe_read_kernel per field chain (tens of instructions each, and this
+ * runs twice per event), and nothing lockdown=confidentiality refuses. Every
+ * backend's programs use it for the current task.
  */
-static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
-{
-	struct task_struct *parent = task->real_parent;
-	const struct cred *cred = task->cred;
-	struct nsproxy *ns = task->nsproxy;
-	struct css_set *cgroups = task->cgroups;
-
-	p->pid = task->tgid;
-	p->tid = task->pid;
-	p->uid = cred->uid.val;
-	p->gid = cred->gid.val;
-	p->ppid = parent->tgid;
-	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
-	/* What bpf_get_current_cgroup_id() gives: the cgroup v2 id. */
-	p->cgroup_id = cgroups && cgroups->dfl_cgrp && cgroups->dfl_cgrp->kn ? cgroups->dfl_cgrp->kn->id : 0;
-#pragma unroll
-	for (int i = 0; i < FSG_COMM_LEN; i++) {
-		p->comm[i] = task->comm[i];
-		p->pcomm[i] = parent->comm[i];
-	}
-}
-
-/* The current task's fields. */
 static __always_inline void fill_proc(struct fsg_proc *p)
 {
-	fill_proc_of(p, bpf_get_current_task_btf());
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *parent = task->real_parent;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct nsproxy *ns = task->nsproxy;
+
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	p->ppid = parent->tgid;
+	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
+	p->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+#pragma unroll
+	for (int i = 0; i < FSG_COMM_LEN; i++)
+		p->pcomm[i] = parent->comm[i];
 }
 
 /*
