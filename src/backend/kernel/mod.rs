@@ -2,6 +2,7 @@
 //! both families of programs; only the chosen family is loaded.
 
 pub mod decode;
+mod perm_paths;
 
 #[allow(clippy::all, non_camel_case_types, dead_code)]
 pub(crate) mod skel {
@@ -238,8 +239,11 @@ impl KernelTracer {
 
         let clock = Clock::now();
         let mounts = std::cell::RefCell::new(crate::backend::handle::Mounts::default());
+        let perm_paths = std::cell::RefCell::new(perm_paths::PermPaths::default());
         let ring = DecodedRing::new(&skel.maps.events, move |raw: &[u8]| {
-            crate::backend::handle::decode_record(raw, clock, &mut mounts.borrow_mut())
+            let mut r = crate::backend::handle::decode_record(raw, clock, &mut mounts.borrow_mut())?;
+            perm_paths.borrow_mut().join(raw, &mut r);
+            Ok::<_, decode::DecodeError>(r)
         })?;
         Ok(KernelTracer { family, skel, _links: links, ring, notes })
     }

@@ -380,8 +380,9 @@ static __always_inline void copy_name(char *dst, __u64 src, __u32 len)
 }
 #include "fanotify_fid.bpf.h"
 
-static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_group *group,
-					  struct fsnotify_event *event)
+/* The fanotify fields but the path; returns the event's type. */
+static __always_inline __u32 read_fanotify_fields(struct fsg_event *e, struct fsnotify_group *group,
+						  struct fsnotify_event *event)
 {
 	struct fanotify_event *fe = (struct fanotify_event *)event;
 	__u32 type = fanotify_type(fe);
@@ -394,6 +395,14 @@ static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_g
 	e->fa_flags = BPF_CORE_READ(group, fanotify_data.flags);
 	e->fa_f_flags = BPF_CORE_READ(group, fanotify_data.f_flags);
 	e->name_len = 0;
+	return type;
+}
+
+static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_group *group,
+					  struct fsnotify_event *event)
+{
+	__u32 type = read_fanotify_fields(e, group, event);
+
 	if (type == bpf_core_enum_value(enum fanotify_event_type, FANOTIFY_EVENT_TYPE_PATH)) {
 		struct fanotify_path_event *pe = (struct fanotify_path_event *)event;
 		e->name_len = read_path(e->name, &pe->path, &e->flags);
@@ -419,7 +428,8 @@ static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_g
 	}
 }
 
-static __always_inline void submit(struct fsg_event *e)
+/* Sends the record; false when the ring buffer had no room (counted). */
+static __always_inline bool submit(struct fsg_event *e)
 {
 	__u64 size = offsetof(struct fsg_event, name) + e->name_len;
 
@@ -428,7 +438,9 @@ static __always_inline void submit(struct fsg_event *e)
 	if (bpf_ringbuf_output(&events, e, size, 0)) {
 		count(FSG_STAT_RINGBUF_DROPS);
 		fsg_count_lost_for(e->group);
+		return false;
 	}
+	return true;
 }
 
 static __always_inline void start_event(struct fsg_event *e, __u32 type, struct pending *p, __u64 key,
@@ -550,18 +562,23 @@ static __always_inline int on_peek(void)
 	struct pending *p;
 	__u64 key;
 
+	bool sent;
+
 	if (!slot || !slot->full)
 		return 0;
 	slot->full = 0;
+	sent = submit(&slot->e);
 	if (slot->e.flags & FSG_F_PERM) {
 		key = slot->e.event_ptr;
 		p = bpf_map_lookup_elem(&pending, &key);
 		if (p) {
 			p->tracer = slot->e.tracer;
 			p->flags |= FSG_F_TRACER;
+			/* The answer's record need not walk the path again. */
+			if (sent)
+				p->flags |= FSG_F_PATH_SENT;
 		}
 	}
-	submit(&slot->e);
 	return 0;
 }
 
@@ -594,7 +611,12 @@ static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnot
 				e->tracer = p->tracer;
 				e->flags |= FSG_F_TRACER;
 			}
-			read_fanotify(e, group, event);
+			if (p->flags & FSG_F_PATH_SENT) {
+				read_fanotify_fields(e, group, event);
+				e->flags |= FSG_F_PATH_SENT;
+			} else {
+				read_fanotify(e, group, event);
+			}
 			e->fa_response = BPF_CORE_READ_BITFIELD_PROBED(pe, response);
 			e->fa_state = BPF_CORE_READ_BITFIELD_PROBED(pe, state);
 			submit(e);

@@ -37,6 +37,11 @@ enum fsg_flags {
 	 * event has one (FID_NAME: the handle is then its directory's). User
 	 * space opens the handle. */
 	FSG_F_HANDLE = 1 << 8,
+	/* An fa_resp whose path is not in name[]: it went with the fanotify
+	 * record of the same event_ptr, sent when the event was delivered
+	 * (walking it again at the answer cost as much as the rest of the
+	 * record). User space copies it from there. */
+	FSG_F_PATH_SENT = 1 << 9,
 };
 
 #define FSG_HANDLE_HEADER 16
