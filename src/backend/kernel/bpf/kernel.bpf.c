@@ -131,6 +131,14 @@ struct {
 
 struct staged _fsg_staged_type = {};
 
+/*
+ * Threads with a record staged, machine-wide. A reader peeks at its queue
+ * more often than it dequeues (at every turn of its read loop, at least once
+ * more at its end), and a peek or a read's start with nothing staged anywhere
+ * need not look its thread up. Changed only where a slot's `full` flips.
+ */
+__s64 staged_records = 0;
+
 /* Builds the fa_resp records, and is the first value of a thread's staged entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -340,7 +348,7 @@ static __always_inline int on_insert(struct fsnotify_group *group, struct fsnoti
 	p.queued_ns = bpf_ktime_get_boot_ns();
 	p.prio = group_prio(group);
 	p.flags |= FSG_F_TRACEE | FSG_F_PRIO;
-	fill_proc(&p.tracee);
+	fill_proc_of(&p.tracee, bpf_get_current_task_btf());
 	if (bpf_map_update_elem(&pending, &key, &p, BPF_ANY))
 		count(FSG_STAT_PENDING_FULL);
 	return 0;
@@ -482,6 +490,7 @@ static __always_inline void discard_staged(__u32 tid)
 
 	if (slot && slot->full) {
 		slot->full = 0;
+		__sync_fetch_and_add(&staged_records, -1);
 		count(FSG_STAT_DISCARDED_COPY);
 	}
 }
@@ -532,6 +541,8 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 	/* A record staged by this read and never followed by a peek: its copy failed. */
 	if (slot->full)
 		count(FSG_STAT_DISCARDED_COPY);
+	else
+		__sync_fetch_and_add(&staged_records, 1);
 	slot->full = 0;
 	e = &slot->e;
 	start_event(e, kind == FSG_KIND_INOTIFY ? FSG_TYPE_INOTIFY : FSG_TYPE_FANOTIFY, p, key, group);
@@ -539,7 +550,7 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 		e->flags |= FSG_F_OVERFLOW | FSG_F_PRIO;
 		e->prio = group_prio(group);
 	}
-	fill_proc(&e->tracer);
+	fill_proc_of(&e->tracer, bpf_get_current_task_btf());
 	e->flags |= FSG_F_TRACER;
 	if (kind == FSG_KIND_INOTIFY)
 		read_inotify(e, event);
@@ -558,15 +569,18 @@ static __always_inline int on_remove(struct fsnotify_group *group, struct fsnoti
 static __always_inline int on_peek(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct staged *slot = bpf_map_lookup_elem(&staged, &tid);
+	struct staged *slot;
 	struct pending *p;
 	__u64 key;
-
 	bool sent;
 
+	if (!staged_records)
+		return 0;
+	slot = bpf_map_lookup_elem(&staged, &tid);
 	if (!slot || !slot->full)
 		return 0;
 	slot->full = 0;
+	__sync_fetch_and_add(&staged_records, -1);
 	sent = submit(&slot->e);
 	if (slot->e.flags & FSG_F_PERM) {
 		key = slot->e.event_ptr;
@@ -585,6 +599,8 @@ static __always_inline int on_peek(void)
 /* A read starts: what the thread's last read left staged was not delivered. */
 static __always_inline int on_read_start(void)
 {
+	if (!staged_records)
+		return 0;
 	discard_staged((__u32)bpf_get_current_pid_tgid());
 	return 0;
 }

@@ -241,28 +241,6 @@ static __always_inline __u64 fd_group(__u32 *kind)
 	return task_fd_group(bpf_get_current_task_btf(), kind);
 }
 
-/* Another task's fields, as fill_proc() gives the current one's. */
-static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct *task)
-{
-	struct task_struct *parent = task->real_parent;
-	const struct cred *cred = task->cred;
-	struct nsproxy *ns = task->nsproxy;
-	struct css_set *cgroups = task->cgroups;
-
-	p->pid = task->tgid;
-	p->tid = task->pid;
-	p->uid = cred->uid.val;
-	p->gid = cred->gid.val;
-	p->ppid = parent->tgid;
-	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
-	p->cgroup_id = cgroups && cgroups->dfl_cgrp && cgroups->dfl_cgrp->kn ? cgroups->dfl_cgrp->kn->id : 0;
-#pragma unroll
-	for (int i = 0; i < FSG_COMM_LEN; i++) {
-		p->comm[i] = task->comm[i];
-		p->pcomm[i] = parent->comm[i];
-	}
-}
-
 /* Whether the current task is in a read-family syscall (native or ia32). */
 static __always_inline bool in_read_syscall(void)
 {
