@@ -322,7 +322,8 @@ impl Tracer for KernelTracer {
     fn tables(&self) -> Vec<TableUse> {
         let m = &self.skel.maps;
         vec![
-            map_use("handler_stash", &m.handler_stash),
+            // handler_stash is task storage: one entry per thread that ever
+            // queued, freed with it, and not listable from user space.
             map_use("pending", &m.pending),
             map_use("queued_paths", &m.queued_paths),
             map_use("remove_args", &m.remove_args),

@@ -71,10 +71,16 @@ struct pending {
 	__u32 _pad;
 };
 
+/*
+ * Per thread, in the task's own storage: the handler and the insert run in
+ * the same thread, one after the other, and a task-storage lookup costs a
+ * fraction of a hash map's update, lookup and delete. Freed with the task;
+ * an entry is spent (group 0) once the insert has read it.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32); /* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct handler_stash);
 } handler_stash SEC(".maps");
 
@@ -246,27 +252,36 @@ static __always_inline __u32 read_path(char *buf, struct path *path, __u32 *flag
 	return w.off;
 }
 
+/* The current thread's handler stash; created with BPF_LOCAL_STORAGE_GET_F_CREATE. */
+static __always_inline struct handler_stash *stash_of_current(__u64 flags)
+{
+	return bpf_task_storage_get(&handler_stash, bpf_get_current_task_btf(), 0, flags);
+}
+
 /* Tracee side, inotify: remember the inode numbers for the insert. */
 static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct inode *inode,
 					     struct inode *dir)
 {
-	struct handler_stash s = { .kind = FSG_KIND_INOTIFY };
-	__u32 tid;
+	struct handler_stash *s;
+	__u64 group;
 
 	if (!(want_kinds & FSG_KIND_INOTIFY))
 		return 0;
 	if (!wanted_tracee())
 		return 0;
-	s.group = (__u64)BPF_CORE_READ(mark, group);
-	if (tracer_group && s.group != tracer_group)
+	group = (__u64)BPF_CORE_READ(mark, group);
+	if (tracer_group && group != tracer_group)
 		return 0;
-	if (inode)
-		s.ino = BPF_CORE_READ(inode, i_ino);
-	if (dir)
-		s.dir_ino = BPF_CORE_READ(dir, i_ino);
-	tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&handler_stash, &tid, &s, BPF_ANY))
+	s = stash_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
 		count(FSG_STAT_STASH_FULL);
+		return 0;
+	}
+	s->group = group;
+	s->kind = FSG_KIND_INOTIFY;
+	s->path = NULL;
+	s->ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+	s->dir_ino = dir ? BPF_CORE_READ(dir, i_ino) : 0;
 	return 0;
 }
 
@@ -277,8 +292,7 @@ static __always_inline int on_inotify_handle(struct fsnotify_mark *mark, struct 
 static __always_inline int on_fanotify_handle(struct fsnotify_group *group, const void *data,
 					      int data_type)
 {
-	struct handler_stash s = { .kind = FSG_KIND_FANOTIFY };
-	__u32 tid;
+	struct handler_stash *s;
 
 	if (!(want_kinds & FSG_KIND_FANOTIFY))
 		return 0;
@@ -286,20 +300,23 @@ static __always_inline int on_fanotify_handle(struct fsnotify_group *group, cons
 		return 0;
 	if (tracer_group && (__u64)group != tracer_group)
 		return 0;
-	s.group = (__u64)group;
-	if (data_type == FSNOTIFY_EVENT_PATH)
-		s.path = (struct path *)data;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&handler_stash, &tid, &s, BPF_ANY))
+	s = stash_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
 		count(FSG_STAT_STASH_FULL);
+		return 0;
+	}
+	s->group = (__u64)group;
+	s->kind = FSG_KIND_FANOTIFY;
+	s->path = data_type == FSNOTIFY_EVENT_PATH ? (struct path *)data : NULL;
+	s->ino = 0;
+	s->dir_ino = 0;
 	return 0;
 }
 
 /* Tracee side: the event enters the group's queue. */
 static __always_inline int on_insert(struct fsnotify_group *group, struct fsnotify_event *event)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct handler_stash *s = bpf_map_lookup_elem(&handler_stash, &tid);
+	struct handler_stash *s = stash_of_current(0);
 	struct path *fid_path = NULL;
 	struct pending p = {};
 	__u64 key = (__u64)event;
@@ -307,7 +324,7 @@ static __always_inline int on_insert(struct fsnotify_group *group, struct fsnoti
 	/* Only inotify and fanotify queue events; without a stash (filtered
 	 * handler, full map) an event is taken to be fanotify's. */
 	p.kind = FSG_KIND_FANOTIFY;
-	if (s) {
+	if (s && s->group) {
 		if (s->group == (__u64)group) {
 			p.kind = s->kind;
 			p.ino = s->ino;
@@ -316,7 +333,7 @@ static __always_inline int on_insert(struct fsnotify_group *group, struct fsnoti
 			if (p.kind == FSG_KIND_INOTIFY)
 				p.flags |= FSG_F_INODES;
 		}
-		bpf_map_delete_elem(&handler_stash, &tid);
+		s->group = 0;
 	}
 	if (!(want_kinds & p.kind))
 		return 0;
@@ -768,10 +785,11 @@ int BPF_KPROBE(kprobe_destroy, struct fsnotify_group *group, struct fsnotify_eve
 
 /*
  * Both families: a thread's entries in the per-thread maps end with it (a
- * record it still had staged was never delivered). A
- * handler that returns without queueing (fanotify's ignore masks, a mark
- * being torn down) leaves its stash behind until the thread's next event;
- * a kretprobe that missed its return leaves remove_args behind.
+ * record it still had staged was never delivered; its handler stash, in
+ * task storage, goes with the task). A handler that returns without
+ * queueing (fanotify's ignore masks, a mark being torn down) leaves its
+ * stash set until the thread's next event; a kretprobe that missed its
+ * return leaves remove_args behind.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(thread_exit, struct task_struct *task)
@@ -780,7 +798,6 @@ int BPF_PROG(thread_exit, struct task_struct *task)
 
 	discard_staged(tid);
 	bpf_map_delete_elem(&staged, &tid);
-	bpf_map_delete_elem(&handler_stash, &tid);
 	bpf_map_delete_elem(&remove_args, &tid);
 	return 0;
 }
