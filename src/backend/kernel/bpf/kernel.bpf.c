@@ -453,14 +453,25 @@ static __always_inline void read_fanotify(struct fsg_event *e, struct fsnotify_g
 	}
 }
 
+/*
+ * The reader is woken only once this much waits in the ring. Waking it for
+ * every record (the ring's default when the reader has caught up, so on a
+ * quiet machine at every event) costs the traced process an interrupt and a
+ * wake-up per event, more than building the record; user space polls the
+ * ring at least every 100 ms anyway, which bounds how late a record shows.
+ */
+#define RING_WAKE_BYTES (256 << 10)
+
 /* Sends the record; false when the ring buffer had no room (counted). */
 static __always_inline bool submit(struct fsg_event *e)
 {
 	__u64 size = offsetof(struct fsg_event, name) + e->name_len;
+	__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= RING_WAKE_BYTES ? BPF_RB_FORCE_WAKEUP
+										       : BPF_RB_NO_WAKEUP;
 
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0)) {
+	if (bpf_ringbuf_output(&events, e, size, wake)) {
 		count(FSG_STAT_RINGBUF_DROPS);
 		fsg_count_lost_for(e->group);
 		return false;
