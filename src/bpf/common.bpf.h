@@ -103,6 +103,17 @@ static __always_inline void fsg_count_lost_for(__u64 group)
 		__sync_fetch_and_add(n, 1);
 }
 
+/* A comm (FSG_COMM_LEN bytes, 8-aligned in struct fsg_proc) from a task's. */
+#define copy_comm(dst, src)                                      \
+	do {                                                     \
+		const __u64 *from = (const __u64 *)(src);        \
+		__u64 *to = (__u64 *)(dst);                      \
+		to[0] = from[0];                                 \
+		to[1] = from[1];                                 \
+	} while (0)
+_Static_assert(__builtin_offsetof(struct fsg_proc, comm) % 8 == 0 && __builtin_offsetof(struct fsg_proc, pcomm) % 8 == 0,
+	       "copy_comm stores 8 bytes at a time");
+
 /*
  * A task's process fields by direct BTF pointer loads only: no helper call,
  * and no bpf_probe_read_kernel per field chain (tens of instructions each),
@@ -124,11 +135,9 @@ static __always_inline void fill_proc_of(struct fsg_proc *p, struct task_struct 
 	p->mntns_id = ns ? ns->mnt_ns->ns.inum : 0;
 	/* What bpf_get_current_cgroup_id() gives: the cgroup v2 id. */
 	p->cgroup_id = cgroups && cgroups->dfl_cgrp && cgroups->dfl_cgrp->kn ? cgroups->dfl_cgrp->kn->id : 0;
-#pragma unroll
-	for (int i = 0; i < FSG_COMM_LEN; i++) {
-		p->comm[i] = task->comm[i];
-		p->pcomm[i] = parent->comm[i];
-	}
+	/* Eight bytes a load: the verifier allows any read within a char array. */
+	copy_comm(p->comm, task->comm);
+	copy_comm(p->pcomm, parent->comm);
 }
 
 /*

@@ -92,6 +92,10 @@ struct {
 	__type(value, struct queued_path);
 } queued_paths SEC(".maps");
 
+/* Entries in queued_paths: none but FID events' make one, and every destroy
+ * would otherwise pay a failed delete (a bucket lock) for nothing. */
+__s64 queued_path_entries = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -359,6 +363,8 @@ static __always_inline int on_insert(struct fsnotify_group *group, struct fsnoti
 				qp->len = read_path(qp->name, fid_path, &qp->flags);
 				if (bpf_map_update_elem(&queued_paths, &key, qp, BPF_ANY))
 					count(FSG_STAT_PENDING_FULL);
+				else
+					__sync_fetch_and_add(&queued_path_entries, 1);
 			}
 		}
 	}
@@ -375,12 +381,27 @@ static __always_inline void read_inotify(struct fsg_event *e, struct fsnotify_ev
 {
 	struct inotify_event_info *ie = (struct inotify_event_info *)event;
 	const char *name = (const char *)ie + bpf_core_field_offset(struct inotify_event_info, name);
-	int name_len = BPF_CORE_READ(ie, name_len);
+	__u32 at = bpf_core_field_offset(struct inotify_event_info, mask);
+	__u32 fields[4] = {};
+	int name_len;
 	long n;
 
-	e->i_mask = BPF_CORE_READ(ie, mask);
-	e->i_wd = BPF_CORE_READ(ie, wd);
-	e->i_cookie = BPF_CORE_READ(ie, sync_cookie);
+	/* mask, wd, sync_cookie and name_len follow one another on every kernel
+	 * so far: one read for the four. The test is constant once relocated. */
+	if (bpf_core_field_offset(struct inotify_event_info, wd) == at + 4 &&
+	    bpf_core_field_offset(struct inotify_event_info, sync_cookie) == at + 8 &&
+	    bpf_core_field_offset(struct inotify_event_info, name_len) == at + 12) {
+		bpf_probe_read_kernel(fields, sizeof(fields), (void *)ie + at);
+	} else {
+		fields[0] = BPF_CORE_READ(ie, mask);
+		fields[1] = BPF_CORE_READ(ie, wd);
+		fields[2] = BPF_CORE_READ(ie, sync_cookie);
+		fields[3] = BPF_CORE_READ(ie, name_len);
+	}
+	e->i_mask = fields[0];
+	e->i_wd = (__s32)fields[1];
+	e->i_cookie = fields[2];
+	name_len = (int)fields[3];
 	e->name_len = 0;
 	if (name_len > 0) {
 		n = bpf_probe_read_kernel_str(e->name, FSG_NAME_MAX + 1, name);
@@ -643,7 +664,8 @@ static __always_inline int on_destroy(struct fsnotify_group *group, struct fsnot
 	struct fsg_event *e;
 	__u32 zero = 0;
 
-	bpf_map_delete_elem(&queued_paths, &key);
+	if (queued_path_entries && !bpf_map_delete_elem(&queued_paths, &key))
+		__sync_fetch_and_add(&queued_path_entries, -1);
 	if (!p)
 		return 0;
 	if ((p->flags & FSG_F_PERM) && !((tracer_pid || tracer_comm[0] || tracer_cgroup) && !(p->flags & FSG_F_TRACER))) {
