@@ -188,9 +188,40 @@ struct path_walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	struct mount *mnt_parent;
+	struct dentry *mnt_root; /* mnt's root, read once per mount */
 	__u32 off;
 	bool done;
 };
+
+/* A mount's root dentry. */
+static __always_inline struct dentry *mount_root(struct mount *mnt)
+{
+	struct vfsmount *vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
+
+	return BPF_CORE_READ(vfsmnt, mnt_root);
+}
+
+/*
+ * A dentry's parent and name: one probe read of the span from d_parent to
+ * d_name.name where CO-RE says it is short (it is 24 bytes on every kernel
+ * so far), two reads otherwise. The test is constant once relocated.
+ */
+static __always_inline void parent_and_name(struct dentry *dentry, struct dentry **parent,
+					    const unsigned char **name)
+{
+	__u32 at = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 name_at = bpf_core_field_offset(struct dentry, d_name) + bpf_core_field_offset(struct qstr, name);
+	__u64 span[4] = {};
+
+	if (name_at > at && name_at - at < sizeof(span) && (name_at - at) % 8 == 0) {
+		bpf_probe_read_kernel(span, sizeof(span), (void *)dentry + at);
+		*parent = (struct dentry *)span[0];
+		*name = (const unsigned char *)span[((name_at - at) / 8) & 3];
+	} else {
+		*parent = BPF_CORE_READ(dentry, d_parent);
+		*name = BPF_CORE_READ(dentry, d_name.name);
+	}
+}
 
 /*
  * One step up: a component of the name, or a hop to the parent mount.
@@ -201,14 +232,14 @@ static long path_step(__u64 index, struct path_walk *w)
 {
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
-	struct vfsmount *vfsmnt = (void *)mnt + bpf_core_field_offset(struct mount, mnt);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = w->mnt_root;
+	struct dentry *parent;
 	char *buf = w->buf;
 	const unsigned char *name;
 	__u32 off = w->off;
 	long n;
 
+	parent_and_name(dentry, &parent, &name);
 	if (dentry == mnt_root || dentry == parent) {
 		if (dentry != mnt_root || mnt == w->mnt_parent) {
 			w->done = true; /* the root, or a dentry of no mount */
@@ -218,11 +249,11 @@ static long path_step(__u64 index, struct path_walk *w)
 		mnt = w->mnt_parent;
 		w->mnt = mnt;
 		w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		w->mnt_root = mount_root(mnt);
 		return 0;
 	}
 	if (off >= FSG_PATH_MAX)
 		return 1; /* not done: truncated */
-	name = BPF_CORE_READ(dentry, d_name.name);
 	n = bpf_probe_read_kernel_str(&buf[off & (FSG_PATH_MAX - 1)], FSG_NAME_MAX + 1, name);
 	if (n <= 0) {
 		w->done = true;
@@ -249,6 +280,7 @@ static __always_inline __u32 read_path(char *buf, struct path *path, __u32 *flag
 	w.dentry = BPF_CORE_READ(path, dentry);
 	w.mnt = mnt;
 	w.mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	w.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	*flags |= FSG_F_PATH_COMPONENTS;
 	bpf_loop(PATH_STEPS_MAX, path_step, &w, 0);
 	if (!w.done)
