@@ -5,6 +5,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use libc::FAN_EVENT_ON_CHILD;
+
 use crate::procfs::fdinfo::{Mark, Object};
 use crate::procfs::mountinfo::dev_of_sdev;
 use crate::procfs::NotifyKind;
@@ -108,7 +110,6 @@ const DELETE: u64 = 0x200;
 const DELETE_SELF: u64 = 0x400;
 const MOVE_SELF: u64 = 0x800;
 const OPEN_PERM: u64 = 0x1_0000;
-const FAN_EVENT_ON_CHILD: u64 = 0x0800_0000;
 
 /// Which of the path's events (open, modify, close_write, create, delete,
 /// move, attrib, and open_perm for a fanotify permission check) a watcher

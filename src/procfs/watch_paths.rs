@@ -21,6 +21,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use libc::{IN_DELETE_SELF, IN_IGNORED, IN_ISDIR, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF};
+
 use super::fdinfo::Object;
 use super::resolve::Resolver;
 use super::NotifyKind;
@@ -32,13 +34,6 @@ pub const FRESH: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(2);
 /// Watches cached at most; past it the cache starts again empty.
 const MAX_ENTRIES: usize = 1 << 16;
-
-const IN_MOVE_SELF: u32 = 0x0000_0800;
-const IN_DELETE_SELF: u32 = 0x0000_0400;
-const IN_IGNORED: u32 = 0x0000_8000;
-const IN_MOVED_FROM: u32 = 0x0000_0040;
-const IN_MOVED_TO: u32 = 0x0000_0080;
-const IN_ISDIR: u32 = 0x4000_0000;
 
 /// (tracer pid, fsnotify_group address or 0 when the record has none, wd).
 type Key = (u32, u64, i32);
