@@ -336,7 +336,7 @@ impl Containers {
                 if let (Some(root), Some(path)) = (&cgroup2, v2) {
                     // The root cgroup is every host process's too on a v1-only runtime: never a container's.
                     if path != "/" {
-                        let dir = root.join(path.trim_start_matches('/'));
+                        let dir = under(root, &path);
                         if let Some(id) = stat_ino(&dir) {
                             self.by_cgroup.insert(id, Entry { container: Some(r.container.clone()), complete: true });
                             self.init_cgroups.insert(id, dir);
