@@ -48,7 +48,8 @@ pub struct Names {
 impl Names {
     /// Names whose containers come from these runtime roots (`--runtime-root`).
     pub fn with_containers(containers: crate::containers::Containers) -> Names {
-        Names { containers, ..Default::default() }
+        // Field by field: `..Default::default()` would build a default Containers only to drop it.
+        Names { users: IdMap::default(), groups: IdMap::default(), cgroups: Default::default(), containers }
     }
 
     /// The name is shared, not copied: enrichment hands it to every record.
