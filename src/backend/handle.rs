@@ -61,11 +61,9 @@ impl Mounts {
 /// Decodes one record; a FID event's file handle becomes its path.
 pub fn decode_record(raw: &[u8], clock: Clock, mounts: &mut Mounts) -> Result<Record, decode::DecodeError> {
     let mut r = decode::decode(raw, clock)?;
-    let flags_at = std::mem::offset_of!(decode::fsg_event, flags);
-    let flags = raw.get(flags_at..flags_at + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let flags = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, flags)).map_or(0, u32::from_ne_bytes);
     if flags & fsg_flags::FSG_F_HANDLE.0 != 0 {
-        let len_at = std::mem::offset_of!(decode::fsg_event, name_len);
-        let len = raw.get(len_at..len_at + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])) as usize;
+        let len = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, name_len)).map_or(0, u32::from_ne_bytes) as usize;
         let name = raw.get(decode::HEADER_LEN..).map_or(&[][..], |n| &n[..len.min(n.len())]);
         r.name_truncated = false;
         match HandleName::parse(name).and_then(|h| mounts.path_of(h.fsid, h.handle_type, h.handle).map(|dir| h.join(dir))) {

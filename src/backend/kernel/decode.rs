@@ -25,6 +25,13 @@ impl std::fmt::Display for DecodeError {
 
 pub const HEADER_LEN: usize = offset_of!(fsg_event, name);
 
+/// The `N` bytes at `at` of a raw record, read in place without decoding it;
+/// None when the record is too short for them. For the header fields a step
+/// after [`decode`] still needs: `raw_field::<4>(raw, offset_of!(fsg_event, flags))`.
+pub fn raw_field<const N: usize>(raw: &[u8], at: usize) -> Option<[u8; N]> {
+    raw.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(raw: &[u8], clock: Clock) -> Result<Record, DecodeError> {
     if raw.len() < HEADER_LEN {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::mem::offset_of;
 
-use super::decode::{fsg_event, fsg_flags};
+use super::decode::{fsg_event, fsg_flags, raw_field};
 use crate::model::{EventType, Record};
 
 /// What a missing delivery leaves in the answer's `name_unknown`.
@@ -24,16 +24,12 @@ pub struct PermPaths {
     waiting: HashMap<u64, (Vec<u8>, bool)>,
 }
 
-fn word_at<const N: usize>(raw: &[u8], at: usize) -> Option<[u8; N]> {
-    raw.get(at..at + N)?.try_into().ok()
-}
-
 impl PermPaths {
     /// Keeps a delivered permission event's path, or gives an answer the
     /// path of its delivery; `raw` is the record `r` was decoded from.
     pub fn join(&mut self, raw: &[u8], r: &mut Record) {
-        let Some(flags) = word_at::<4>(raw, offset_of!(fsg_event, flags)).map(u32::from_ne_bytes) else { return };
-        let Some(event) = word_at::<8>(raw, offset_of!(fsg_event, event_ptr)).map(u64::from_ne_bytes) else { return };
+        let Some(flags) = raw_field::<4>(raw, offset_of!(fsg_event, flags)).map(u32::from_ne_bytes) else { return };
+        let Some(event) = raw_field::<8>(raw, offset_of!(fsg_event, event_ptr)).map(u64::from_ne_bytes) else { return };
         match r.event_type {
             EventType::Fanotify if flags & fsg_flags::FSG_F_PERM.0 != 0 && r.tracer.is_some() => {
                 if self.waiting.len() >= MAX_WAITING {
