@@ -217,7 +217,7 @@ pub struct MetricsArgs {
     /// tracer_container, tracee_container (the container's name, or the first 12
     /// characters of its id; empty on the host), tracer_pod, tracee_pod
     /// (NAMESPACE/POD of a Kubernetes container; empty otherwise), or `none`.
-    #[arg(long, value_name = "LIST", value_parser = metrics::parse_labels, default_value = "tracer_comm,tracee_comm", help_heading = "Metrics")]
+    #[arg(long, value_name = "LIST", value_parser = metrics::parse_labels, default_value = metrics::DEFAULT_LABELS, help_heading = "Metrics")]
     pub metrics_labels: metrics::LabelList,
 
     /// At most this many label sets per metric; past it, new ones are counted with

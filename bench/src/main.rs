@@ -10,9 +10,11 @@
 //!   its BPF programs' run time, saturation, start-up and memory; then `userspace`.
 //! - `vm`: inside the test VM (xtask), the fentry and kprobe backends: kernel-side cost,
 //!   BPF program run time, saturation, start-up and memory.
-//! - `userspace`: decode, enrichment and output throughput (userspace.rs).
+//! - `userspace`: decode, enrichment, metrics and output throughput (userspace.rs), and
+//!   what a scrape of 10,000 label sets takes (scrape.rs).
 
 mod procs;
+mod scrape;
 mod userspace;
 
 use std::io::Write;
@@ -80,15 +82,17 @@ struct Size {
     step_secs: f64,
     userspace_records: usize,
     userspace_rounds: usize,
+    /// Scrapes of the metrics endpoint with 10,000 label sets.
+    scrapes: usize,
 }
 
 impl Size {
     fn new(smoke: bool, vm: bool) -> Size {
         match (smoke, vm) {
-            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 50_000, userspace_rounds: 2 },
-            (true, true) => Size { rounds: 2, ops: 300, stat_passes: 2, startups: 1, step_secs: 0.3, userspace_records: 0, userspace_rounds: 0 },
-            (false, false) => Size { rounds: 11, ops: 20_000, stat_passes: 200, startups: 7, step_secs: 1.0, userspace_records: 1_000_000, userspace_rounds: 7 },
-            (false, true) => Size { rounds: 7, ops: 3000, stat_passes: 10, startups: 3, step_secs: 1.0, userspace_records: 0, userspace_rounds: 0 },
+            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 300_000, userspace_rounds: 3, scrapes: 5 },
+            (true, true) => Size { rounds: 2, ops: 300, stat_passes: 2, startups: 1, step_secs: 0.3, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
+            (false, false) => Size { rounds: 11, ops: 20_000, stat_passes: 200, startups: 7, step_secs: 1.0, userspace_records: 1_000_000, userspace_rounds: 7, scrapes: 20 },
+            (false, true) => Size { rounds: 7, ops: 3000, stat_passes: 10, startups: 3, step_secs: 1.0, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
         }
     }
 }
@@ -243,7 +247,14 @@ fn host(size: &Size, work: &Path) -> Result<()> {
     bpf_stats(tp, &[("inotify", fsnotify_args(size)), ("stat", stat_args)], work)?;
     saturation(tp, size.step_secs, work)?;
     startup(tp, size.startups)?;
-    userspace::run(size.userspace_records, size.userspace_rounds)
+    userspace_part(size)
+}
+
+/// The user-space throughput and the metrics' scrape.
+fn userspace_part(size: &Size) -> Result<()> {
+    userspace::run(size.userspace_records, size.userspace_rounds)?;
+    progress("metrics: scrapes of 10,000 label sets");
+    scrape::run(size.scrapes)
 }
 
 fn vm(size: &Size, work: &Path) -> Result<()> {
@@ -289,10 +300,7 @@ fn main() {
             "host" => host(&Size::new(smoke, false), &work),
             "vm" if icount => vm_icount(smoke, &work),
             "vm" => vm(&Size::new(smoke, true), &work),
-            "userspace" => {
-                let size = Size::new(smoke, false);
-                userspace::run(size.userspace_records, size.userspace_rounds)
-            }
+            "userspace" => userspace_part(&Size::new(smoke, false)),
             _ => bail!("usage: fsg-bench host|vm|userspace [--smoke], fsg-bench vm --icount [--smoke]"),
         };
         let _ = std::fs::remove_dir_all(&work);

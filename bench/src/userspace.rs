@@ -1,5 +1,5 @@
-//! User-space throughput: raw records through the same decode, enrichment and output code
-//! the tracing loop runs (src/trace.rs), into a sink, on one core.
+//! User-space throughput: raw records through the same decode, enrichment, metrics and
+//! output code the tracing loop runs (src/trace.rs), into a sink, on one core.
 //!
 //! One path, `kernel`: `struct fsg_event` bytes, as every backend's programs write them to
 //! the ring buffer (the tracepoint backend sends the same records), through
@@ -8,15 +8,18 @@
 //! The records are built once, before timing, in the shapes real sessions produce: inotify
 //! events with short names, fanotify events with paths, permission answers.
 
-use std::io::{self, Write};
+use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use fsnotify_gadget::backend::kernel::decode::{self, fsg_event, fsg_flags, fsg_type};
-use fsnotify_gadget::backend::Clock;
+use fsnotify_gadget::backend::{Clock, RING_BATCH};
 use fsnotify_gadget::fields;
+use fsnotify_gadget::model::Record;
+use fsnotify_gadget::metrics;
 use fsnotify_gadget::names::Names;
 use fsnotify_gadget::output::{Format, Writer};
-use fsnotify_gadget::trace::enrich;
+use fsnotify_gadget::trace::{enrich, Printing};
 
 use crate::{allocs, emit};
 
@@ -123,7 +126,84 @@ fn containers(root: &std::path::Path) -> anyhow::Result<fsnotify_gadget::contain
     Ok(c)
 }
 
-/// Times `records` records per format and round; emits one `throughput` line each.
+/// The configurations each round runs, side by side: the default columns,
+/// every JSON field, and every JSON field with `--metrics` counting each
+/// record under the default labels.
+const CONFIGS: [(&str, Format, bool); 3] = [("columns", Format::Columns, false), ("json", Format::Json, false), ("json", Format::Json, true)];
+
+/// Polls each configuration takes in its turn: 64 Ki records, a few tens of
+/// milliseconds, short enough for the configurations to share the machine's
+/// slow moments, long enough that each runs with its own caches warm.
+const TURN: usize = 16;
+
+/// This thread's CPU time in ns: the machine is shared, and wall time would count the others.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// One configuration's tracing loop, fed batch by batch, and what its batches cost.
+struct Pipeline {
+    printing: Printing<io::Sink>,
+    names: Names,
+    batch: Vec<Record>,
+    ns: u64,
+    cpu_ns: u64,
+    allocs: u64,
+    alloc_bytes: u64,
+}
+
+impl Pipeline {
+    fn new(format: Format, with_metrics: bool, state_root: &std::path::Path) -> anyhow::Result<Pipeline> {
+        let selected: Vec<_> = match format {
+            Format::Columns => fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
+            Format::Json | Format::JsonPretty => fields::json_default().collect(),
+        };
+        let recorder = match with_metrics {
+            true => {
+                let labels = metrics::parse_labels(metrics::DEFAULT_LABELS).map_err(anyhow::Error::msg)?;
+                Some(metrics::Recorder::new(Arc::new(metrics::Metrics::new(&labels.0, "bench")?), 1000))
+            }
+            false => None,
+        };
+        Ok(Pipeline {
+            printing: Printing::new(Writer::new(format, selected), io::sink(), recorder),
+            names: Names::with_containers(containers(state_root)?),
+            batch: Vec::with_capacity(RING_BATCH),
+            ns: 0,
+            cpu_ns: 0,
+            allocs: 0,
+            alloc_bytes: 0,
+        })
+    }
+
+    /// One poll's records, as the tracing loop takes them: decoded as the
+    /// ring buffer hands them out, enriched, then counted and written.
+    fn poll(&mut self, raw: &[&[u8]], clock: Clock) -> anyhow::Result<()> {
+        let (a0, b0, t0, c0) = (allocs::count(), allocs::bytes(), Instant::now(), thread_cpu_ns());
+        for r in raw {
+            let Ok(r) = decode::decode(r, clock) else { anyhow::bail!("a benchmark record did not decode") };
+            self.batch.push(r);
+        }
+        self.names.new_batch();
+        let names = &mut self.names;
+        self.batch.iter_mut().for_each(|r| enrich(names, r));
+        self.printing.take(&mut self.batch, None)?;
+        self.cpu_ns += thread_cpu_ns() - c0;
+        self.ns += t0.elapsed().as_nanos() as u64;
+        self.allocs += allocs::count() - a0;
+        self.alloc_bytes += allocs::bytes() - b0;
+        Ok(())
+    }
+}
+
+/// Times `records` records per configuration and round through the trace's
+/// own printing code ([`Printing`]) into a sink. The configurations take
+/// turns of [`TURN`] polls, the same records each, in a rotating order, so
+/// that a slower moment of the machine falls on all of them alike.
+/// One `throughput` line each per round.
 pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
     pin_to_one_core();
     let distinct = 4096;
@@ -131,37 +211,25 @@ pub fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
     let clock = Clock::with_offset(1_700_000_000_000_000_000);
     let state_root = std::env::temp_dir().join(format!("fsg-bench-containers-{}", std::process::id()));
     for round in 0..rounds {
-        for (name, format) in [("columns", Format::Columns), ("json", Format::Json)] {
-            let selected: Vec<_> = match format {
-                Format::Columns => fields::DEFAULT_COLUMNS.iter().filter_map(|n| fields::find(n)).collect(),
-                Format::Json | Format::JsonPretty => fields::json_default().collect(),
-            };
-            // Kernel path: bytes -> decode -> enrich (half the tracees in a container) -> format.
-            let mut writer = Writer::new(format, selected.clone());
-            let mut names = Names::with_containers(containers(&state_root)?);
-            // As the tracing loop's output does: records appended to one buffer,
-            // handed out every 64 KiB.
-            let mut out = io::sink();
-            let mut buf = Vec::with_capacity(72 * 1024);
-            let (a0, b0, t0) = (allocs::count(), allocs::bytes(), Instant::now());
-            for i in 0..records {
-                if i % 64 == 0 {
-                    // As the tracing loop does once per poll.
-                    names.new_batch();
-                }
-                let Ok(mut r) = decode::decode(&kernel_raw[i % distinct], clock) else { anyhow::bail!("a benchmark record did not decode") };
-                enrich(&mut names, &mut r);
-                writer.append(&r, &mut buf);
-                if buf.len() >= 64 * 1024 {
-                    out.write_all(&buf)?;
-                    buf.clear();
+        let mut pipelines = CONFIGS.iter().map(|&(_, format, m)| Pipeline::new(format, m, &state_root)).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut done = 0;
+        for turn in 0.. {
+            if done >= records {
+                break;
+            }
+            let end = records.min(done + TURN * RING_BATCH);
+            let raw: Vec<&[u8]> = (done..end).map(|i| &kernel_raw[i % distinct][..]).collect();
+            for k in 0..pipelines.len() {
+                for polled in raw.chunks(RING_BATCH) {
+                    pipelines[(turn + k) % CONFIGS.len()].poll(polled, clock)?;
                 }
             }
-            out.write_all(&buf)?;
-            let ns = t0.elapsed().as_nanos() as u64;
-            emit(&serde_json::json!({"t": "throughput", "path": "kernel", "format": name, "round": round,
-                "records": records, "ns": ns, "allocs": allocs::count() - a0, "alloc_bytes": allocs::bytes() - b0}));
-
+            done = end;
+        }
+        for ((name, _, with_metrics), p) in CONFIGS.iter().zip(&pipelines) {
+            emit(&serde_json::json!({"t": "throughput", "path": "kernel", "format": name, "metrics": with_metrics,
+                "round": round, "records": records, "ns": p.ns, "cpu_ns": p.cpu_ns,
+                "allocs": p.allocs, "alloc_bytes": p.alloc_bytes}));
         }
     }
     let _ = std::fs::remove_dir_all(&state_root);

@@ -78,6 +78,9 @@ impl Label {
     }
 }
 
+/// `--metrics-labels`' default: which watchers each program's activity wakes.
+pub const DEFAULT_LABELS: &str = "tracer_comm,tracee_comm";
+
 /// The labels `--metrics-labels` selected, in a fixed order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelList(pub Vec<Label>);

@@ -321,24 +321,33 @@ fn tracepoint_part(report: &mut Report, records: &[Value]) {
     prog_stats(report, records);
 }
 
+/// A throughput run's configuration: its format, ` + metrics` when `--metrics` counted it.
+fn throughput_config(r: &Value) -> String {
+    let metrics = if r["metrics"] == true { " + metrics" } else { "" };
+    format!("{}{metrics}", text(r, "format"))
+}
+
+/// Records per second of this thread's CPU (wall time where a run has no CPU time).
+fn records_per_s(r: &Value) -> f64 {
+    let ns = if r["cpu_ns"].is_number() { num(r, "cpu_ns") } else { num(r, "ns") };
+    num(r, "records") / (ns / 1e9)
+}
+
 fn userspace_part(report: &mut Report, records: &[Value]) {
     report.line("== 3. User-space throughput (one core, output to a sink) ==");
     let mut keys: Vec<(String, String)> = of_type(records, "throughput")
-        .map(|r| (text(r, "path").to_string(), text(r, "format").to_string()))
+        .map(|r| (text(r, "path").to_string(), throughput_config(r)))
         .collect();
     keys.sort();
     keys.dedup();
     if keys.is_empty() {
         report.missing("user-space throughput");
     }
-    for (path, format) in keys {
+    for (path, config) in keys {
         let runs: Vec<&Value> = of_type(records, "throughput")
-            .filter(|r| r["path"] == path.as_str() && r["format"] == format.as_str())
+            .filter(|r| r["path"] == path.as_str() && throughput_config(r) == config)
             .collect();
-        let rate: Vec<f64> = runs
-            .iter()
-            .map(|r| num(r, "records") / (num(r, "ns") / 1e9))
-            .collect();
+        let rate: Vec<f64> = runs.iter().map(|r| records_per_s(r)).collect();
         let allocs = runs
             .iter()
             .map(|r| num(r, "allocs") / num(r, "records"))
@@ -348,15 +357,54 @@ fn userspace_part(report: &mut Report, records: &[Value]) {
             .map(|r| num(r, "alloc_bytes") / num(r, "records"))
             .fold(0.0, f64::max);
         let s = summarize(&rate).expect("at least one run");
-        let target = if format == "json" {
+        let target = if config == "json" {
             format!(" {}", verdict(Target::AtLeast(1_000_000.0), s.median))
         } else {
             String::new()
         };
         report.line(format!(
-            "  {path:<10} {format:<7} {} records/s{target}; {allocs:.1} allocations ({bytes:.0} bytes) per record",
+            "  {path:<10} {config:<17} {} records/s{target}; {allocs:.1} allocations ({bytes:.0} bytes) per record",
             s.show(0, "")
         ));
+    }
+    metrics_part(report, records);
+}
+
+/// What `--metrics` costs: JSON throughput with the recorder counting every record
+/// against the same run without it, round by round; and a scrape of 10,000 label sets.
+fn metrics_part(report: &mut Report, records: &[Value]) {
+    report.line("== 3b. Metrics (--metrics, default labels) ==");
+    let json = |metrics: bool| -> BTreeMap<u64, f64> {
+        of_type(records, "throughput")
+            .filter(|r| r["format"] == "json" && (r["metrics"] == true) == metrics)
+            .map(|r| (r["round"].as_u64().unwrap_or(0), records_per_s(r)))
+            .collect()
+    };
+    let (off, on) = (json(false), json(true));
+    let cost: Vec<f64> = on
+        .iter()
+        .filter_map(|(round, on)| Some((1.0 - on / off.get(round)?) * 100.0))
+        .collect();
+    match summarize(&cost) {
+        Some(c) => report.line(format!(
+            "  JSON throughput lost to counting every record: {} {}",
+            c.show(1, "%"),
+            verdict(Target::AtMost(5.0), c.median)
+        )),
+        None => report.missing("metrics: throughput with and without --metrics"),
+    }
+    let scrapes: Vec<&Value> = of_type(records, "scrape").collect();
+    let ms: Vec<f64> = scrapes.iter().map(|r| num(r, "ms")).collect();
+    match (summarize(&ms), scrapes.first()) {
+        (Some(s), Some(first)) => report.line(format!(
+            "  a scrape of {} label sets ({:.0} KiB): {}; slowest {:.1} ms {}",
+            num(first, "series"),
+            num(first, "bytes") / 1024.0,
+            s.show(1, " ms"),
+            s.max,
+            verdict(Target::AtMost(100.0), s.max)
+        )),
+        _ => report.missing("metrics: scrape time"),
     }
 }
 
@@ -669,5 +717,32 @@ mod tests {
         let report = report(&[], &[], true);
         assert!(report.missing.iter().any(|m| m.contains("VM")));
         assert!(report.missing.iter().any(|m| m.contains("throughput")));
+        assert!(report.missing.iter().any(|m| m.contains("scrape")));
+    }
+
+    #[test]
+    fn the_metrics_cost_pairs_runs_of_the_same_round() {
+        let run = |round: u64, metrics: bool, cpu_ns: f64| {
+            serde_json::json!({"t": "throughput", "path": "kernel", "format": "json", "metrics": metrics,
+                "round": round, "records": 1_000_000, "ns": 1, "cpu_ns": cpu_ns, "allocs": 0, "alloc_bytes": 0})
+        };
+        // Round 0: 500k/s off, 480k/s on (4% lost); round 1, twice as fast: 1000k/s and 900k/s (10%).
+        let records = vec![
+            run(0, false, 2e9),
+            run(0, true, 1e9 / 0.48),
+            run(1, true, 1e9 / 0.9),
+            run(1, false, 1e9),
+            serde_json::json!({"t": "scrape", "series": 10000, "bytes": 1_263_000, "ms": 12.5}),
+            serde_json::json!({"t": "scrape", "series": 10000, "bytes": 1_263_000, "ms": 120.0}),
+            serde_json::json!({"t": "scrape", "series": 10000, "bytes": 1_263_000, "ms": 13.5}),
+        ];
+        let mut report = Report::default();
+        userspace_part(&mut report, &records);
+        let text = report.lines.join("\n");
+        assert!(text.contains("kernel     json + metrics    690000 (range 480000-900000, n=2) records/s;"), "{text}");
+        assert!(text.contains("kernel     json              750000 (range 500000-1000000, n=2) records/s [target >= 1000000: MISSED]"), "{text}");
+        assert!(text.contains("lost to counting every record: 7.0% (range 4.0-10.0, n=2) [target <= 5: MISSED]"), "{text}");
+        assert!(text.contains("a scrape of 10000 label sets (1233 KiB): 13.5 ms (range 12.5-120.0, n=3); slowest 120.0 ms [target <= 100: MISSED]"), "{text}");
+        assert!(report.missing.is_empty(), "{:?}", report.missing);
     }
 }
