@@ -96,6 +96,13 @@ impl Comm {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+
+    /// The length and the bytes as two words (every byte past the length is
+    /// zero), for keys that hash and compare a comm at once.
+    pub fn words(&self) -> (u8, [u64; 2]) {
+        let word = |i: usize| u64::from_ne_bytes(self.bytes[i..i + 8].try_into().expect("8 bytes"));
+        (self.len, [word(0), word(8)])
+    }
 }
 
 impl std::ops::Deref for Comm {

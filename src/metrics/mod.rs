@@ -17,7 +17,7 @@ pub mod http;
 pub mod inventory;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,11 +25,12 @@ use std::time::{Duration, Instant};
 use prometheus::core::{AtomicU64, Collector, Desc, GenericLocalCounter, Metric};
 use prometheus::local::LocalHistogram;
 use prometheus::proto::{MetricFamily, MetricType};
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use hashbrown::HashTable;
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::backend::{Lost, Tracer};
 use crate::containers::Container;
-use crate::model::{Comm, EventType, FaResponse, Proc, Record};
+use crate::model::{Comm, EventType, Proc, Record};
 
 /// A label the event counter can carry besides `type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,26 +337,61 @@ impl Hasher for WordHash {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHash>>;
 
-/// The label values of one events_total series; unselected labels stay empty.
-/// Containers and pods are there as their [`Interned`] ids.
+/// How the trace loop finds a record's counters: the label values of its
+/// events_total series (a label not chosen stays 0; containers and pods as
+/// their [`Interned`] ids), with its tracer's comm and its answer beside them
+/// (the latency histograms' labels), in eight words that hash and compare at
+/// once. Word 0: the type, the answer, the comms' lengths and the `other` bit;
+/// 1-2 the tracer's comm; 3-4 the tracee's; 5 the uids; 6 the containers; 7
+/// the pods (tracer in the low half, tracee in the high).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-struct EventKey {
-    kind: u8,
-    tracer_comm: Comm,
-    tracee_comm: Comm,
-    tracer_uid: u32,
-    tracee_uid: u32,
-    tracer_container: u32,
-    tracee_container: u32,
-    tracer_pod: u32,
-    tracee_pod: u32,
-    other: bool,
-}
+struct Key([u64; 8]);
 
-impl EventKey {
-    /// A key with a value the intern table had no room for: counted under `other`.
+const OTHER_BIT: u64 = 1 << 32;
+
+impl Key {
+    /// The key of the events_total series `self` is counted in: what only the
+    /// histograms tell apart cleared.
+    fn series(self, tracer_comm: bool) -> Key {
+        let mut k = self;
+        // The answer and, when it is no label, the tracer's comm.
+        k.0[0] &= !(0xff << 8);
+        if !tracer_comm {
+            k.0[0] &= !(0xff << 16);
+            k.0[1] = 0;
+            k.0[2] = 0;
+        }
+        k
+    }
+
+    /// The fold-over series of this key's type.
+    fn other(self) -> Key {
+        let mut k = Key::default();
+        k.0[0] = (self.0[0] & 0xff) | OTHER_BIT;
+        k
+    }
+
+    /// A key with a container or pod value the intern table had no room for:
+    /// counted under `other`.
     fn has_folded_value(&self) -> bool {
-        [self.tracer_container, self.tracee_container, self.tracer_pod, self.tracee_pod].contains(&FOLDED)
+        [self.0[6], self.0[7]].iter().any(|&w| w as u32 == FOLDED || (w >> 32) as u32 == FOLDED)
+    }
+
+    /// Its hash under `seed`: four products of two words each, independent
+    /// of each other, folded into a fifth (the multiply-and-fold of the
+    /// wyhash family), so that the eight words cost about two multiplications'
+    /// latency, not eight in a chain.
+    fn seeded_hash(&self, seed: &[u64; 8]) -> u64 {
+        fn mix(a: u64, b: u64) -> u64 {
+            let p = u128::from(a) * u128::from(b);
+            (p as u64) ^ ((p >> 64) as u64)
+        }
+        let w = &self.0;
+        let a = mix(w[0] ^ seed[0], w[1] ^ seed[1]);
+        let b = mix(w[2] ^ seed[2], w[3] ^ seed[3]);
+        let c = mix(w[4] ^ seed[4], w[5] ^ seed[5]);
+        let d = mix(w[6] ^ seed[6], w[7] ^ seed[7]);
+        mix(a ^ c ^ seed[0], b ^ d ^ seed[5])
     }
 }
 
@@ -472,176 +508,239 @@ fn kind_of(t: EventType) -> u8 {
     }
 }
 
+/// Where a record of one [`Key`] is counted: a local share of its events_total
+/// series and of its latency histogram (made at its first latency).
+struct Slot {
+    key: Key,
+    events: GenericLocalCounter<AtomicU64>,
+    latency: Option<LocalHistogram>,
+    /// What each record of the slot adds to metrics_folded_total: 1 for each of
+    /// its series that is `other`.
+    folds: u8,
+}
+
 /// The trace loop's side: thread-local counters and histograms, flushed to the shared
 /// registry by [`Recorder::flush`].
+///
+/// A record costs one lookup: its [`Key`] finds a [`Slot`] holding both its
+/// event counter and its latency histogram. The series themselves, and the
+/// bound on them, are kept apart (`events`, `delivery`, `permission`), and only
+/// a key not seen yet goes there.
 pub struct Recorder {
     metrics: Arc<Metrics>,
     max_series: usize,
+    /// What of each word of a record's [`Key`] the chosen labels keep.
+    masks: [u64; 8],
     /// Whether a container or pod label of the tracer, and of the tracee, is chosen.
     tracer_containers: bool,
     tracee_containers: bool,
     containers: Interned,
-    events: FastMap<EventKey, GenericLocalCounter<AtomicU64>>,
-    delivery: FastMap<(u8, Comm, bool), LocalHistogram>,
-    permission: FastMap<(Comm, u8, bool), LocalHistogram>,
+    /// Keyed by [`Key::seeded_hash`] under `seed`, which is random per recorder, so
+    /// that no process can name itself into a chain of collisions.
+    slots: HashTable<Slot>,
+    seed: [u64; 8],
+    /// At most this many slots; past it they are flushed and forgotten (their series stay).
+    max_slots: usize,
+    events: FastMap<Key, IntCounter>,
+    delivery: FastMap<(u8, Comm, bool), Histogram>,
+    permission: FastMap<(Comm, u8, bool), Histogram>,
     folded: u64,
     lost_seen: Lost,
     next_tables: Instant,
 }
 
+/// A word of two halves.
+fn pair(low: u32, high: u32) -> u64 {
+    u64::from(low) | u64::from(high) << 32
+}
+
+/// The low and high halves of a word.
+fn halves(w: u64) -> (u32, u32) {
+    (w as u32, (w >> 32) as u32)
+}
+
 impl Recorder {
     pub fn new(metrics: Arc<Metrics>, max_series: usize) -> Recorder {
         let labels = &metrics.labels;
-        let tracer_containers = labels.iter().any(|l| matches!(l, Label::TracerContainer | Label::TracerPod));
-        let tracee_containers = labels.iter().any(|l| matches!(l, Label::TraceeContainer | Label::TraceePod));
-        let containers = Interned::new(labels, max_series);
+        let has = |l: Label| labels.contains(&l);
+        let half = |l: Label| if has(l) { u32::MAX } else { 0 };
+        let tracee_comm = if has(Label::TraceeComm) { u64::MAX } else { 0 };
+        // The type, the answer and the tracer's comm are always kept: the
+        // histograms are labelled by them.
+        let masks = [
+            0xff_ffff | (tracee_comm & 0xff << 24),
+            u64::MAX,
+            u64::MAX,
+            tracee_comm,
+            tracee_comm,
+            pair(half(Label::TracerUid), half(Label::TraceeUid)),
+            pair(half(Label::TracerContainer), half(Label::TraceeContainer)),
+            pair(half(Label::TracerPod), half(Label::TraceePod)),
+        ];
+        let random = std::hash::RandomState::new();
         Recorder {
-            metrics,
             max_series,
-            tracer_containers,
-            tracee_containers,
-            containers,
+            masks,
+            tracer_containers: has(Label::TracerContainer) || has(Label::TracerPod),
+            tracee_containers: has(Label::TraceeContainer) || has(Label::TraceePod),
+            containers: Interned::new(labels, max_series),
+            slots: HashTable::new(),
+            seed: std::array::from_fn(|i| random.hash_one(i)),
+            max_slots: 4 * max_series + 64,
             events: FastMap::default(),
             delivery: FastMap::default(),
             permission: FastMap::default(),
             folded: 0,
             lost_seen: Lost::default(),
             next_tables: Instant::now(),
+            metrics,
         }
+    }
+
+    /// A record's key: every word it could have, then what the chosen labels keep.
+    fn key(&mut self, r: &Record) -> Key {
+        let (tracer, tracee) = (r.tracer.as_ref(), r.tracee.as_ref());
+        let (tracer_len, tracer_comm) = tracer.map(|p| p.comm).unwrap_or_default().words();
+        let (tracee_len, tracee_comm) = tracee.map(|p| p.comm).unwrap_or_default().words();
+        let answer = if r.event_type == EventType::FaResp { r.fa_response as u8 } else { 0 };
+        let uid = |p: Option<&Proc>| p.map_or(u32::MAX, |p| p.uid);
+        let tracer_ids = if self.tracer_containers { self.containers.of(tracer) } else { (0, 0) };
+        let tracee_ids = if self.tracee_containers { self.containers.of(tracee) } else { (0, 0) };
+        let words = [
+            u64::from(kind_of(r.event_type)) | u64::from(answer) << 8 | u64::from(tracer_len) << 16 | u64::from(tracee_len) << 24,
+            tracer_comm[0],
+            tracer_comm[1],
+            tracee_comm[0],
+            tracee_comm[1],
+            pair(uid(tracer), uid(tracee)),
+            pair(tracer_ids.0, tracee_ids.0),
+            pair(tracer_ids.1, tracee_ids.1),
+        ];
+        Key(std::array::from_fn(|i| words[i] & self.masks[i]))
     }
 
     /// Counts one record.
     pub fn observe(&mut self, r: &Record) {
-        let kind = kind_of(r.event_type);
-        let m = &self.metrics;
-        let mut key = EventKey { kind, ..EventKey::default() };
-        let (mut tracer, mut tracee) = ((0, 0), (0, 0));
-        if self.tracer_containers {
-            tracer = self.containers.of(r.tracer.as_ref());
-        }
-        if self.tracee_containers {
-            tracee = self.containers.of(r.tracee.as_ref());
-        }
-        for l in &m.labels {
-            match l {
-                Label::TracerComm => key.tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default(),
-                Label::TraceeComm => key.tracee_comm = r.tracee.as_ref().map(|p| p.comm).unwrap_or_default(),
-                Label::TracerUid => key.tracer_uid = r.tracer.as_ref().map_or(u32::MAX, |p| p.uid),
-                Label::TraceeUid => key.tracee_uid = r.tracee.as_ref().map_or(u32::MAX, |p| p.uid),
-                Label::TracerContainer => key.tracer_container = tracer.0,
-                Label::TraceeContainer => key.tracee_container = tracee.0,
-                Label::TracerPod => key.tracer_pod = tracer.1,
-                Label::TraceePod => key.tracee_pod = tracee.1,
+        let key = self.key(r);
+        let hash = key.seeded_hash(&self.seed);
+        if let Some(slot) = self.slots.find(hash, |s| s.key == key) {
+            slot.events.inc();
+            self.folded += u64::from(slot.folds);
+            let Some(ns) = r.latency_ns else { return };
+            if let Some(h) = &slot.latency {
+                h.observe(ns as f64 / 1e9);
+                return;
             }
+            self.first_latency(hash, key, r, ns);
+            return;
         }
-        // A key with a folded value is never in the map: count_new folds it.
-        if let Some(c) = self.events.get(&key) {
-            c.inc();
-        } else {
-            self.count_new(key);
-        }
-        self.observe_latency(r, kind);
+        self.new_slot(hash, key, r);
     }
 
-    /// The first record of an events_total label set (or one past the bound).
+    /// The first record of a key: its slot, on the series of its label values
+    /// (made now when they are new, or `other` past the bound).
     #[cold]
-    fn count_new(&mut self, mut key: EventKey) {
-        let kind = key.kind;
-        let m = &self.metrics;
-        if self.events.len() >= self.max_series || key.has_folded_value() {
-            key = EventKey { kind, other: true, ..EventKey::default() };
-            self.folded += 1;
+    fn new_slot(&mut self, hash: u64, key: Key, r: &Record) {
+        if self.slots.len() >= self.max_slots {
+            self.flush_slots();
+            self.slots.clear();
         }
-        let labels = &m.labels;
-        let events = &m.events;
-        let containers = &self.containers;
-        self.events
-            .entry(key)
-            .or_insert_with(|| {
-                let mut values: Vec<String> = vec![kind_str(key.kind).to_string()];
-                for l in labels {
-                    values.push(if key.other {
-                        OTHER.to_string()
-                    } else {
-                        match l {
-                            Label::TracerComm => comm_label(&key.tracer_comm),
-                            Label::TraceeComm => comm_label(&key.tracee_comm),
-                            Label::TracerUid => uid_label(key.tracer_uid),
-                            Label::TraceeUid => uid_label(key.tracee_uid),
-                            Label::TracerContainer => containers.value(key.tracer_container).to_string(),
-                            Label::TraceeContainer => containers.value(key.tracee_container).to_string(),
-                            Label::TracerPod => containers.value(key.tracer_pod).to_string(),
-                            Label::TraceePod => containers.value(key.tracee_pod).to_string(),
-                        }
-                    });
+        let (counter, folded) = self.event_series(key, r);
+        let slot = Slot { key, events: counter.local(), latency: None, folds: u8::from(folded) };
+        slot.events.inc();
+        self.folded += u64::from(slot.folds);
+        let seed = &self.seed;
+        self.slots.insert_unique(hash, slot, |s| s.key.seeded_hash(seed));
+        if let Some(ns) = r.latency_ns {
+            self.first_latency(hash, key, r, ns);
+        }
+    }
+
+    /// The events_total series of a record whose key is `key`, and whether it is `other`.
+    fn event_series(&mut self, key: Key, r: &Record) -> (IntCounter, bool) {
+        let key = key.series(self.metrics.labels.contains(&Label::TracerComm));
+        if let Some(c) = self.events.get(&key) {
+            return (c.clone(), false);
+        }
+        let folded = self.events.len() >= self.max_series || key.has_folded_value();
+        let key = if folded { key.other() } else { key };
+        if let Some(c) = self.events.get(&key) {
+            return (c.clone(), folded);
+        }
+        let (tracer, tracee) = (r.tracer.as_ref(), r.tracee.as_ref());
+        let comm = |p: Option<&Proc>| comm_label(&p.map(|p| p.comm).unwrap_or_default());
+        let uid = |p: Option<&Proc>| uid_label(p.map_or(u32::MAX, |p| p.uid));
+        let (containers, pods) = (halves(key.0[6]), halves(key.0[7]));
+        let mut values: Vec<String> = vec![kind_str(key.0[0] as u8).to_string()];
+        for &l in &self.metrics.labels {
+            values.push(if folded {
+                OTHER.to_string()
+            } else {
+                match l {
+                    Label::TracerComm => comm(tracer),
+                    Label::TraceeComm => comm(tracee),
+                    Label::TracerUid => uid(tracer),
+                    Label::TraceeUid => uid(tracee),
+                    Label::TracerContainer => self.containers.value(containers.0).to_string(),
+                    Label::TraceeContainer => self.containers.value(containers.1).to_string(),
+                    Label::TracerPod => self.containers.value(pods.0).to_string(),
+                    Label::TraceePod => self.containers.value(pods.1).to_string(),
                 }
-                events.with_label_values(values).local()
-            })
-            .inc();
-    }
-
-    fn observe_latency(&mut self, r: &Record, kind: u8) {
-        let m = &self.metrics;
-        let Some(ns) = r.latency_ns else { return };
-        let secs = ns as f64 / 1e9;
-        let tracer = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
-        if r.event_type == EventType::FaResp {
-            let answer = r.fa_response as u8;
-            let mut k = (tracer, answer, false);
-            if let Some(h) = self.permission.get_mut(&k) {
-                h.observe(secs);
-                return;
-            }
-            if self.permission.len() >= self.max_series {
-                k = (Comm::default(), answer, true);
-                self.folded += 1;
-            }
-            let permission = &m.permission;
-            let resp = r.fa_response;
-            self.permission
-                .entry(k)
-                .or_insert_with(|| {
-                    let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.0) };
-                    permission.with_label_values(&[comm.as_str(), answer_str(resp)]).local()
-                })
-                .observe(secs);
-        } else {
-            let mut k = (kind, tracer, false);
-            if let Some(h) = self.delivery.get_mut(&k) {
-                h.observe(secs);
-                return;
-            }
-            if self.delivery.len() >= self.max_series {
-                k = (kind, Comm::default(), true);
-                self.folded += 1;
-            }
-            let delivery = &m.delivery;
-            self.delivery
-                .entry(k)
-                .or_insert_with(|| {
-                    let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.1) };
-                    delivery.with_label_values(&[kind_str(kind), comm.as_str()]).local()
-                })
-                .observe(secs);
+            });
         }
+        let c = self.metrics.events.with_label_values(values);
+        self.events.insert(key, c.clone());
+        (c, folded)
     }
 
-    /// Counts a batch of records.
-    pub fn observe_all(&mut self, batch: &[Record]) {
-        for r in batch {
-            self.observe(r);
+    /// The first latency of a slot: its share of the delivery histogram (or,
+    /// for an answer, of the permission histogram), then the observation.
+    #[cold]
+    fn first_latency(&mut self, hash: u64, key: Key, r: &Record, ns: u64) {
+        let tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
+        let kind = kind_of(r.event_type);
+        let (histogram, folded) = if r.event_type == EventType::FaResp {
+            let answer = r.fa_response;
+            let k = (tracer_comm, answer as u8, false);
+            let (k, folded) = if self.permission.contains_key(&k) || self.permission.len() < self.max_series { (k, false) } else { ((Comm::default(), answer as u8, true), true) };
+            let permission = &self.metrics.permission;
+            let h = self.permission.entry(k).or_insert_with(|| {
+                let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.0) };
+                permission.with_label_values(&[comm.as_str(), answer.as_str()])
+            });
+            (h.clone(), folded)
+        } else {
+            let k = (kind, tracer_comm, false);
+            let (k, folded) = if self.delivery.contains_key(&k) || self.delivery.len() < self.max_series { (k, false) } else { ((kind, Comm::default(), true), true) };
+            let delivery = &self.metrics.delivery;
+            let h = self.delivery.entry(k).or_insert_with(|| {
+                let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.1) };
+                delivery.with_label_values(&[kind_str(kind), comm.as_str()])
+            });
+            (h.clone(), folded)
+        };
+        let slot = self.slots.find_mut(hash, |s| s.key == key).expect("the slot was made first");
+        let local = histogram.local();
+        local.observe(ns as f64 / 1e9);
+        slot.latency = Some(local);
+        slot.folds += u8::from(folded);
+        self.folded += u64::from(folded);
+    }
+
+    /// Publishes what the slots counted since the last flush.
+    fn flush_slots(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.events.flush();
+            if let Some(h) = &mut s.latency {
+                h.flush();
+            }
         }
     }
 
     /// Publishes the local counts, the loss counters and (at most once a second) the
     /// table occupancy.
     pub fn flush(&mut self, tracer: Option<&dyn Tracer>) {
-        for c in self.events.values() {
-            c.flush();
-        }
-        for h in self.delivery.values_mut().chain(self.permission.values_mut()) {
-            h.flush();
-        }
+        self.flush_slots();
         if self.folded > 0 {
             self.metrics.folded.inc_by(self.folded);
             self.folded = 0;
@@ -691,9 +790,6 @@ fn uid_label(uid: u32) -> String {
     }
 }
 
-fn answer_str(r: FaResponse) -> &'static str {
-    r.as_str()
-}
 
 /// What `--metrics` started for the trace loop: its recorder; the threads live on.
 pub fn start_for_trace(addr: SocketAddr, options: &Options, backend: &str) -> Option<Recorder> {
@@ -749,7 +845,7 @@ pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Proc;
+    use crate::model::{FaResponse, Proc};
 
     fn record(t: EventType, tracer: &str, tracee: &str, latency_ns: u64) -> Record {
         let mut r = Record::new(t, 1);
@@ -897,6 +993,98 @@ mod tests {
         let text = m.encode();
         let want = format!("fsnotify_gadget_events_total{{tracee_container=\"web\",type=\"inotify\"}} {n}\n");
         assert!(text.contains(&want), "no {want} in {text}");
+    }
+
+    /// The events_total and delivery-histogram lines of a scrape, sorted.
+    fn counted(m: &Metrics) -> Vec<String> {
+        let text = m.encode();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("fsnotify_gadget_events_total{") || l.starts_with("fsnotify_gadget_delivery_latency_seconds_count{"))
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn a_latency_is_counted_from_the_first_record_that_has_one() {
+        let m = Arc::new(Metrics::new(&[Label::TracerUid, Label::TraceeComm], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        let mut no_latency = record(EventType::Inotify, "inotifywait", "touch", 0);
+        no_latency.latency_ns = None;
+        rec.observe(&no_latency);
+        rec.flush(None);
+        assert_eq!(counted(&m), [r#"fsnotify_gadget_events_total{tracee_comm="touch",tracer_uid="1000",type="inotify"} 1"#]);
+        rec.observe(&record(EventType::Inotify, "inotifywait", "touch", 3_000));
+        rec.observe(&no_latency);
+        rec.observe(&record(EventType::Inotify, "inotifywait", "touch", 5_000));
+        // No tracer: its uid is no value, its comm the empty one.
+        let mut no_tracer = record(EventType::Inotify, "-", "touch", 7_000);
+        no_tracer.tracer = None;
+        rec.observe(&no_tracer);
+        rec.flush(None);
+        assert_eq!(
+            counted(&m),
+            [
+                r#"fsnotify_gadget_delivery_latency_seconds_count{tracer_comm="",type="inotify"} 1"#,
+                r#"fsnotify_gadget_delivery_latency_seconds_count{tracer_comm="inotifywait",type="inotify"} 2"#,
+                r#"fsnotify_gadget_events_total{tracee_comm="touch",tracer_uid="",type="inotify"} 1"#,
+                r#"fsnotify_gadget_events_total{tracee_comm="touch",tracer_uid="1000",type="inotify"} 4"#,
+            ]
+        );
+        // 3 µs and 5 µs: one in the bucket up to 4 µs, both in the one up to 16 µs.
+        let text = m.encode();
+        for (le, n) in [("0.000001", 0), ("0.000004", 1), ("0.000016", 2)] {
+            let want = format!("fsnotify_gadget_delivery_latency_seconds_bucket{{tracer_comm=\"inotifywait\",type=\"inotify\",le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&want), "no {want} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_tracer_told_apart_by_its_histogram_alone_shares_the_event_series() {
+        // No comm is a label of events_total, but the histograms are labelled
+        // by the tracer's comm and the answer.
+        let m = Arc::new(Metrics::new(&[], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        for (tracer, answer, n) in [("a", FaResponse::Allow, 2), ("b", FaResponse::Allow, 1), ("a", FaResponse::Deny, 3)] {
+            for _ in 0..n {
+                let mut r = record(EventType::FaResp, tracer, "cat", 1_000);
+                r.fa_response = answer;
+                rec.observe(&r);
+            }
+        }
+        rec.flush(None);
+        let text = m.encode();
+        assert!(text.contains("fsnotify_gadget_events_total{type=\"fa_resp\"} 6\n"), "{text}");
+        for want in [r#"{answer="allow",tracer_comm="a"} 2"#, r#"{answer="allow",tracer_comm="b"} 1"#, r#"{answer="deny",tracer_comm="a"} 3"#] {
+            assert!(text.contains(&format!("fsnotify_gadget_permission_latency_seconds_count{want}\n")), "no {want} in {text}");
+        }
+    }
+
+    #[test]
+    fn the_table_of_slots_stays_bounded_and_keeps_the_counts() {
+        // 2 series at most (and `other`), so at most 4 * 2 + 64 = 72 slots:
+        // 500 tracees make 500 keys, all but the first two folded.
+        let m = Arc::new(Metrics::new(&[Label::TraceeComm], "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 2);
+        for round in 0..3 {
+            for i in 0..500 {
+                rec.observe(&record(EventType::Inotify, "inotifywait", &format!("t{i}"), 1_000));
+                assert!(rec.slots.len() <= 72, "{} slots in round {round}", rec.slots.len());
+            }
+        }
+        rec.flush(None);
+        assert_eq!(
+            counted(&m),
+            [
+                r#"fsnotify_gadget_delivery_latency_seconds_count{tracer_comm="inotifywait",type="inotify"} 1500"#,
+                r#"fsnotify_gadget_events_total{tracee_comm="other",type="inotify"} 1494"#,
+                r#"fsnotify_gadget_events_total{tracee_comm="t0",type="inotify"} 3"#,
+                r#"fsnotify_gadget_events_total{tracee_comm="t1",type="inotify"} 3"#,
+            ]
+        );
+        assert!(m.encode().contains("fsnotify_gadget_metrics_folded_total 1494\n"));
     }
 
     #[test]
