@@ -61,6 +61,47 @@ fn inotifywait_and_touch(backend: &str) {
 }
 each_backend!(inotifywait_and_touch: inotifywait_and_touch_fentry => "fentry", inotifywait_and_touch_kprobe => "kprobe", inotifywait_and_touch_tracepoint => "tracepoint");
 
+/// The static binary of `cargo xtask dist` (libbpf, libelf and zlib inside,
+/// no loader: the harness copies no library for it) runs here as on the
+/// host: its help, `list` naming a watcher, and a trace with each backend.
+fn static_binary_traces(backend: &str) {
+    let bin = Path::new("/usr/bin/fsnotify-gadget-static");
+    let elf = std::fs::read(bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    // No PT_INTERP program header: nothing for a dynamic loader to do.
+    let (phoff, phentsize, phnum) = (
+        u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize,
+        u16::from_le_bytes(elf[54..56].try_into().unwrap()) as usize,
+        u16::from_le_bytes(elf[56..58].try_into().unwrap()) as usize,
+    );
+    let interp = (0..phnum).any(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) == 3);
+    assert!(!interp, "{} asks for a dynamic loader", bin.display());
+    let help = Command::new(bin).arg("--help").output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--tracer-group"), "{help:?}");
+
+    let dir = test_dir("static");
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let w_pid = w.pid();
+    let watcher = w_pid.to_string();
+    let list = Command::new(bin).args(["list", "-o", "json", "--pid", &watcher]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && listed.contains("\"inotify\"") && listed.contains(&format!("\"pid\":{watcher}")), "{list:?}");
+
+    let g = Gadget::start_bin(bin, &["--backend", backend]);
+    run("touch", &[dir.join("from-the-static-binary").to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    w.stop();
+    assert!(stderr.iter().any(|l| l.contains(&format!("tracing with the {backend} backend"))), "{stderr:?}");
+    let mine = with(&records, "name", "from-the-static-binary");
+    assert!(!mine.is_empty(), "no record for the touch in {records:#?}");
+    for r in &mine {
+        assert_eq!(s(r, "tracer.pid"), w_pid);
+        assert_eq!(s(r, "tracee.comm"), "touch");
+    }
+}
+each_backend!(static_binary_traces: static_binary_fentry => "fentry", static_binary_kprobe => "kprobe", static_binary_tracepoint => "tracepoint");
+
 /// The seed's example: inotifywatch on a directory, touch on an existing file.
 fn seed_inotify_example(backend: &str) {
     let dir = test_dir("seed");

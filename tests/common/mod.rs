@@ -110,9 +110,20 @@ impl Gadget {
         Gadget::spawn_with(args, Some(file))
     }
 
+    /// Starts the binary `bin` (another build of the tool) with `-o json` and
+    /// `args`, and waits until it is tracing.
+    #[allow(dead_code)]
+    pub fn start_bin(bin: &Path, args: &[&str]) -> Gadget {
+        Gadget::spawn_bin(bin, &[&["-o", "json"], args].concat(), None)
+    }
+
     fn spawn_with(args: &[&str], out: Option<std::fs::File>) -> Gadget {
+        Gadget::spawn_bin(&gadget_bin(), args, out)
+    }
+
+    fn spawn_bin(bin: &Path, args: &[&str], out: Option<std::fs::File>) -> Gadget {
         let piped = out.is_none();
-        let mut child = Command::new(gadget_bin())
+        let mut child = Command::new(bin)
             .args(args)
             .stdout(out.map_or_else(Stdio::piped, Stdio::from))
             .stderr(Stdio::piped())

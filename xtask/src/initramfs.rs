@@ -43,7 +43,13 @@ pub struct Binaries {
     /// Programs for /usr/bin: fsnotify-gadget and the test helpers.
     pub programs: Vec<PathBuf>,
     pub vm_test: PathBuf,
+    /// The static binary of `cargo xtask dist`, for /usr/bin/fsnotify-gadget-static: it
+    /// needs no library, so none is copied for it.
+    pub static_gadget: PathBuf,
 }
+
+/// Where the guest finds the static binary.
+pub const GUEST_STATIC_GADGET: &str = "usr/bin/fsnotify-gadget-static";
 
 /// Writes `dir/initramfs.cpio.gz` (and `dir/manifest.txt`, the list of its files) and
 /// returns the image's path.
@@ -67,6 +73,7 @@ pub fn build(binaries: &Binaries, dir: &Path) -> Result<PathBuf> {
         archive.host_file(&format!("usr/bin/{name}"), program, 0o755);
         dynamic.push(program.clone());
     }
+    archive.host_file(GUEST_STATIC_GADGET, &binaries.static_gadget, 0o755);
     archive.host_file(GUEST_TEST_BINARY, &binaries.vm_test, 0o755);
     dynamic.push(binaries.vm_test.clone());
     for (name, package) in CLIENTS {

@@ -68,9 +68,11 @@ pub fn prepare(ws: &Workspace, specs: &[Spec], keep: bool) -> Result<Prepared> {
     eprintln!("xtask: building the binaries for the VM");
     let programs = ws.build_programs()?;
     let vm_test = ws.build_vm_test()?;
+    // The static binary runs in the guests too (the tests of `fsnotify-gadget-static`).
+    let static_gadget = crate::dist::build(ws).context("cannot build the static binary for the VM")?;
     let log_dir = ws.target_dir.join("vm-test");
     let image_dir = log_dir.join(format!("initramfs-{}", std::process::id()));
-    let binaries = Binaries { programs, vm_test };
+    let binaries = Binaries { programs, vm_test, static_gadget };
     let initrd =
         initramfs::build(&binaries, &image_dir).context("cannot build the VM's initramfs")?;
     let size = fs::metadata(&initrd)?.len();
