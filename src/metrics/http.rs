@@ -1,32 +1,72 @@
 //! The /metrics endpoint: tiny_http on its own thread.
 //!
 //! A scrape encodes the registry (the trace loop only ever flushes into it, so neither
-//! waits for the other); a client that goes away mid-answer costs that answer only.
+//! waits for the other); a client that goes away, or stops reading, mid-answer costs
+//! that answer only: every connection's writes give up after [`SEND_TIMEOUT`] without
+//! progress, so the next scrape is answered.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Metrics;
 
 /// The Prometheus text exposition format's content type.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// How long an answer waits for a client that takes none of it before giving it up
+/// (less than Prometheus' default scrape timeout, 10 s).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Binds `addr` now (so a taken port is reported at once) and answers on a new thread.
 pub fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(), String> {
-    let server = tiny_http::Server::http(addr).map_err(|e| e.to_string())?;
+    spawn_with(addr, metrics, SEND_TIMEOUT)
+}
+
+fn spawn_with(addr: SocketAddr, metrics: Arc<Metrics>, send_timeout: Duration) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| e.to_string())?;
+    // Linux copies a listening socket's options into each connection it accepts:
+    // this send timeout holds for every answer. (A receive timeout would end
+    // tiny_http's accept loop, which stops at its first error.)
+    set_send_timeout(&listener, send_timeout).map_err(|e| format!("cannot set a send timeout: {e}"))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("fsg-metrics-http".into())
         .spawn(move || {
+            let mut told = false;
             for request in server.incoming_requests() {
-                answer(request, &metrics);
+                let peer = request.remote_addr().map_or("a client".to_string(), |a| a.to_string());
+                if let Err(e) = answer(request, &metrics) {
+                    if !told {
+                        eprintln!(
+                            "fsnotify-gadget: warning: metrics: the answer to {peer} was cut off ({e}): it went away or read nothing for {} s; tracing and the next scrapes go on (later cut-offs are not reported)",
+                            send_timeout.as_secs()
+                        );
+                        told = true;
+                    }
+                }
             }
         })
         .map_err(|e| e.to_string())?;
     Ok(())
 }
 
-fn answer(request: tiny_http::Request, metrics: &Metrics) {
+fn set_send_timeout(listener: &TcpListener, t: Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval { tv_sec: t.as_secs() as libc::time_t, tv_usec: t.subsec_micros() as libc::suseconds_t };
+    // SAFETY: a valid socket and a timeval of the size given.
+    let r = unsafe {
+        libc::setsockopt(listener.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as libc::socklen_t)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn answer(request: tiny_http::Request, metrics: &Metrics) -> std::io::Result<()> {
     let header = |v: &str| tiny_http::Header::from_bytes("Content-Type", v).expect("valid header");
     let path = request.url().split('?').next().unwrap_or("");
     let response = match (request.method(), path) {
@@ -38,8 +78,7 @@ fn answer(request: tiny_http::Request, metrics: &Metrics) {
         }
         _ => tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404),
     };
-    // A client that hung up is not our problem.
-    let _ = request.respond(response);
+    request.respond(response)
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -60,4 +99,81 @@ pub fn install_stop_handlers() {
 
 pub fn stopped() -> bool {
     STOP.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::metrics::{Label, Recorder};
+    use crate::model::{EventType, Proc, Record};
+
+    /// A connection to `port` whose receive buffer is set before it connects
+    /// to 4 KiB, so that the window it offers stays small: an answer to it
+    /// fills the sender's buffer at once when nothing is read.
+    fn small_window(port: u16) -> TcpStream {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: a new socket, its option, and a connect to a valid sockaddr_in.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let size: libc::c_int = 4096;
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&size as *const libc::c_int).cast(), 4);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_port = port.to_be();
+            addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+            let r = libc::connect(fd, (&addr as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t);
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+            TcpStream::from_raw_fd(std::os::fd::OwnedFd::from_raw_fd(fd).into_raw_fd())
+        }
+    }
+
+    /// A client that asks for /metrics and reads none of it, and one that goes
+    /// away after the first bytes, cost their own answers only: the next
+    /// scrape is answered in full, once the first gave up.
+    #[test]
+    fn a_client_that_stops_reading_does_not_hold_up_the_next_scrape() {
+        let metrics = Arc::new(Metrics::new(&[Label::TracerComm, Label::TraceeComm], "test").unwrap());
+        let mut rec = Recorder::new(metrics.clone(), 100_000);
+        // 40,000 series, an answer of about 5 MB: more than loopback buffers hold
+        // for a client that reads nothing.
+        for a in 0..200 {
+            for b in 0..200 {
+                let mut r = Record::new(EventType::Inotify, 1);
+                r.tracer = Some(Proc { comm: format!("tracer-{a}").as_str().into(), ..Default::default() });
+                r.tracee = Some(Proc { comm: format!("tracee-{b}").as_str().into(), ..Default::default() });
+                rec.observe(&r);
+            }
+        }
+        rec.flush(None);
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        spawn_with(format!("127.0.0.1:{port}").parse().unwrap(), metrics, Duration::from_secs(1)).unwrap();
+        let ask = |s: TcpStream| {
+            let mut s = s;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            s
+        };
+        let connect = || TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let stalled = ask(small_window(port));
+        let mut gone = ask(connect());
+        gone.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        gone.read_exact(&mut [0; 100]).expect("the answer after a stalled client's starts");
+        drop(gone);
+        let t0 = Instant::now();
+        let mut answer = Vec::new();
+        let mut s = ask(connect());
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.read_to_end(&mut answer).expect("the scrape after a stalled client is answered");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.") && text.contains(" 200 "), "{}", &text[..text.len().min(200)]);
+        let series = text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).count();
+        assert_eq!(series, 40_000, "a whole answer");
+        // It waited for the stalled answer to give up, not for the stalled client.
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        drop(stalled);
+    }
 }
