@@ -15,18 +15,18 @@
 
 pub mod http;
 pub mod inventory;
+pub mod latency;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::core::{AtomicU64, Collector, Desc, GenericLocalCounter, Metric};
-use prometheus::local::LocalHistogram;
+use prometheus::core::{Collector, Desc, Metric};
 use prometheus::proto::{MetricFamily, MetricType};
 use hashbrown::HashTable;
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::backend::{Lost, Tracer};
 use crate::containers::Container;
@@ -149,11 +149,6 @@ pub struct ServeOptions {
 /// Label value of the fold-over series.
 pub const OTHER: &str = "other";
 
-/// Buckets of both latency histograms, in seconds: 1 µs to 4 s, by fours.
-pub fn latency_buckets() -> Vec<f64> {
-    prometheus::exponential_buckets(1e-6, 4.0, 12).expect("valid buckets")
-}
-
 /// The description of a family whose series carry `labels`, for the
 /// families below that tell series apart by their label values themselves.
 fn family_desc(opts: Opts, labels: &[&str]) -> prometheus::Result<Desc> {
@@ -229,8 +224,8 @@ pub struct Metrics {
     incomplete: IntCounter,
     table_entries: IntGaugeVec,
     table_capacity: IntGaugeVec,
-    delivery: HistogramVec,
-    permission: HistogramVec,
+    delivery: latency::Family,
+    permission: latency::Family,
     folded: IntCounter,
     pub inventory: inventory::Gauges,
 }
@@ -256,13 +251,9 @@ impl Metrics {
         let incomplete = IntCounter::new(name("records_incomplete_total"), "Records printed without their tracee or with a doubtful one (tracepoint backend).")?;
         let table_entries = IntGaugeVec::new(Opts::new(name("table_entries"), "Entries in each table that joins the halves of an event (0 once the machine is quiet)."), &["table"])?;
         let table_capacity = IntGaugeVec::new(Opts::new(name("table_capacity"), "Capacity of each table that joins the halves of an event."), &["table"])?;
-        let delivery = HistogramVec::new(
-            HistogramOpts::new(name("delivery_latency_seconds"), "Time from queueing an event to its tracer reading it.").buckets(latency_buckets()),
-            &["type", "tracer_comm"],
-        )?;
-        let permission = HistogramVec::new(
-            HistogramOpts::new(name("permission_latency_seconds"), "Time from queueing a fanotify permission event to its answer, by tracer and answer (allow, deny, interrupted).")
-                .buckets(latency_buckets()),
+        let delivery = latency::Family::new(Opts::new(name("delivery_latency_seconds"), "Time from queueing an event to its tracer reading it."), &["type", "tracer_comm"])?;
+        let permission = latency::Family::new(
+            Opts::new(name("permission_latency_seconds"), "Time from queueing a fanotify permission event to its answer, by tracer and answer (allow, deny, interrupted)."),
             &["tracer_comm", "answer"],
         )?;
         let folded = IntCounter::new(name("metrics_folded_total"), "Records counted under label value `other` because --metrics-max-series was reached.")?;
@@ -336,6 +327,7 @@ impl Hasher for WordHash {
 }
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHash>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<WordHash>>;
 
 /// How the trace loop finds a record's counters: the label values of its
 /// events_total series (a label not chosen stays 0; containers and pods as
@@ -512,8 +504,10 @@ fn kind_of(t: EventType) -> u8 {
 /// series and of its latency histogram (made at its first latency).
 struct Slot {
     key: Key,
-    events: GenericLocalCounter<AtomicU64>,
-    latency: Option<LocalHistogram>,
+    events: IntCounter,
+    /// Records counted since the last flush.
+    count: u64,
+    latency: Option<latency::Local>,
     /// What each record of the slot adds to metrics_folded_total: 1 for each of
     /// its series that is `other`.
     folds: u8,
@@ -535,15 +529,20 @@ pub struct Recorder {
     tracer_containers: bool,
     tracee_containers: bool,
     containers: Interned,
-    /// Keyed by [`Key::seeded_hash`] under `seed`, which is random per recorder, so
-    /// that no process can name itself into a chain of collisions.
-    slots: HashTable<Slot>,
+    slots: Vec<Slot>,
+    /// Where each key's slot is, by [`Key::seeded_hash`] under `seed`, which is
+    /// random per recorder, so that no process can name itself into a chain of
+    /// collisions.
+    index: HashTable<u32>,
     seed: [u64; 8],
+    /// The slot of the last record (past the end when there is none).
+    last: usize,
     /// At most this many slots; past it they are flushed and forgotten (their series stay).
     max_slots: usize,
     events: FastMap<Key, IntCounter>,
-    delivery: FastMap<(u8, Comm, bool), Histogram>,
-    permission: FastMap<(Comm, u8, bool), Histogram>,
+    /// The latency series made (by type or answer, tracer's comm, and whether `other`).
+    delivery: FastSet<(u8, Comm, bool)>,
+    permission: FastSet<(Comm, u8, bool)>,
     folded: u64,
     lost_seen: Lost,
     next_tables: Instant,
@@ -584,12 +583,14 @@ impl Recorder {
             tracer_containers: has(Label::TracerContainer) || has(Label::TracerPod),
             tracee_containers: has(Label::TraceeContainer) || has(Label::TraceePod),
             containers: Interned::new(labels, max_series),
-            slots: HashTable::new(),
+            slots: Vec::new(),
+            index: HashTable::new(),
+            last: usize::MAX,
             seed: std::array::from_fn(|i| random.hash_one(i)),
             max_slots: 4 * max_series + 64,
             events: FastMap::default(),
-            delivery: FastMap::default(),
-            permission: FastMap::default(),
+            delivery: FastSet::default(),
+            permission: FastSet::default(),
             folded: 0,
             lost_seen: Lost::default(),
             next_tables: Instant::now(),
@@ -622,19 +623,27 @@ impl Recorder {
     /// Counts one record.
     pub fn observe(&mut self, r: &Record) {
         let key = self.key(r);
-        let hash = key.seeded_hash(&self.seed);
-        if let Some(slot) = self.slots.find(hash, |s| s.key == key) {
-            slot.events.inc();
-            self.folded += u64::from(slot.folds);
-            let Some(ns) = r.latency_ns else { return };
-            if let Some(h) = &slot.latency {
-                h.observe(ns as f64 / 1e9);
-                return;
+        // Records come in runs of one watcher and one writer: the last slot first.
+        let i = match self.slots.get(self.last) {
+            Some(s) if s.key == key => self.last,
+            _ => {
+                let hash = key.seeded_hash(&self.seed);
+                let slots = &self.slots;
+                match self.index.find(hash, |&i| slots[i as usize].key == key) {
+                    Some(&i) => i as usize,
+                    None => return self.new_slot(hash, key, r),
+                }
             }
-            self.first_latency(hash, key, r, ns);
-            return;
+        };
+        self.last = i;
+        let slot = &mut self.slots[i];
+        slot.count += 1;
+        self.folded += u64::from(slot.folds);
+        let Some(ns) = r.latency_ns else { return };
+        match &mut slot.latency {
+            Some(h) => h.observe(ns),
+            None => self.first_latency(i, r, ns),
         }
-        self.new_slot(hash, key, r);
     }
 
     /// The first record of a key: its slot, on the series of its label values
@@ -644,15 +653,17 @@ impl Recorder {
         if self.slots.len() >= self.max_slots {
             self.flush_slots();
             self.slots.clear();
+            self.index.clear();
         }
         let (counter, folded) = self.event_series(key, r);
-        let slot = Slot { key, events: counter.local(), latency: None, folds: u8::from(folded) };
-        slot.events.inc();
-        self.folded += u64::from(slot.folds);
-        let seed = &self.seed;
-        self.slots.insert_unique(hash, slot, |s| s.key.seeded_hash(seed));
+        self.folded += u64::from(folded);
+        let i = self.slots.len();
+        self.slots.push(Slot { key, events: counter, count: 1, latency: None, folds: u8::from(folded) });
+        let (slots, seed) = (&self.slots, &self.seed);
+        self.index.insert_unique(hash, i as u32, |&i| slots[i as usize].key.seeded_hash(seed));
+        self.last = i;
         if let Some(ns) = r.latency_ns {
-            self.first_latency(hash, key, r, ns);
+            self.first_latency(i, r, ns);
         }
     }
 
@@ -696,32 +707,25 @@ impl Recorder {
     /// The first latency of a slot: its share of the delivery histogram (or,
     /// for an answer, of the permission histogram), then the observation.
     #[cold]
-    fn first_latency(&mut self, hash: u64, key: Key, r: &Record, ns: u64) {
+    fn first_latency(&mut self, i: usize, r: &Record, ns: u64) {
         let tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
         let kind = kind_of(r.event_type);
-        let (histogram, folded) = if r.event_type == EventType::FaResp {
+        let (mut local, folded) = if r.event_type == EventType::FaResp {
             let answer = r.fa_response;
             let k = (tracer_comm, answer as u8, false);
-            let (k, folded) = if self.permission.contains_key(&k) || self.permission.len() < self.max_series { (k, false) } else { ((Comm::default(), answer as u8, true), true) };
-            let permission = &self.metrics.permission;
-            let h = self.permission.entry(k).or_insert_with(|| {
-                let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.0) };
-                permission.with_label_values(&[comm.as_str(), answer.as_str()])
-            });
-            (h.clone(), folded)
+            let folded = !self.permission.contains(&k) && self.permission.len() >= self.max_series;
+            self.permission.insert(if folded { (Comm::default(), answer as u8, true) } else { k });
+            let comm = if folded { OTHER.to_string() } else { comm_label(&tracer_comm) };
+            (self.metrics.permission.local(vec![comm, answer.as_str().to_string()]), folded)
         } else {
             let k = (kind, tracer_comm, false);
-            let (k, folded) = if self.delivery.contains_key(&k) || self.delivery.len() < self.max_series { (k, false) } else { ((kind, Comm::default(), true), true) };
-            let delivery = &self.metrics.delivery;
-            let h = self.delivery.entry(k).or_insert_with(|| {
-                let comm = if k.2 { OTHER.to_string() } else { comm_label(&k.1) };
-                delivery.with_label_values(&[kind_str(kind), comm.as_str()])
-            });
-            (h.clone(), folded)
+            let folded = !self.delivery.contains(&k) && self.delivery.len() >= self.max_series;
+            self.delivery.insert(if folded { (kind, Comm::default(), true) } else { k });
+            let comm = if folded { OTHER.to_string() } else { comm_label(&tracer_comm) };
+            (self.metrics.delivery.local(vec![kind_str(kind).to_string(), comm]), folded)
         };
-        let slot = self.slots.find_mut(hash, |s| s.key == key).expect("the slot was made first");
-        let local = histogram.local();
-        local.observe(ns as f64 / 1e9);
+        local.observe(ns);
+        let slot = &mut self.slots[i];
         slot.latency = Some(local);
         slot.folds += u8::from(folded);
         self.folded += u64::from(folded);
@@ -730,7 +734,10 @@ impl Recorder {
     /// Publishes what the slots counted since the last flush.
     fn flush_slots(&mut self) {
         for s in self.slots.iter_mut() {
-            s.events.flush();
+            if s.count > 0 {
+                s.events.inc_by(s.count);
+                s.count = 0;
+            }
             if let Some(h) = &mut s.latency {
                 h.flush();
             }
