@@ -89,7 +89,7 @@ struct Size {
 impl Size {
     fn new(smoke: bool, vm: bool) -> Size {
         match (smoke, vm) {
-            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 300_000, userspace_rounds: 3, scrapes: 5 },
+            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 400_000, userspace_rounds: 5, scrapes: 5 },
             (true, true) => Size { rounds: 2, ops: 300, stat_passes: 2, startups: 1, step_secs: 0.3, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
             (false, false) => Size { rounds: 11, ops: 20_000, stat_passes: 200, startups: 7, step_secs: 1.0, userspace_records: 1_000_000, userspace_rounds: 7, scrapes: 20 },
             (false, true) => Size { rounds: 7, ops: 3000, stat_passes: 10, startups: 3, step_secs: 1.0, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
