@@ -197,8 +197,8 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes the batch, handing each record to `seen` first (the metrics
-    /// count it there, while it is in cache: a pass of its own over a batch of
-    /// 4096 records, 2 MB, cost more than the counting). A closed pipe is
+    /// count it there, while it is in cache, rather than in a pass of their
+    /// own over up to 4096 records, 2 MB). A closed pipe is
     /// returned as an error (the reader is gone: a quiet end); any other write
     /// error ends the output, and the records it left, this batch's and every
     /// later one's, are counted as unwritten. `seen` sees every record either way.

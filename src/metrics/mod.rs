@@ -2,8 +2,8 @@
 //!
 //! Three parts, each on its own thread or side:
 //! - the trace loop counts records into thread-local counters and histograms
-//!   ([`Recorder`]) and flushes them to the shared registry after each batch, so a
-//!   record costs a hash lookup and no atomic operation;
+//!   ([`Recorder`]) as it writes them, and flushes them to the shared registry after
+//!   each batch, so a record costs at most a hash lookup and no atomic operation;
 //! - an HTTP thread ([`http`]) answers `GET /metrics` from the registry: a scrape takes
 //!   the registry's locks for microseconds and never waits on the trace loop;
 //! - an inventory thread ([`inventory`]) runs what `fsnotify-gadget list` computes
@@ -516,8 +516,9 @@ struct Slot {
 /// The trace loop's side: thread-local counters and histograms, flushed to the shared
 /// registry by [`Recorder::flush`].
 ///
-/// A record costs one lookup: its [`Key`] finds a [`Slot`] holding both its
-/// event counter and its latency histogram. The series themselves, and the
+/// A record costs at most one lookup (none when its key is the last record's):
+/// its [`Key`] finds a [`Slot`] holding both its event counter and its latency
+/// histogram. The series themselves, and the
 /// bound on them, are kept apart (`events`, `delivery`, `permission`), and only
 /// a key not seen yet goes there.
 pub struct Recorder {
