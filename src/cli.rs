@@ -330,7 +330,8 @@ pub enum BackendChoice {
     Auto,
     /// fentry/fexit programs (needs BPF trampolines).
     Fentry,
-    /// kprobes/kretprobes (needs CONFIG_KPROBES and bpf_probe_read_kernel).
+    /// kprobes/kretprobes (needs CONFIG_KPROBES, bpf_probe_read_kernel and perf events:
+    /// CAP_SYS_ADMIN where kernel.perf_event_paranoid is above 2, as on Debian and Ubuntu).
     Kprobe,
     /// Tracepoints only (works on locked-down kernels without kprobes).
     Tracepoint,

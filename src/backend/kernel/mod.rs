@@ -279,10 +279,30 @@ fn load_error(family: Family, e: libbpf_rs::Error) -> anyhow::Error {
 
 fn attach_error(family: Family, e: libbpf_rs::Error) -> anyhow::Error {
     let hint = match family {
-        Family::Fentry => "fentry/fexit programs loaded but did not attach",
-        Family::Kprobe => "kprobes did not attach (is the kernel built without CONFIG_KPROBES?)",
+        Family::Fentry => "fentry/fexit programs loaded but did not attach".to_string(),
+        Family::Kprobe if e.kind() == libbpf_rs::ErrorKind::PermissionDenied => perf_refused(read_paranoid()),
+        Family::Kprobe => "kprobes did not attach (is the kernel built without CONFIG_KPROBES?)".to_string(),
     };
     anyhow!("{hint}: {e}{}", super::libbpf_tail())
+}
+
+fn read_paranoid() -> Option<i32> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok()?.trim().parse().ok()
+}
+
+/// Why the kernel refused the perf events kprobes are attached through, with
+/// CAP_PERFMON at hand: Debian's and Ubuntu's kernels leave perf_event_open to
+/// CAP_SYS_ADMIN alone when kernel.perf_event_paranoid is above 2 (their
+/// default is 3), where fentry and the tracepoint backend need no perf event.
+fn perf_refused(paranoid: Option<i32>) -> String {
+    match paranoid {
+        Some(level) if level > 2 => format!(
+            "the kernel refused the kprobes' perf events: kernel.perf_event_paranoid is {level}, which leaves perf_event_open \
+             to CAP_SYS_ADMIN alone (Debian's and Ubuntu's kernels); add CAP_SYS_ADMIN, set kernel.perf_event_paranoid=2, \
+             or use --backend fentry or tracepoint"
+        ),
+        _ => "the kernel refused the kprobes' perf events (CAP_PERFMON missing?)".to_string(),
+    }
 }
 
 impl Tracer for KernelTracer {
