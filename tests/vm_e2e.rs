@@ -102,6 +102,81 @@ fn static_binary_traces(backend: &str) {
 }
 each_backend!(static_binary_traces: static_binary_fentry => "fentry", static_binary_kprobe => "kprobe", static_binary_tracepoint => "tracepoint");
 
+/// Sets kernel.perf_event_paranoid, and puts the old value back when dropped.
+struct Paranoid(String);
+
+impl Paranoid {
+    const PATH: &str = "/proc/sys/kernel/perf_event_paranoid";
+
+    fn set(level: &str) -> Paranoid {
+        let old = std::fs::read_to_string(Self::PATH).unwrap();
+        std::fs::write(Self::PATH, level).unwrap();
+        Paranoid(old.trim().to_string())
+    }
+}
+
+impl Drop for Paranoid {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// The DaemonSet's capabilities, and no other (root with its bounding set cut
+/// to that list, so that exec leaves it exactly those), trace a touch and list
+/// the watcher with fentry and the tracepoint backend. The kprobe backend
+/// attaches through perf events, which Debian's kernels (perf_event_paranoid
+/// 3) leave to CAP_SYS_ADMIN: forced, it stops with one line saying so; with
+/// kernel.perf_event_paranoid=2 it traces under the same capabilities.
+fn daemonset_capabilities(backend: &str) {
+    use std::os::unix::process::CommandExt;
+    let keep: u64 = DAEMONSET_CAPS.iter().map(|(_, n)| 1u64 << n).sum();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap().trim().parse().unwrap();
+    let limited = |bin: &Path| {
+        let mut c = Command::new(bin);
+        // SAFETY: only prctl between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                for cap in (0..=last).filter(|cap| keep & (1u64 << cap) == 0) {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        c
+    };
+    let paranoid: i32 = std::fs::read_to_string(Paranoid::PATH).unwrap().trim().parse().unwrap();
+    let _lowered = (backend == "kprobe" && paranoid > 2).then(|| {
+        let out = limited(&gadget_bin()).args(["--backend", "kprobe", "--timeout", "1"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.lines().count() == 1, "{out:?}");
+        assert!(err.contains(&format!("kernel.perf_event_paranoid is {paranoid}")) && err.contains("CAP_SYS_ADMIN"), "{err}");
+        println!("FSG-NOTE: kprobe with the DaemonSet's capabilities at perf_event_paranoid {paranoid}: {}", err.trim());
+        Paranoid::set("2")
+    });
+    let dir = test_dir("daemonset-caps");
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let w_pid = w.pid();
+    let g = Gadget::start_command(limited(&gadget_bin()), &["--backend", backend]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(|v| u64::from_str_radix(v.trim(), 16).unwrap());
+    assert_eq!(eff, Some(keep), "the tool runs with the DaemonSet's capabilities and no other");
+    run("touch", &[dir.join("under-the-daemonset-caps").to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    assert!(stderr.iter().any(|l| l.contains(&format!("tracing with the {backend} backend"))), "{stderr:?}");
+    let mine = with(&records, "name", "under-the-daemonset-caps");
+    assert!(!mine.is_empty(), "no record for the touch in {records:#?}");
+    assert!(mine.iter().all(|r| s(r, "tracer.pid") == w_pid && s(r, "tracee.comm") == "touch"), "{mine:#?}");
+    let list = limited(&gadget_bin()).args(["list", "-o", "json", "--pid", &w_pid.to_string()]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && listed.contains(&format!("\"pid\":{w_pid}")), "{list:?}");
+    w.stop();
+}
+each_backend!(daemonset_capabilities: daemonset_caps_fentry => "fentry", daemonset_caps_kprobe => "kprobe", daemonset_caps_tracepoint => "tracepoint");
+
 /// The seed's example: inotifywatch on a directory, touch on an existing file.
 fn seed_inotify_example(backend: &str) {
     let dir = test_dir("seed");

@@ -24,6 +24,13 @@ pub fn gadget_bin() -> PathBuf {
     std::env::var_os("FSG_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fsnotify-gadget")))
 }
 
+/// The capabilities deploy/daemonset.yaml gives the tool (its `add:` list, in
+/// that order; the host test of the manifest checks they are the same), with
+/// their numbers (linux/capability.h).
+#[allow(dead_code)]
+pub const DAEMONSET_CAPS: [(&str, u32); 6] =
+    [("BPF", 39), ("PERFMON", 38), ("SYSLOG", 34), ("SYS_PTRACE", 19), ("DAC_READ_SEARCH", 2), ("SYS_RESOURCE", 24)];
+
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root: it loads BPF programs");
@@ -114,16 +121,23 @@ impl Gadget {
     /// `args`, and waits until it is tracing.
     #[allow(dead_code)]
     pub fn start_bin(bin: &Path, args: &[&str]) -> Gadget {
-        Gadget::spawn_bin(bin, &[&["-o", "json"], args].concat(), None)
+        Gadget::spawn_command(Command::new(bin), &[&["-o", "json"], args].concat(), None)
+    }
+
+    /// Starts `command` (the tool, set up by the caller: its binary, its
+    /// process's limits) with `-o json` and `args`, and waits until it is tracing.
+    #[allow(dead_code)]
+    pub fn start_command(command: Command, args: &[&str]) -> Gadget {
+        Gadget::spawn_command(command, &[&["-o", "json"], args].concat(), None)
     }
 
     fn spawn_with(args: &[&str], out: Option<std::fs::File>) -> Gadget {
-        Gadget::spawn_bin(&gadget_bin(), args, out)
+        Gadget::spawn_command(Command::new(gadget_bin()), args, out)
     }
 
-    fn spawn_bin(bin: &Path, args: &[&str], out: Option<std::fs::File>) -> Gadget {
+    fn spawn_command(mut command: Command, args: &[&str], out: Option<std::fs::File>) -> Gadget {
         let piped = out.is_none();
-        let mut child = Command::new(bin)
+        let mut child = command
             .args(args)
             .stdout(out.map_or_else(Stdio::piped, Stdio::from))
             .stderr(Stdio::piped())

@@ -489,6 +489,9 @@ fn the_daemonset_validates_and_its_args_parse_with_the_cli() {
     assert_eq!(sc["privileged"], false);
     assert_eq!(strings(&sc["capabilities"]["drop"]), ["ALL"]);
     assert!(!strings(&sc["capabilities"]["add"]).contains(&"SYS_ADMIN".to_string()));
+    // The list the VM tests run the fentry and kprobe backends with.
+    let listed: Vec<&str> = crate::common::DAEMONSET_CAPS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(strings(&sc["capabilities"]["add"]), listed);
     let mounts: Vec<&str> = c["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
     assert!(mounts.contains(&"/sys/kernel/btf") && mounts.contains(&"/host"), "{mounts:?}");
     assert!(c["resources"]["limits"]["memory"].is_string() && c["resources"]["requests"]["memory"].is_string());
