@@ -541,9 +541,11 @@ pub struct Recorder {
     /// At most this many slots; past it they are flushed and forgotten (their series stay).
     max_slots: usize,
     events: FastMap<Key, IntCounter>,
-    /// The latency series made (by type or answer, tracer's comm, and whether `other`).
+    /// The latency series made: the delivery histogram's by type, the
+    /// permission histogram's by answer, then the tracer's comm and whether
+    /// it is `other`.
     delivery: FastSet<(u8, Comm, bool)>,
-    permission: FastSet<(Comm, u8, bool)>,
+    permission: FastSet<(u8, Comm, bool)>,
     folded: u64,
     lost_seen: Lost,
     next_tables: Instant,
@@ -711,19 +713,16 @@ impl Recorder {
     fn first_latency(&mut self, i: usize, r: &Record, ns: u64) {
         let tracer_comm = r.tracer.as_ref().map(|p| p.comm).unwrap_or_default();
         let kind = kind_of(r.event_type);
-        let (mut local, folded) = if r.event_type == EventType::FaResp {
-            let answer = r.fa_response;
-            let k = (tracer_comm, answer as u8, false);
-            let folded = !self.permission.contains(&k) && self.permission.len() >= self.max_series;
-            self.permission.insert(if folded { (Comm::default(), answer as u8, true) } else { k });
-            let comm = if folded { OTHER.to_string() } else { comm_label(&tracer_comm) };
-            (self.metrics.permission.local(vec![comm, answer.as_str().to_string()]), folded)
+        let answer = r.fa_response;
+        let fa_resp = r.event_type == EventType::FaResp;
+        let (seen, tag) = if fa_resp { (&mut self.permission, answer as u8) } else { (&mut self.delivery, kind) };
+        let folded = !seen.contains(&(tag, tracer_comm, false)) && seen.len() >= self.max_series;
+        seen.insert(if folded { (tag, Comm::default(), true) } else { (tag, tracer_comm, false) });
+        let comm = if folded { OTHER.to_string() } else { comm_label(&tracer_comm) };
+        let mut local = if fa_resp {
+            self.metrics.permission.local(vec![comm, answer.as_str().to_string()])
         } else {
-            let k = (kind, tracer_comm, false);
-            let folded = !self.delivery.contains(&k) && self.delivery.len() >= self.max_series;
-            self.delivery.insert(if folded { (kind, Comm::default(), true) } else { k });
-            let comm = if folded { OTHER.to_string() } else { comm_label(&tracer_comm) };
-            (self.metrics.delivery.local(vec![kind_str(kind).to_string(), comm]), folded)
+            self.metrics.delivery.local(vec![kind_str(kind).to_string(), comm])
         };
         local.observe(ns);
         let slot = &mut self.slots[i];
