@@ -52,18 +52,12 @@ fn spawn_with(addr: SocketAddr, metrics: Arc<Metrics>, send_timeout: Duration) -
     Ok(())
 }
 
-fn set_send_timeout(listener: &TcpListener, t: Duration) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval { tv_sec: t.as_secs() as libc::time_t, tv_usec: t.subsec_micros() as libc::suseconds_t };
-    // SAFETY: a valid socket and a timeval of the size given.
-    let r = unsafe {
-        libc::setsockopt(listener.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as libc::socklen_t)
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+fn set_send_timeout(listener: &TcpListener, t: Duration) -> nix::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt::SendTimeout};
+    setsockopt(listener, SendTimeout, &nix::sys::time::TimeVal::from(libc::timeval {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    }))
 }
 
 fn answer(request: tiny_http::Request, metrics: &Metrics) -> std::io::Result<()> {
@@ -115,21 +109,11 @@ mod tests {
     /// to 4 KiB, so that the window it offers stays small: an answer to it
     /// fills the sender's buffer at once when nothing is read.
     fn small_window(port: u16) -> TcpStream {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        // SAFETY: a new socket, its option, and a connect to a valid sockaddr_in.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0);
-            let size: libc::c_int = 4096;
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&size as *const libc::c_int).cast(), 4);
-            let mut addr: libc::sockaddr_in = std::mem::zeroed();
-            addr.sin_family = libc::AF_INET as libc::sa_family_t;
-            addr.sin_port = port.to_be();
-            addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
-            let r = libc::connect(fd, (&addr as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t);
-            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
-            TcpStream::from_raw_fd(std::os::fd::OwnedFd::from_raw_fd(fd).into_raw_fd())
-        }
+        use nix::sys::socket::{connect, setsockopt, socket, sockopt::RcvBuf, AddressFamily, SockFlag, SockType, SockaddrIn};
+        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
+        setsockopt(&fd, RcvBuf, &4096).unwrap();
+        connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+        TcpStream::from(fd)
     }
 
     /// A client that asks for /metrics and reads none of it, and one that goes
