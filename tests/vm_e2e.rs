@@ -61,6 +61,33 @@ fn inotifywait_and_touch(backend: &str) {
 }
 each_backend!(inotifywait_and_touch: inotifywait_and_touch_fentry => "fentry", inotifywait_and_touch_kprobe => "kprobe", inotifywait_and_touch_tracepoint => "tracepoint");
 
+/// The tool as `tool` makes it (each call a new command: another build, other
+/// limits) lists an inotifywait, then traces a touch in its directory with
+/// `backend`; `running` looks at the tracing tool first.
+fn lists_and_traces_a_touch(backend: &str, tag: &str, tool: impl Fn() -> Command, running: impl FnOnce(&Gadget)) {
+    let dir = test_dir(tag);
+    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
+    wait_for_notify_fd(w.pid(), "inotify");
+    let w_pid = w.pid();
+    let list = tool().args(["list", "-o", "json", "--pid", &w_pid.to_string()]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && listed.contains("\"inotify\"") && listed.contains(&format!("\"pid\":{w_pid}")), "{list:?}");
+    let g = Gadget::start_command(tool(), &["--backend", backend]);
+    running(&g);
+    let name = format!("touched-{tag}");
+    run("touch", &[dir.join(&name).to_str().unwrap()]);
+    settle();
+    let (records, stderr) = g.stop();
+    w.stop();
+    assert!(stderr.iter().any(|l| l.contains(&format!("tracing with the {backend} backend"))), "{stderr:?}");
+    let mine = with(&records, "name", &name);
+    assert!(!mine.is_empty(), "no record for the touch in {records:#?}");
+    for r in &mine {
+        assert_eq!(s(r, "tracer.pid"), w_pid);
+        assert_eq!(s(r, "tracee.comm"), "touch");
+    }
+}
+
 /// The static binary of `cargo xtask dist` (libbpf, libelf and zlib inside,
 /// no loader: the harness copies no library for it) runs here as on the
 /// host: its help, `list` naming a watcher, and a trace with each backend.
@@ -78,27 +105,7 @@ fn static_binary_traces(backend: &str) {
     let help = Command::new(bin).arg("--help").output().unwrap();
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--tracer-group"), "{help:?}");
 
-    let dir = test_dir("static");
-    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
-    wait_for_notify_fd(w.pid(), "inotify");
-    let w_pid = w.pid();
-    let watcher = w_pid.to_string();
-    let list = Command::new(bin).args(["list", "-o", "json", "--pid", &watcher]).output().unwrap();
-    let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success() && listed.contains("\"inotify\"") && listed.contains(&format!("\"pid\":{watcher}")), "{list:?}");
-
-    let g = Gadget::start_bin(bin, &["--backend", backend]);
-    run("touch", &[dir.join("from-the-static-binary").to_str().unwrap()]);
-    settle();
-    let (records, stderr) = g.stop();
-    w.stop();
-    assert!(stderr.iter().any(|l| l.contains(&format!("tracing with the {backend} backend"))), "{stderr:?}");
-    let mine = with(&records, "name", "from-the-static-binary");
-    assert!(!mine.is_empty(), "no record for the touch in {records:#?}");
-    for r in &mine {
-        assert_eq!(s(r, "tracer.pid"), w_pid);
-        assert_eq!(s(r, "tracee.comm"), "touch");
-    }
+    lists_and_traces_a_touch(backend, "static", || Command::new(bin), |_| {});
 }
 each_backend!(static_binary_traces: static_binary_fentry => "fentry", static_binary_kprobe => "kprobe", static_binary_tracepoint => "tracepoint");
 
@@ -155,25 +162,11 @@ fn daemonset_capabilities(backend: &str) {
         println!("FSG-NOTE: kprobe with the DaemonSet's capabilities at perf_event_paranoid {paranoid}: {}", err.trim());
         Paranoid::set("2")
     });
-    let dir = test_dir("daemonset-caps");
-    let w = Client::start("inotifywait", &["-m", dir.to_str().unwrap()]);
-    wait_for_notify_fd(w.pid(), "inotify");
-    let w_pid = w.pid();
-    let g = Gadget::start_command(limited(&gadget_bin()), &["--backend", backend]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
-    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(|v| u64::from_str_radix(v.trim(), 16).unwrap());
-    assert_eq!(eff, Some(keep), "the tool runs with the DaemonSet's capabilities and no other");
-    run("touch", &[dir.join("under-the-daemonset-caps").to_str().unwrap()]);
-    settle();
-    let (records, stderr) = g.stop();
-    assert!(stderr.iter().any(|l| l.contains(&format!("tracing with the {backend} backend"))), "{stderr:?}");
-    let mine = with(&records, "name", "under-the-daemonset-caps");
-    assert!(!mine.is_empty(), "no record for the touch in {records:#?}");
-    assert!(mine.iter().all(|r| s(r, "tracer.pid") == w_pid && s(r, "tracee.comm") == "touch"), "{mine:#?}");
-    let list = limited(&gadget_bin()).args(["list", "-o", "json", "--pid", &w_pid.to_string()]).output().unwrap();
-    let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success() && listed.contains(&format!("\"pid\":{w_pid}")), "{list:?}");
-    w.stop();
+    lists_and_traces_a_touch(backend, "daemonset-caps", || limited(&gadget_bin()), |g| {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+        let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(|v| u64::from_str_radix(v.trim(), 16).unwrap());
+        assert_eq!(eff, Some(keep), "the tool runs with the DaemonSet's capabilities and no other");
+    });
 }
 each_backend!(daemonset_capabilities: daemonset_caps_fentry => "fentry", daemonset_caps_kprobe => "kprobe", daemonset_caps_tracepoint => "tracepoint");
 

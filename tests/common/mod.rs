@@ -117,13 +117,6 @@ impl Gadget {
         Gadget::spawn_with(args, Some(file))
     }
 
-    /// Starts the binary `bin` (another build of the tool) with `-o json` and
-    /// `args`, and waits until it is tracing.
-    #[allow(dead_code)]
-    pub fn start_bin(bin: &Path, args: &[&str]) -> Gadget {
-        Gadget::spawn_command(Command::new(bin), &[&["-o", "json"], args].concat(), None)
-    }
-
     /// Starts `command` (the tool, set up by the caller: its binary, its
     /// process's limits) with `-o json` and `args`, and waits until it is tracing.
     #[allow(dead_code)]
