@@ -1,6 +1,6 @@
 //! Cargo: where the workspace is, building the binaries the VM image holds, running host tests.
 
-use crate::report::{parse_result_line, Totals};
+use crate::report::{ignored_for_the_vm, parse_result_line, Totals};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -99,17 +99,17 @@ impl Workspace {
     }
 
     /// `cargo test --workspace --release --no-fail-fast` (a failing test binary does not hide
-    /// the ones after it), its output passed through; the summed libtest
-    /// results and whether cargo succeeded. The workspace's binaries are built first:
-    /// host tests run the test helpers, which `cargo test` alone does not build.
-    pub fn run_host_tests(&self) -> Result<(Totals, bool)> {
+    /// the ones after it), its output passed through; the summed libtest results, and whether
+    /// cargo succeeded. The workspace's binaries are built first: host tests run the test
+    /// helpers, which `cargo test` alone does not build.
+    pub fn run_host_tests(&self) -> Result<HostRun> {
         let built = self
             .cargo()
             .args(["build", "--workspace", "--release", "--bins"])
             .status()
             .context("cannot run cargo build")?;
         if !built.success() {
-            return Ok((Totals::default(), false));
+            return Ok(HostRun { totals: Totals::default(), in_the_vm: 0, ok: false });
         }
         let mut child = self
             .cargo()
@@ -117,15 +117,34 @@ impl Workspace {
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot run cargo test")?;
-        let mut totals = Totals::default();
+        let mut run = HostRun { totals: Totals::default(), in_the_vm: 0, ok: false };
         for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
             let line = line?;
             println!("{line}");
             if let Some(t) = parse_result_line(&line) {
-                totals += t;
+                run.totals += t;
+            } else if ignored_for_the_vm(&line) {
+                run.in_the_vm += 1;
             }
         }
-        Ok((totals, child.wait()?.success()))
+        run.ok = child.wait()?.success();
+        Ok(run)
+    }
+}
+
+/// What the host tests gave.
+pub struct HostRun {
+    pub totals: Totals,
+    /// Ignored on the host because the VM runs them (tests/vm_e2e.rs): not skipped.
+    pub in_the_vm: u32,
+    /// Whether cargo built and ran everything and every test passed.
+    pub ok: bool,
+}
+
+impl HostRun {
+    /// Ignored tests that run nowhere.
+    pub fn skipped(&self) -> u32 {
+        self.totals.ignored.saturating_sub(self.in_the_vm)
     }
 }
 

@@ -3,6 +3,11 @@
 # Runs the VM test binary, prints its exit code between markers that xtask/src/report.rs reads,
 # and powers off. Settings come from the kernel command line (xtask/src/qemu.rs):
 #   fsg.fail_on_purpose=1  set FSG_FAIL_ON_PURPOSE=1 for the tests
+#   fsg.exit_on_purpose=N  the runner exits N once every test passed (FSG_EXIT_ON_PURPOSE)
+#   fsg.test_binary=crashes_at_list|lists_nothing
+#                          a stand-in for the test binary that dies while listing its tests,
+#                          or lists none (the last three: the harness self-test, which must
+#                          see each of these boots fail)
 #   fsg.filter=WORD        run only the tests whose names contain WORD (repeatable: all)
 #   fsg.any=WORD           run only the tests whose names contain one of the fsg.any words
 #   fsg.skip=WORD          leave out the tests whose names contain WORD (repeatable)
@@ -28,12 +33,16 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 mode=test
+binary=/opt/fsg/vm_e2e
 select=
 shard=1/1
 set -f # the command line's words are not file name patterns
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
     fsg.fail_on_purpose=1) export FSG_FAIL_ON_PURPOSE=1 ;;
+    fsg.exit_on_purpose=*) export FSG_EXIT_ON_PURPOSE="${arg#fsg.exit_on_purpose=}" ;;
+    fsg.test_binary=crashes_at_list) binary=/opt/fsg/crashes-at-list ;;
+    fsg.test_binary=lists_nothing) binary=/bin/true ;;
     fsg.filter=*) select="$select --filter ${arg#fsg.filter=}" ;;
     fsg.any=*) select="$select --any ${arg#fsg.any=}" ;;
     fsg.skip=*) select="$select --skip ${arg#fsg.skip=}" ;;
@@ -65,10 +74,12 @@ else
     echo "FSG-VM: tests begin"
     # One process a test, each with its own deadline (helpers/src/bin/fsg-vm-runner.rs).
     # $select is words without spaces or quotes (xtask checks them): split on purpose.
+    # $? is read on the very next line: any command in between (even `set`) would replace
+    # the runner's status with its own, and the host would see every guest pass.
     set -f
-    /usr/bin/fsg-vm-runner --binary /opt/fsg/vm_e2e --shard "$shard" $select
-    set +f
+    /usr/bin/fsg-vm-runner --binary "$binary" --shard "$shard" $select
     code=$?
+    set +f
     read -r cpu user nice system idle rest < /proc/stat
     echo "FSG-VM: guest CPU ticks: busy $((user + nice + system)) idle $idle"
     echo "FSG-VM: tests end, exit code $code"

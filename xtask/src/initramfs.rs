@@ -14,6 +14,13 @@ pub const INIT_SCRIPT: &str = include_str!("init.sh");
 /// Where the guest's /init runs the VM test binary from.
 pub const GUEST_TEST_BINARY: &str = "/opt/fsg/vm_e2e";
 
+/// A stand-in for a test binary that dies while it lists its tests: the harness self-test
+/// boots it (`fsg.test_binary=crashes_at_list`) and must see that boot fail.
+const CRASHES_AT_LIST: (&str, &str) = (
+    "/opt/fsg/crashes-at-list",
+    "#!/bin/sh\n# Dies by SIGSEGV, as a test binary that crashes before it lists any test.\nkill -SEGV $$\n",
+);
+
 /// Real clients the VM tests watch, copied from the host when it has them.
 /// GNU touch opens the file it touches (IN_OPEN, IN_CLOSE_WRITE) where
 /// busybox's only sets its times.
@@ -75,6 +82,7 @@ pub fn build(binaries: &Binaries, dir: &Path) -> Result<PathBuf> {
     }
     archive.host_file(GUEST_STATIC_GADGET, &binaries.static_gadget, 0o755);
     archive.host_file(GUEST_TEST_BINARY, &binaries.vm_test, 0o755);
+    archive.bytes(CRASHES_AT_LIST.0, CRASHES_AT_LIST.1, 0o755);
     dynamic.push(binaries.vm_test.clone());
     for (name, package) in CLIENTS {
         match find_host_program(name) {
@@ -246,5 +254,6 @@ mod tests {
             assert!(INIT_SCRIPT.contains(marker), "init.sh lacks {marker:?}");
         }
         assert!(INIT_SCRIPT.contains(GUEST_TEST_BINARY));
+        assert!(INIT_SCRIPT.contains(CRASHES_AT_LIST.0));
     }
 }

@@ -22,7 +22,7 @@ use anyhow::{bail, Result};
 use cargo::Workspace;
 use kernels::Spec;
 use qemu::GuestArgs;
-use report::summary_line;
+use report::{closing_line, summary_line, GuestReport};
 use std::process::ExitCode;
 use std::time::Instant;
 use vm::Job;
@@ -32,7 +32,7 @@ usage: cargo xtask TASK [OPTIONS]
 
 tasks:
   test      the whole test suite: cargo test --workspace --release, fuzz --smoke, the
-            VM harness self-test, then vm-test; ends with 'N passed, M failed'
+            VM harness self-test, then vm-test; ends with 'N passed, M failed, K skipped'
             --no-vm           host tests and fuzzing only
             --keep            keep the VM image directory
   vm-test   run tests/vm_e2e.rs inside QEMU on Debian's 6.1 and 6.12 cloud kernels, and
@@ -41,6 +41,9 @@ tasks:
                               a vmlinuz path or a Debian package name
             --filter NAME     run only the guest tests whose name contains NAME
             --fail-on-purpose set FSG_FAIL_ON_PURPOSE=1 in the guest (the harness must go red)
+            --self-test       only the harness self-test: boots that fail on purpose (a failing
+                              test, a non-zero exit, a crashed listing, an empty one), each of
+                              which must be reported as failed, for its reason
             --keep            keep the VM image directory (target/vm-test/initramfs-*)
   vm-shell  boot the VM image with an interactive shell (default kernel: 6.12)
             --kernel SPEC, --keep as above
@@ -79,6 +82,7 @@ struct Options {
     kernels: Vec<Spec>,
     filter: Option<String>,
     fail_on_purpose: bool,
+    self_test: bool,
     keep: bool,
     no_vm: bool,
     smoke: bool,
@@ -94,7 +98,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
     };
     let allowed: &[&str] = match task.as_str() {
         "test" => &["--no-vm", "--keep"],
-        "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--keep"],
+        "vm-test" => &["--kernel", "--filter", "--fail-on-purpose", "--self-test", "--keep"],
         "vm-shell" => &["--kernel", "--keep"],
         "fuzz" => &["--smoke", "--seconds"],
         "bench" => &["--smoke", "--no-vm", "--kernel", "--keep", "--icount"],
@@ -124,6 +128,7 @@ fn parse_args(args: &[String]) -> Result<(String, Options)> {
                 options.filter = Some(filter);
             }
             "--fail-on-purpose" => options.fail_on_purpose = true,
+            "--self-test" => options.self_test = true,
             "--keep" => options.keep = true,
             "--no-vm" => options.no_vm = true,
             "--smoke" => options.smoke = true,
@@ -176,6 +181,15 @@ fn main() -> ExitCode {
 fn vm_test(options: &Options) -> Result<bool> {
     let start = Instant::now();
     let ws = Workspace::locate()?;
+    if options.self_test {
+        let prepared = vm::prepare(&ws, &[Spec::package(kernels::SELF_TEST_PACKAGE)], options.keep)?;
+        let (tests, jobs) = self_test_jobs(&prepared)?;
+        let reports = vm::run(&prepared, &jobs)?;
+        let ok = judge_self_tests(&prepared, &tests, &jobs, &reports);
+        println!("vm-test: harness self-test {}", if ok { "ok" } else { "FAILED" });
+        println!("{}", summary_line(u32::from(ok), u32::from(!ok)));
+        return Ok(ok);
+    }
     let prepared = vm::prepare(&ws, &options.kernels, options.keep)?;
     let args = GuestArgs {
         fail_on_purpose: options.fail_on_purpose,
@@ -253,21 +267,64 @@ fn test_jobs(kernels: &[kernels::Kernel], args: &GuestArgs) -> Result<Vec<Job>> 
 /// The guest test that must fail when FSG_FAIL_ON_PURPOSE=1 is set.
 const SELF_TEST: &str = "harness_fails_on_purpose";
 
+/// The status the self-test's runner exits with after its test passed.
+const EXIT_ON_PURPOSE: u8 = 3;
+
+/// One boot of the harness self-test: what it breaks, and the sign that the harness saw it.
+struct SelfTest {
+    what: &'static str,
+    args: GuestArgs,
+    saw_it: fn(&GuestReport) -> bool,
+}
+
+/// Boots that break the run on purpose, each in one way the harness must catch: a test that
+/// fails, a runner that exits non-zero after its tests passed, a test binary that crashes
+/// while listing its tests, and one that lists none. Each must fail, and for its reason.
+fn self_tests() -> Vec<SelfTest> {
+    let one_test = || GuestArgs { filter: Some(SELF_TEST.to_string()), ..GuestArgs::default() };
+    vec![
+        SelfTest {
+            what: "a failing test",
+            args: GuestArgs { fail_on_purpose: true, ..one_test() },
+            saw_it: |r| r.failed_tests.iter().any(|t| t == SELF_TEST || t.ends_with(&format!("::{SELF_TEST}"))),
+        },
+        SelfTest {
+            what: "a non-zero exit after every test passed",
+            args: GuestArgs { exit_on_purpose: Some(EXIT_ON_PURPOSE), ..one_test() },
+            saw_it: |r| {
+                r.exit_code == Some(i32::from(EXIT_ON_PURPOSE)) && r.totals.is_some_and(|t| (t.passed, t.failed) == (1, 0))
+            },
+        },
+        SelfTest {
+            what: "a test binary that crashes at --list",
+            args: GuestArgs { test_binary: Some("crashes_at_list"), ..GuestArgs::default() },
+            saw_it: |r| r.listing_failed.as_deref().is_some_and(|w| w.contains("SIGSEGV")),
+        },
+        SelfTest {
+            what: "a test binary that lists no test",
+            args: GuestArgs { test_binary: Some("lists_nothing"), ..GuestArgs::default() },
+            saw_it: |r| r.listing_failed.as_deref().is_some_and(|w| w.contains("named no test")),
+        },
+    ]
+}
+
 fn test(options: &Options) -> Result<bool> {
     let start = Instant::now();
     let ws = Workspace::locate()?;
     println!("xtask test: host tests (cargo test --workspace --release)");
-    let (host, host_ok) = ws.run_host_tests()?;
-    let host_failed = if host_ok {
-        host.failed
+    let host = ws.run_host_tests()?;
+    let host_failed = if host.ok {
+        host.totals.failed
     } else {
-        host.failed.max(1)
+        host.totals.failed.max(1)
     };
+    let skipped = host.skipped();
     let mut lines = vec![format!(
-        "host tests: {}",
-        summary_line(host.passed, host_failed)
+        "host tests: {} ({} ignored here run in the VM)",
+        closing_line(host.totals.passed, host_failed, skipped),
+        host.in_the_vm
     )];
-    let (mut passed, mut failed) = (host.passed, host_failed);
+    let (mut passed, mut failed) = (host.totals.passed, host_failed);
     println!("xtask test: fuzz --smoke ({} s per target)", fuzz::SMOKE_SECONDS);
     match fuzz::run(&ws, fuzz::SMOKE_SECONDS) {
         Ok((fuzz_passed, fuzz_failed)) => {
@@ -288,7 +345,8 @@ fn test(options: &Options) -> Result<bool> {
                 lines.push(format!(
                     "VM harness self-test: {}",
                     if self_test_ok {
-                        "ok, the harness went red on purpose"
+                        "ok, the harness went red on purpose at a failing test, a non-zero exit, \
+                         a crashed listing and an empty one"
                     } else {
                         "FAILED"
                     }
@@ -329,51 +387,55 @@ fn test(options: &Options) -> Result<bool> {
         println!("xtask test: {line}");
     }
     println!("xtask test: {:.1} s", start.elapsed().as_secs_f64());
-    println!("{}", summary_line(passed, failed));
+    println!("{}", closing_line(passed, failed, skipped));
     Ok(failed == 0)
+}
+
+/// The self-test's boots, on the 6.12 kernel of `prepared`.
+fn self_test_jobs(prepared: &vm::Prepared) -> Result<(Vec<SelfTest>, Vec<Job>)> {
+    let self_test_spec = Spec::package(kernels::SELF_TEST_PACKAGE);
+    let Some(kernel) = prepared.kernels.iter().find(|k| k.spec == self_test_spec) else {
+        bail!("the kernels lack {}", kernels::SELF_TEST_PACKAGE);
+    };
+    let tests = self_tests();
+    let jobs = tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Job { name: format!("{}-self-test-{}", kernel.label, i + 1), kernel: kernel.clone(), args: t.args.clone() })
+        .collect();
+    Ok((tests, jobs))
+}
+
+/// Whether every self-test boot failed, for its reason; prints one verdict a boot.
+fn judge_self_tests(prepared: &vm::Prepared, tests: &[SelfTest], jobs: &[Job], reports: &[GuestReport]) -> bool {
+    let mut all_ok = true;
+    for ((test, job), report) in tests.iter().zip(jobs).zip(reports) {
+        println!("{} (must fail: {}): {}", job.name, test.what, report.describe());
+        if !report.ok() && (test.saw_it)(report) {
+            println!("{}: ok: the harness went red at {}", job.name, test.what);
+        } else {
+            all_ok = false;
+            println!(
+                "{}: HARNESS SELF-TEST FAILED: {} should fail the run and be reported as such; log: {}",
+                job.name,
+                test.what,
+                qemu::log_path(&prepared.log_dir, &job.name).display()
+            );
+        }
+    }
+    all_ok
 }
 
 /// The harness self-test on the 6.12 kernel and vm-test on the default kernels, booted side
 /// by side from one image. Returns (self-test ok, VM tests passed, VM tests failed).
 fn vm_suite(ws: &Workspace, keep: bool) -> Result<(bool, u32, u32)> {
     let prepared = vm::prepare(ws, &[], keep)?;
-    let self_test_spec = Spec::package(kernels::SELF_TEST_PACKAGE);
-    let Some(self_test_kernel) = prepared.kernels.iter().find(|k| k.spec == self_test_spec) else {
-        bail!("the default kernels lack {}", kernels::SELF_TEST_PACKAGE);
-    };
-    let mut jobs = vec![Job {
-        name: format!("{}-self-test", self_test_kernel.label),
-        kernel: self_test_kernel.clone(),
-        args: GuestArgs {
-            fail_on_purpose: true,
-            filter: Some(SELF_TEST.to_string()),
-            ..GuestArgs::default()
-        },
-    }];
+    let (self_tests, mut jobs) = self_test_jobs(&prepared)?;
+    let n = jobs.len();
     jobs.extend(test_jobs(&prepared.kernels, &GuestArgs::default())?);
     let reports = vm::run(&prepared, &jobs)?;
-
-    let self_test = &reports[0];
-    let reported = self_test
-        .failed_tests
-        .iter()
-        .any(|t| t == SELF_TEST || t.ends_with(&format!("::{SELF_TEST}")));
-    let self_test_ok = !self_test.ok() && reported;
-    println!("{} (must fail): {}", jobs[0].name, self_test.describe());
-    if self_test_ok {
-        println!(
-            "{}: ok: with FSG_FAIL_ON_PURPOSE=1 the harness went red and named {SELF_TEST}",
-            jobs[0].name
-        );
-    } else {
-        println!(
-            "{}: HARNESS SELF-TEST FAILED: with FSG_FAIL_ON_PURPOSE=1 the run should fail and \
-             report {SELF_TEST} as failed (does tests/vm_e2e.rs have it?); log: {}",
-            jobs[0].name,
-            qemu::log_path(&prepared.log_dir, &jobs[0].name).display()
-        );
-    }
-    let (passed, failed) = vm::print_reports(&prepared, &jobs[1..], &reports[1..]);
+    let self_test_ok = judge_self_tests(&prepared, &self_tests, &jobs[..n], &reports[..n]);
+    let (passed, failed) = vm::print_reports(&prepared, &jobs[n..], &reports[n..]);
     println!("vm-test: {}", summary_line(passed, failed));
     Ok((self_test_ok, passed, failed))
 }

@@ -15,6 +15,11 @@ const QEMU: &str = "qemu-system-x86_64";
 #[derive(Clone, Debug, Default)]
 pub struct GuestArgs {
     pub fail_on_purpose: bool,
+    /// The runner exits with this status once every test passed (the harness self-test).
+    pub exit_on_purpose: Option<u8>,
+    /// A stand-in for the test binary (the harness self-test): `crashes_at_list` or
+    /// `lists_nothing` (init.sh).
+    pub test_binary: Option<&'static str>,
     pub filter: Option<String>,
     pub shell: bool,
     /// Run fsg-bench instead of the tests: "smoke", "full", "icount" or "icount-smoke".
@@ -59,8 +64,17 @@ impl GuestArgs {
         if self.fail_on_purpose {
             line.push_str(" fsg.fail_on_purpose=1");
         }
-        if let Some(filter) = &self.filter {
-            line.push_str(&format!(" fsg.filter={filter}"));
+        if let Some(code) = self.exit_on_purpose {
+            line.push_str(&format!(" fsg.exit_on_purpose={code}"));
+        }
+        if let Some(binary) = self.test_binary {
+            line.push_str(&format!(" fsg.test_binary={binary}"));
+        }
+        match &self.filter {
+            Some(filter) => line.push_str(&format!(" fsg.filter={filter}")),
+            // The self-test's test proves nothing in a normal run: it is not counted as a pass.
+            None if !self.fail_on_purpose => line.push_str(&format!(" fsg.skip={}", crate::SELF_TEST)),
+            None => {}
         }
         let selection = crate::kernels::test_selection(kernel_words);
         for word in selection.any {
@@ -275,7 +289,12 @@ mod tests {
         );
         assert_eq!(
             GuestArgs::default().kernel_command_line(&[]),
-            "console=ttyS0 quiet panic=-1 no_timer_check fsg.skip=lockdown"
+            "console=ttyS0 quiet panic=-1 no_timer_check fsg.skip=harness_fails_on_purpose fsg.skip=lockdown"
+        );
+        let self_test = GuestArgs { exit_on_purpose: Some(3), test_binary: Some("crashes_at_list"), filter: Some("x".into()), ..Default::default() };
+        assert_eq!(
+            self_test.kernel_command_line(&[]),
+            "console=ttyS0 quiet panic=-1 no_timer_check fsg.exit_on_purpose=3 fsg.test_binary=crashes_at_list fsg.filter=x fsg.skip=lockdown"
         );
         assert!(check_filter("harness_fails_on_purpose").is_ok());
         assert!(check_filter("two words").is_err());

@@ -259,5 +259,10 @@ pub fn print_reports(prepared: &Prepared, jobs: &[Job], reports: &[GuestReport])
         passed += p;
         failed += f;
     }
+    // The shards of a kernel must have selected every matching test between them.
+    for message in crate::report::incomplete_shards(jobs.iter().map(|j| j.kernel.label.as_str()).zip(reports)) {
+        println!("FAILED: {message}");
+        failed += 1;
+    }
     (passed, failed)
 }

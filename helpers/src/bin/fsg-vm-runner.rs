@@ -8,7 +8,9 @@
 //! First it measures how fast this guest is (a short timed loop of writes to a watched file,
 //! the path the tests exercise most) against the speed of the machine the deadlines were set
 //! on, and scales every deadline by that slowness. Tests get it as `FSG_VM_SLOWNESS`. Then it
-//! lists the tests (`--list --ignored`), runs each as `BINARY --ignored --exact NAME`, in its
+//! lists the tests (`--list --ignored`; a listing that fails or names none ends the run with
+//! `FSG-VM: listing failed: WHY` and status 1), says how many it selected
+//! (`FSG-VM: selected S of M matching tests`, which the host holds the results to), runs each as `BINARY --ignored --exact NAME`, in its
 //! own process group so that a test killed at its deadline takes its children with it, and
 //! prints libtest's lines (`test NAME ... ok`, `test result: ...`) for the host's report, the
 //! output of every failed test, the `FSG-NOTE:` lines of passing ones (what a burst made, say),
@@ -115,19 +117,23 @@ fn calibrate() -> f64 {
     rate
 }
 
-fn list_tests(options: &Options) -> Vec<String> {
+/// The test binary's tests (`--list --ignored`), or why there are none: a listing that fails
+/// (the binary crashed, or is not one) or that names no test is a broken run, never an empty
+/// pass.
+fn list_tests(options: &Options) -> Result<Vec<String>, String> {
     let out = Command::new(&options.binary)
         .args(["--ignored", "--list", "--format", "terse"])
         .output()
-        .unwrap_or_else(|e| {
-            eprintln!("fsg-vm-runner: cannot run {}: {e}", options.binary);
-            exit(1)
-        });
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .map(str::to_string)
-        .collect()
+        .map_err(|e| format!("cannot run {}: {e}", options.binary))?;
+    if !out.status.success() {
+        return Err(format!("{} --list ended with {}", options.binary, out.status));
+    }
+    let names: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_suffix(": test")).map(str::to_string).collect();
+    if names.is_empty() {
+        return Err(format!("{} --list named no test", options.binary));
+    }
+    Ok(names)
 }
 
 fn deadline_of(name: &str, slowness: f64) -> Duration {
@@ -219,23 +225,23 @@ fn main() {
          deadlines scaled by {slowness:.2}",
         REFERENCE_WRITES_PER_S
     );
-    let mut all = list_tests(&options);
+    let mut all = list_tests(&options).unwrap_or_else(|why| {
+        println!("FSG-VM: listing failed: {why}");
+        exit(1)
+    });
     all.sort();
     let (k, n) = options.shard;
-    let selected: Vec<String> = all
+    let matching: Vec<&String> = all
         .iter()
         .filter(|name| options.filters.iter().all(|f| name.contains(f.as_str())))
         .filter(|name| options.any.is_empty() || options.any.iter().any(|f| name.contains(f.as_str())))
         .filter(|name| !options.skips.iter().any(|f| name.contains(f.as_str())))
-        .enumerate()
-        .filter(|(i, _)| i % n == k - 1)
-        .map(|(_, name)| name.clone())
         .collect();
-    if selected.is_empty() && all.len() >= n {
-        // A boot that runs nothing proves nothing: a filter or a shard that selects no test is
-        // a mistake to report, not a pass.
+    if matching.is_empty() {
+        // A boot that runs nothing proves nothing: filters that select no test are a mistake
+        // to report, not a pass.
         println!(
-            "fsg-vm-runner: no test of {} matches the filters {:?}, any of {:?}, skips {:?}",
+            "FSG-VM: listing failed: no test of {} matches the filters {:?}, any of {:?}, skips {:?}",
             all.len(),
             options.filters,
             options.any,
@@ -243,6 +249,11 @@ fn main() {
         );
         exit(1);
     }
+    let selected: Vec<String> =
+        matching.iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, name)| name.to_string()).collect();
+    // The host checks that this many tests reported a result, and that the shards of one
+    // kernel add up to the matching ones.
+    println!("FSG-VM: selected {} of {} matching tests ({} listed, shard {k} of {n})", selected.len(), matching.len(), all.len());
     println!("\nrunning {} tests (shard {k} of {n})", selected.len());
     let _ = std::io::stdout().flush();
 
@@ -291,5 +302,14 @@ fn main() {
         all.len() - selected.len(),
         begun.elapsed().as_secs_f64()
     );
-    exit(if failed == 0 { 0 } else { 101 });
+    if failed > 0 {
+        exit(101);
+    }
+    // The harness self-test: a guest whose tests all passed but whose runner exits non-zero
+    // must still fail on the host.
+    if let Some(code) = std::env::var("FSG_EXIT_ON_PURPOSE").ok().and_then(|c| c.parse::<i32>().ok()) {
+        println!("fsg-vm-runner: exiting with {code}, as FSG_EXIT_ON_PURPOSE asks");
+        exit(code);
+    }
+    exit(0);
 }
