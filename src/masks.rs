@@ -56,7 +56,8 @@ pub const FANOTIFY_BITS: &[(u64, &str)] = &[
     (0x0001_0000, "FAN_OPEN_PERM"),
     (0x0002_0000, "FAN_ACCESS_PERM"),
     (0x0004_0000, "FAN_OPEN_EXEC_PERM"),
-    (0x0008_0000, "FAN_PRE_ACCESS"),
+    // 0x80000 is reserved (the old FAN_DIR_MODIFY); Linux 6.14 put FAN_PRE_ACCESS above it.
+    (0x0010_0000, "FAN_PRE_ACCESS"),
     (0x0100_0000, "FAN_MNT_ATTACH"),
     (0x0200_0000, "FAN_MNT_DETACH"),
     (0x0800_0000, "FS_EVENT_ON_CHILD"),
