@@ -3,7 +3,10 @@
 //!
 //! - [`reference`]: the output writers as they were before they were made
 //!   fast, the oracle the real writers must match byte for byte (the tests
-//!   below, and fuzz/output_check.rs on every fuzz input).
+//!   below, and fuzz/output_check.rs on every fuzz input). It reads each
+//!   field from the record itself and names mask bits from its own tables,
+//!   written from the man pages and the kernel's headers, so that the
+//!   comparison checks the values as well as their formatting.
 //! - [`seeds`]: builds the fuzz targets' seed corpus (fuzz/corpus/) from the
 //!   real record types and real kernel buffers, and checks the checked-in
 //!   seeds still parse.
