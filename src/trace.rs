@@ -69,9 +69,6 @@ fn describe(lost: &Lost) -> String {
     if lost.untracked > 0 {
         parts.push(format!("{} (kernel maps full)", lost.untracked));
     }
-    if lost.cut > 0 {
-        parts.push(format!("{} (past the first 256 KiB of a read, which the tracepoint backend does not copy)", lost.cut));
-    }
     if lost.undecodable > 0 {
         parts.push(format!("{} (could not be decoded or joined)", lost.undecodable));
     }
@@ -285,17 +282,10 @@ impl<W: Write> Printing<W> {
     }
 }
 
-/// Says what was lost, or printed incomplete, since the last warning.
+/// Says what was lost since the last warning.
 fn warn_lost(new: &Lost) {
     if new.total() > 0 {
         eprintln!("fsnotify-gadget: warning: lost {} records: {}", new.total(), describe(new));
-    }
-    if new.partial > 0 {
-        eprintln!(
-            "fsnotify-gadget: warning: {} records printed without their tracee (its kernel record was lost to a full \
-             ring buffer, or the event was queued before the start) or with a doubtful one",
-            new.partial
-        );
     }
 }
 
@@ -528,15 +518,14 @@ impl Consumer for Printer<'_> {
     }
 }
 
-/// The exit line's losses: `none lost`, or how many and why, then what was
-/// printed incomplete.
+/// The exit line's losses: `none lost`, or how many and why, then the events
+/// dequeued that no tracer received.
 pub fn lost_summary(lost: &Lost) -> String {
-    let partial = if lost.partial > 0 { format!("; {} printed incomplete", lost.partial) } else { String::new() };
-    let partial = partial + &describe_discarded(lost);
+    let discarded = describe_discarded(lost);
     if lost.total() == 0 {
-        format!("none lost{partial}")
+        format!("none lost{discarded}")
     } else {
-        format!("lost {}: {}{partial}", lost.total(), describe(lost))
+        format!("lost {}: {}{discarded}", lost.total(), describe(lost))
     }
 }
 

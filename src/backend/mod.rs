@@ -118,13 +118,6 @@ pub struct Lost {
     pub untracked: u64,
     /// Records user space could not decode or join.
     pub undecodable: u64,
-    /// Events in the part of a large read(2) the backend does not copy.
-    pub cut: u64,
-    /// Not lost, and not in the total: records printed without their tracee
-    /// or with a doubtful one (the tracepoint backend joins several kernel
-    /// records per event; one was lost, could not be paired, or came before
-    /// the start).
-    pub partial: u64,
     /// Not lost, and not in the total: events taken off a queue that no
     /// tracer received, so there is no record of them.
     pub discarded: Discarded,
@@ -149,7 +142,7 @@ impl Discarded {
 impl Lost {
     /// Events that were not printed: the records missing from the output.
     pub fn total(&self) -> u64 {
-        self.ringbuf + self.untracked + self.undecodable + self.cut
+        self.ringbuf + self.untracked + self.undecodable
     }
 
     /// What was counted after `earlier`.
@@ -158,8 +151,6 @@ impl Lost {
             ringbuf: self.ringbuf - earlier.ringbuf,
             untracked: self.untracked - earlier.untracked,
             undecodable: self.undecodable - earlier.undecodable,
-            cut: self.cut - earlier.cut,
-            partial: self.partial - earlier.partial,
             discarded: Discarded {
                 at_close: self.discarded.at_close - earlier.discarded.at_close,
                 copy_failed: self.discarded.copy_failed - earlier.discarded.copy_failed,

@@ -221,7 +221,6 @@ pub struct Metrics {
     events: CounterFamily,
     lost: IntCounterVec,
     discarded: IntCounterVec,
-    incomplete: IntCounter,
     table_entries: IntGaugeVec,
     table_capacity: IntGaugeVec,
     delivery: latency::Family,
@@ -248,7 +247,6 @@ impl Metrics {
             Opts::new(name("events_discarded_total"), "Events dequeued that never reached their tracer, so have no record, by cause: close (the queue was emptied at close), copy (the read could not copy it out)."),
             &["cause"],
         )?;
-        let incomplete = IntCounter::new(name("records_incomplete_total"), "Records printed without their tracee or with a doubtful one (tracepoint backend).")?;
         let table_entries = IntGaugeVec::new(Opts::new(name("table_entries"), "Entries in each table that joins the halves of an event (0 once the machine is quiet)."), &["table"])?;
         let table_capacity = IntGaugeVec::new(Opts::new(name("table_capacity"), "Capacity of each table that joins the halves of an event."), &["table"])?;
         let delivery = latency::Family::new(Opts::new(name("delivery_latency_seconds"), "Time from queueing an event to its tracer reading it."), &["type", "tracer_comm"])?;
@@ -263,7 +261,6 @@ impl Metrics {
         for m in [&lost, &discarded] {
             registry.register(Box::new(m.clone()))?;
         }
-        registry.register(Box::new(incomplete.clone()))?;
         registry.register(Box::new(table_entries.clone()))?;
         registry.register(Box::new(table_capacity.clone()))?;
         registry.register(Box::new(delivery.clone()))?;
@@ -271,7 +268,7 @@ impl Metrics {
         registry.register(Box::new(folded.clone()))?;
         registry.register(Box::new(info))?;
         let inventory = inventory::Gauges::register(&registry)?;
-        Ok(Metrics { registry, labels: labels.to_vec(), events, lost, discarded, incomplete, table_entries, table_capacity, delivery, permission, folded, inventory })
+        Ok(Metrics { registry, labels: labels.to_vec(), events, lost, discarded, table_entries, table_capacity, delivery, permission, folded, inventory })
     }
 
     /// The text exposition of everything registered.
@@ -756,7 +753,7 @@ impl Recorder {
         let lost = tracer.lost();
         if lost != self.lost_seen {
             let d = lost.since(&self.lost_seen);
-            for (cause, n) in [("ringbuf", d.ringbuf), ("untracked", d.untracked), ("undecodable", d.undecodable), ("cut", d.cut)] {
+            for (cause, n) in [("ringbuf", d.ringbuf), ("untracked", d.untracked), ("undecodable", d.undecodable)] {
                 if n > 0 {
                     self.metrics.lost.with_label_values(&[cause]).inc_by(n);
                 }
@@ -766,7 +763,6 @@ impl Recorder {
                     self.metrics.discarded.with_label_values(&[cause]).inc_by(n);
                 }
             }
-            self.metrics.incomplete.inc_by(d.partial);
             self.lost_seen = lost;
         }
         if Instant::now() >= self.next_tables {
@@ -780,7 +776,7 @@ impl Recorder {
 
     /// Creates every loss cause's series at 0, so rate() works from the first scrape.
     pub fn init_lost(&self) {
-        for cause in ["ringbuf", "untracked", "undecodable", "cut"] {
+        for cause in ["ringbuf", "untracked", "undecodable"] {
             self.metrics.lost.with_label_values(&[cause]);
         }
         for cause in ["close", "copy"] {

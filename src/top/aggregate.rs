@@ -243,9 +243,6 @@ pub struct LostCounts {
     pub ringbuf: u64,
     pub untracked: u64,
     pub undecodable: u64,
-    pub cut: u64,
-    /// Not lost: records counted without their tracee.
-    pub incomplete: u64,
 }
 
 impl From<Lost> for LostCounts {
@@ -255,8 +252,6 @@ impl From<Lost> for LostCounts {
             ringbuf: l.ringbuf,
             untracked: l.untracked,
             undecodable: l.undecodable,
-            cut: l.cut,
-            incomplete: l.partial,
         }
     }
 }
@@ -770,9 +765,9 @@ mod tests {
         a.set_lost(Lost { ringbuf: 4, ..Default::default() });
         let s = a.end_interval(1.0, SortKey::Rate, 10);
         assert_eq!((s.lost.total, s.lost.ringbuf), (4, 4));
-        a.set_lost(Lost { ringbuf: 6, untracked: 1, partial: 2, ..Default::default() });
+        a.set_lost(Lost { ringbuf: 6, untracked: 1, undecodable: 2, ..Default::default() });
         let s = a.end_interval(1.0, SortKey::Rate, 10);
-        assert_eq!((s.lost.total, s.lost.ringbuf, s.lost.untracked, s.lost.incomplete), (3, 2, 1, 2));
+        assert_eq!((s.lost.total, s.lost.ringbuf, s.lost.untracked, s.lost.undecodable), (5, 2, 1, 2));
         let t = a.total(2.0, SortKey::Rate, 10);
         assert_eq!((t.lost.total, t.lost.ringbuf), (7, 6));
     }

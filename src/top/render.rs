@@ -65,21 +65,16 @@ fn opt_duration(ns: Option<u64>) -> String {
 
 /// The losses in words: `none lost`, or `lost N (R ring buffer, …)`.
 pub fn lost_words(l: &LostCounts) -> String {
-    let mut s = if l.total == 0 {
-        "none lost".to_string()
-    } else {
-        let mut causes = vec![];
-        for (n, what) in [(l.ringbuf, "ring buffer full"), (l.untracked, "kernel maps full"), (l.undecodable, "undecodable"), (l.cut, "cut reads")] {
-            if n > 0 {
-                causes.push(format!("{n} {what}"));
-            }
-        }
-        format!("lost {} ({})", l.total, causes.join(", "))
-    };
-    if l.incomplete > 0 {
-        s.push_str(&format!(", {} without their tracee", l.incomplete));
+    if l.total == 0 {
+        return "none lost".to_string();
     }
-    s
+    let mut causes = vec![];
+    for (n, what) in [(l.ringbuf, "ring buffer full"), (l.untracked, "kernel maps full"), (l.undecodable, "undecodable")] {
+        if n > 0 {
+            causes.push(format!("{n} {what}"));
+        }
+    }
+    format!("lost {} ({})", l.total, causes.join(", "))
 }
 
 /// The first line of a block: which span, how long, how many records, losses.

@@ -326,8 +326,6 @@ impl Tracer for KernelTracer {
                 + at(fsg_stat::FSG_STAT_STASH_FULL)
                 + at(fsg_stat::FSG_STAT_STAGED_FULL),
             undecodable: self.ring.undecodable(),
-            cut: 0,
-            partial: 0,
             discarded: super::Discarded {
                 at_close: at(fsg_stat::FSG_STAT_DISCARDED_CLOSE),
                 copy_failed: at(fsg_stat::FSG_STAT_DISCARDED_COPY),

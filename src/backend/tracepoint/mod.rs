@@ -228,8 +228,6 @@ impl Tracer for TracepointTracer {
             ringbuf: at(fsg_stat::FSG_STAT_RINGBUF_DROPS.0),
             untracked: at(fsg_stat::FSG_STAT_PENDING_FULL.0),
             undecodable: self.ring.undecodable(),
-            cut: 0,
-            partial: 0,
             discarded: Default::default(),
         }
     }
