@@ -359,13 +359,20 @@ fn a_real_prometheus_scrapes_what_the_workload_did() {
     let q_count = |answer: &str| format!("sum(fsnotify_gadget_permission_latency_seconds_count{{tracer_comm=\"{perm_comm}\",answer=\"{answer}\"}})");
     assert_eq!(prom_wait(prom.port, &q_count("allow"), |v| v >= 9.0), 9.0);
     assert_eq!(prom_wait(prom.port, &q_count("deny"), |v| v >= 3.0), 3.0);
-    // Every answer waited DELAY_MS: the median falls in the bucket 16.4-65.5 ms. Over
-    // the counters since the start: the series appeared with all answers in them, so
-    // Prometheus saw no increase() to take.
-    let q_p50 = format!("histogram_quantile(0.5, sum by (le) (fsnotify_gadget_permission_latency_seconds_bucket{{tracer_comm=\"{perm_comm}\"}}))");
-    let p50 = prom_wait(prom.port, &q_p50, |v| v.is_finite() && v > 0.0);
-    assert!((0.016384..=0.065536).contains(&p50), "{q_p50} = {p50}");
-    eprintln!("PromQL {q_p50} = {p50}");
+    // The answers' histogram as /metrics has it now that Prometheus counted all twelve.
+    let answers = permission_buckets(&http_get(mport, "/metrics"), &perm_comm);
+    // Over the counters since the start: the series appeared with all answers in them,
+    // so Prometheus saw no increase() to take. Each quantile is the one the buckets give.
+    let quantile = |q: f64| {
+        let promql = format!("histogram_quantile({q}, sum by (le) (fsnotify_gadget_permission_latency_seconds_bucket{{tracer_comm=\"{perm_comm}\"}}))");
+        let got = prom_wait(prom.port, &promql, |v| v.is_finite() && v > 0.0);
+        let want = histogram_quantile(q, &answers);
+        assert!((got - want).abs() <= want * 1e-9, "{promql} = {got}, the buckets give {want}: {answers:?}");
+        eprintln!("PromQL {promql} = {got}");
+        got
+    };
+    let (p50, p99) = (quantile(0.5), quantile(0.99));
+    assert!(p50 <= p99, "p50 {p50} > p99 {p99}");
 
     let q_watches = format!("fsnotify_gadget_inotify_watches{{uid=\"{UID}\"}}");
     assert_eq!(prom_wait(prom.port, &q_watches, |v| v == (SUBDIRS + 1) as f64), (SUBDIRS + 1) as f64);
@@ -397,8 +404,82 @@ fn a_real_prometheus_scrapes_what_the_workload_did() {
     drop(prom);
     // SAFETY: a pid we own.
     unsafe { libc::kill(g.child.id() as i32, libc::SIGTERM) };
-    let (_, err) = g.finish();
+    let (out, err) = g.finish();
     assert!(err.iter().any(|l| l.contains("records")), "{err:?}");
+    // The histogram counts the answers the JSON printed, each in its bucket, and the
+    // answers waited at least DELAY_MS (so none is in a bucket below 16.4 ms).
+    let mut printed: Vec<(String, u64)> = json_lines(&out)
+        .into_iter()
+        .filter(|r| r["type"] == "fa_resp" && r["tracer"]["comm"] == perm_comm.as_str())
+        .map(|r| (r["fa_response"].as_str().unwrap().to_string(), r["latency_ns"].as_u64().unwrap_or_else(|| panic!("no latency_ns: {r}"))))
+        .collect();
+    printed.sort();
+    assert_eq!(printed.len(), 12, "{printed:?}");
+    assert!(printed.iter().all(|(_, ns)| *ns >= DELAY_MS * 1_000_000), "an answer before the daemon's {DELAY_MS} ms: {printed:?}");
+    for (answer, buckets) in answers.iter().map(|(a, b)| (a.as_str(), b)) {
+        for &(le, count) in buckets {
+            let below = printed.iter().filter(|(a, ns)| a == answer && (le.is_infinite() || *ns <= (le * 1e9).round() as u64)).count() as u64;
+            assert_eq!(count, below, "answer {answer}, le {le}: /metrics {buckets:?}, JSON {printed:?}");
+        }
+    }
+    let counts: Vec<(&str, u64)> = answers.iter().map(|(a, b)| (a.as_str(), b.last().unwrap().1)).collect();
+    assert_eq!(counts, [("allow", 9), ("deny", 3)], "{answers:?}");
+}
+
+/// The `fsnotify_gadget_permission_latency_seconds_bucket` series of `tracer_comm` in a
+/// text exposition: by answer (sorted), each bucket's `le` (seconds) and cumulative count,
+/// by `le`.
+fn permission_buckets(exposition: &str, tracer_comm: &str) -> Vec<(String, Vec<(f64, u64)>)> {
+    let mut by_answer: std::collections::BTreeMap<String, Vec<(f64, u64)>> = Default::default();
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix("fsnotify_gadget_permission_latency_seconds_bucket{") else { continue };
+        let (labels, value) = rest.split_once("} ").unwrap_or_else(|| panic!("{line}"));
+        let labels: std::collections::HashMap<&str, &str> = labels
+            .split(',')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{line}"));
+                (k, v.trim_matches('"'))
+            })
+            .collect();
+        if labels["tracer_comm"] != tracer_comm {
+            continue;
+        }
+        let le = if labels["le"] == "+Inf" { f64::INFINITY } else { labels["le"].parse().unwrap() };
+        by_answer.entry(labels["answer"].to_string()).or_default().push((le, value.parse().unwrap()));
+    }
+    assert!(!by_answer.is_empty(), "no permission histogram of {tracer_comm} in {exposition}");
+    by_answer
+        .into_iter()
+        .map(|(answer, mut buckets)| {
+            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (answer, buckets)
+        })
+        .collect()
+}
+
+/// PromQL's `histogram_quantile(q, sum by (le) (...))` over these series: the bucket
+/// where rank q·count falls, interpolated linearly within it (Prometheus' bucketQuantile;
+/// past the last finite bound, that bound).
+fn histogram_quantile(q: f64, series: &[(String, Vec<(f64, u64)>)]) -> f64 {
+    let mut summed: Vec<(f64, f64)> = Vec::new();
+    for (_, buckets) in series {
+        for &(le, n) in buckets {
+            match summed.iter_mut().find(|(l, _)| *l == le) {
+                Some(b) => b.1 += n as f64,
+                None => summed.push((le, n as f64)),
+            }
+        }
+    }
+    summed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = summed.last().unwrap().1;
+    let rank = q * total;
+    let b = summed[..summed.len() - 1].iter().position(|(_, n)| *n >= rank).unwrap_or(summed.len() - 1);
+    if b == summed.len() - 1 {
+        return summed[summed.len() - 2].0;
+    }
+    let (start, below) = if b == 0 { (0.0, 0.0) } else { summed[b - 1] };
+    let (end, upto) = summed[b];
+    start + (end - start) * ((rank - below) / (upto - below))
 }
 
 #[test]
