@@ -470,8 +470,9 @@ pub struct TraceArgs {
     pub timeout: Option<std::time::Duration>,
 
     /// Every SECONDS and at exit, print one `fsnotify-gadget: stats:` line on
-    /// stderr: records printed and lost, the tool's resident memory (now and
-    /// peak), and how many entries each table that joins the halves of an
+    /// stderr: records printed, left out by `-F` in user space (`filtered=`; the
+    /// conditions handed to the kernel leave theirs out there) and lost, the
+    /// tool's resident memory (now and peak), and how many entries each table that joins the halves of an
     /// event holds (`name=used/capacity`; once the machine is quiet they are 0).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub stats: Option<std::time::Duration>,

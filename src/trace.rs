@@ -1,7 +1,7 @@
 //! The tracing loop: poll the backend, enrich, print, report losses.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -31,6 +31,11 @@ pub struct Options {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static STATS_NOW: AtomicBool = AtomicBool::new(false);
+/// Records the kernel sent that the `-F` conditions then left out in user space, since the
+/// start: the `--stats` line's `filtered=`. A condition handed to the kernel leaves out its
+/// records there, so a trace whose conditions all went to the kernel counts none here (the
+/// tests of the in-kernel filters hold the kernel to that).
+static FILTERED_OUT: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -105,9 +110,9 @@ fn memory_kib() -> (u64, u64) {
 }
 
 /// The `--stats` line, `key=value` words after the prefix.
-pub fn stats_line(printed: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables: &[TableUse]) -> String {
+pub fn stats_line(printed: u64, filtered: u64, lost: &Lost, rss_kib: u64, peak_kib: u64, tables: &[TableUse]) -> String {
     let mut s = format!(
-        "fsnotify-gadget: stats: records={printed} lost={} discarded_close={} discarded_copy={} rss_kib={rss_kib} peak_rss_kib={peak_kib}",
+        "fsnotify-gadget: stats: records={printed} filtered={filtered} lost={} discarded_close={} discarded_copy={} rss_kib={rss_kib} peak_rss_kib={peak_kib}",
         lost.total(),
         lost.discarded.at_close,
         lost.discarded.copy_failed,
@@ -410,7 +415,7 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
             paths.fill(r);
             enrich(&mut names, r);
         });
-        batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
+        keep_matching(&source.conditions, &mut batch);
         consumer.take(&mut batch, tracer.as_ref())?;
         if stopping && (!more || drained_enough) {
             break;
@@ -421,9 +426,19 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         paths.fill(r);
         enrich(&mut names, r);
     });
-    batch.retain(|r| crate::filter::matches_all(&source.conditions, r));
+    keep_matching(&source.conditions, &mut batch);
     consumer.take(&mut batch, tracer.as_ref())?;
     consumer.finish(tracer.as_ref())
+}
+
+/// Keeps the records that meet every `-F` condition, counting the others in [`FILTERED_OUT`].
+fn keep_matching(conditions: &[crate::filter::Condition], batch: &mut Vec<Record>) {
+    if conditions.is_empty() {
+        return;
+    }
+    let before = batch.len();
+    batch.retain(|r| crate::filter::matches_all(conditions, r));
+    FILTERED_OUT.fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
 }
 
 /// Hands the kernel the cgroup id of `--tracee-container` / `--tracer-container`
@@ -462,7 +477,8 @@ struct Printer<'a> {
 impl Printer<'_> {
     fn print_stats(&self, tracer: &dyn Tracer) {
         let (rss, peak) = memory_kib();
-        eprintln!("{}", stats_line(self.printing.written(), &tracer.lost(), rss, peak, &tracer.tables()));
+        let filtered = FILTERED_OUT.load(Ordering::Relaxed);
+        eprintln!("{}", stats_line(self.printing.written(), filtered, &tracer.lost(), rss, peak, &tracer.tables()));
     }
 }
 

@@ -287,6 +287,77 @@ fn filters_select(backend: &str) {
 }
 each_backend!(filters_select: filters_select_fentry => "fentry", filters_select_kprobe => "kprobe", filters_select_tracepoint => "tracepoint");
 
+/// Every `-F` equality that is handed to the kernel is applied there: with this backend, the
+/// records that each condition alone would leave out happen, yet none reaches user space
+/// (`filtered=0` on the stats line), and what is printed meets the conditions. User space
+/// checks every condition again, so without this a filter deleted from the BPF side would go
+/// unnoticed.
+fn filters_select_in_kernel(backend: &str) {
+    let dir = test_dir("kernel-filters");
+    let d = dir.to_str().unwrap();
+    let ready = dir.join("..").join(format!("fsg-kf-ready-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let w = Client::start("inotifywait", &["-m", "-q", d]);
+    let reader = Client::start(helper("fsg-inotify-reader").to_str().unwrap(), &["--dir", d, "--ready", ready.to_str().unwrap()]);
+    wait_ready(&ready, "fsg-inotify-reader");
+    wait_for_notify_fd(w.pid(), "inotify");
+    let list = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &w.pid().to_string()]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let group = listed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["fsnotify_group"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("list gave inotifywait no group: {listed}"));
+    let gate = dir.join("..").join(format!("fsg-kf-gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let (mut t1, mut t2) = (gated_touch(&gate, &dir.join("t1")), gated_touch(&gate, &dir.join("t2")));
+    let t1_pid = t1.id().to_string();
+
+    let stats = ["--backend", backend, "--stats", "3600"];
+    let started = [
+        // Left out without them: the reader's records of touch, inotifywait's of this process.
+        Gadget::start(&[&stats[..], &["-F", "tracer.comm==inotifywait", "-F", "tracee.comm==touch"]].concat()),
+        // The reader's records of t1, inotifywait's of t2.
+        Gadget::start(&[&stats[..], &["-F", &format!("tracer.pid=={}", w.pid()), "-F", &format!("tracee.pid=={t1_pid}")]].concat()),
+        // The reader's group.
+        Gadget::start(&[&stats[..], &["-F", &format!("fsnotify_group=={group}")]].concat()),
+        // Every inotify record.
+        Gadget::start(&[&stats[..], &["-F", "type==fanotify"]].concat()),
+        Gadget::start(&["--backend", backend, "--inotify-only"]),
+    ];
+    std::fs::write(&gate, b"").unwrap();
+    t1.wait().unwrap();
+    t2.wait().unwrap();
+    std::fs::write(dir.join("by-the-test"), b"x").unwrap();
+    settle();
+    let mut runs: Vec<(Vec<Value>, Vec<String>)> = started.into_iter().map(Gadget::stop).collect();
+    let (all, _) = runs.pop().unwrap();
+    let _ = std::fs::remove_file(&gate);
+    let (r_pid, w_pid) = (reader.pid(), w.pid());
+    reader.stop();
+    w.stop();
+
+    // What each condition alone leaves out did happen.
+    let seen = |tracer: u32, name: &str| all.iter().any(|r| s(r, "tracer.pid") == tracer && r["name"] == name);
+    for (tracer, name) in [(r_pid, "t1"), (r_pid, "t2"), (w_pid, "t2"), (w_pid, "by-the-test")] {
+        assert!(seen(tracer, name), "no record of {name} read by {tracer}: {all:#?}");
+    }
+    let names = ["comms", "pids", "group", "type"];
+    for ((records, stderr), what) in runs.iter().zip(names) {
+        assert_eq!(filtered_in_user_space(stderr), 0, "{what}: user space left records out, so the kernel did not: {stderr:?}");
+        match what {
+            "comms" => assert!(records.iter().all(|r| s(r, "tracer.comm") == "inotifywait" && s(r, "tracee.comm") == "touch"), "{records:#?}"),
+            "pids" => assert!(records.iter().all(|r| s(r, "tracer.pid") == w_pid && s(r, "tracee.pid") == t1.id()), "{records:#?}"),
+            "group" => assert!(records.iter().all(|r| r["fsnotify_group"] == group.as_str()), "{records:#?}"),
+            _ => assert!(records.iter().all(|r| r["type"] != "inotify"), "{records:#?}"),
+        }
+        if what != "type" {
+            assert!(records.iter().any(|r| r["name"] == "t1"), "{what}: nothing of t1 kept: {records:#?}");
+        }
+    }
+}
+each_backend!(filters_select_in_kernel: filters_select_in_kernel_fentry => "fentry", filters_select_in_kernel_kprobe => "kprobe", filters_select_in_kernel_tracepoint => "tracepoint");
+
 /// Full paths and field filters with this backend (issue 15): an `inotifywait -r` tree and
 /// watches on a file (inotifywait, `tail -F`) give each record the file's full path, a moved
 /// directory its new one; a comm

@@ -92,16 +92,17 @@ pub fn cgroup_ids_on_both_sides(backend: &str) {
 
     let common = ["--backend", backend, "--inotify-only"];
     let all = Gadget::start(&common);
-    let by_tracee = Gadget::start(&[&common[..], &["-F", &format!("tracee.cgroup_id=={b}")]].concat());
-    let by_tracer = Gadget::start(&[&common[..], &["-F", &format!("tracer.cgroup_id=={a}")]].concat());
+    let stats = ["--stats", "3600"];
+    let by_tracee = Gadget::start(&[&common[..], &stats, &["-F", &format!("tracee.cgroup_id=={b}")]].concat());
+    let by_tracer = Gadget::start(&[&common[..], &stats, &["-F", &format!("tracer.cgroup_id=={a}")]].concat());
     let mut t = cg_b.spawn("touch", &[dir.join("from-b").to_str().unwrap()]);
     assert!(t.wait().unwrap().success());
     let touch_b = t.id();
     run("touch", &[dir.join("from-outside").to_str().unwrap()]);
     std::thread::sleep(std::time::Duration::from_millis(800));
     let (all, _) = all.stop();
-    let (by_tracee, _) = by_tracee.stop();
-    let (by_tracer, _) = by_tracer.stop();
+    let (by_tracee, tracee_stderr) = by_tracee.stop();
+    let (by_tracer, tracer_stderr) = by_tracer.stop();
     let (pa, po) = (in_a.pid(), outside.pid());
     in_a.stop();
     outside.stop();
@@ -125,6 +126,12 @@ pub fn cgroup_ids_on_both_sides(backend: &str) {
         assert!(from_b.iter().any(|r| s(r, "tracer.pid") == who), "watcher {who} has no record of from-b: {from_b:#?}");
     }
 
+    // Each filter's leavings happened (the touch from outside B; outside's reads, seen
+    // above), and the kernel kept them from user space.
+    assert!(!named(&all, "from-outside").is_empty(), "no record of the touch outside B: {all:#?}");
+    for (stderr, flag) in [(&tracee_stderr, "tracee"), (&tracer_stderr, "tracer")] {
+        assert_eq!(filtered_in_user_space(stderr), 0, "-F {flag}.cgroup_id: left out in user space, not in the kernel: {stderr:?}");
+    }
     assert!(by_tracee.iter().all(|r| ids(r).1 == b), "-F tracee.cgroup_id=={b}: {by_tracee:#?}");
     assert!(named(&by_tracee, "from-outside").is_empty());
     assert!([pa, po].iter().all(|&w| by_tracee.iter().any(|r| s(r, "tracer.pid") == w && r["name"] == "from-b")), "{by_tracee:#?}");

@@ -80,6 +80,15 @@ pub fn parse_stats(line: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// `filtered=` of the last `fsnotify-gadget: stats:` line (the tool ran with `--stats`): the
+/// records the kernel sent that `-F` then left out in user space. A condition the kernel
+/// applies leaves nothing there: the tests of the in-kernel filters hold it to 0, so that a
+/// filter deleted from the BPF side fails them even though user space would hide it.
+pub fn filtered_in_user_space(stderr: &[String]) -> u64 {
+    let line = stderr.iter().rev().find(|l| l.contains("stats:")).unwrap_or_else(|| panic!("no stats line (give --stats): {stderr:?}"));
+    parse_stats(line).get("filtered").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no filtered= in {line}"))
+}
+
 /// `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

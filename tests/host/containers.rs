@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{require_root, run, s, test_dir, wait_for_notify_fd, Gadget};
+use crate::common::{filtered_in_user_space, require_root, run, s, test_dir, wait_for_notify_fd, Gadget};
 
 fn podman(args: &[&str]) -> String {
     let out = Command::new("podman").args(args).stderr(Stdio::piped()).output().expect("run podman (scripts/install-deps.sh installs it)");
@@ -540,12 +540,18 @@ fn a_tracee_container_running_at_start_is_filtered_in_the_kernel_by_its_cgroup()
     assert!(said.contains("--tracer-container fsg-no-such-container: no running container has that name now; filtered in user space"), "{said}");
     g.stop();
 
-    let g = Gadget::start(&["--tracee-container", &writer.name, "--tracer-pid", &watcher.pid().to_string()]);
+    // The host's touches, read by the same watcher, are what the container's cgroup leaves
+    // out: the kernel must, so that user space's check of the name has nothing to drop.
+    let everything = Gadget::start(&["--tracer-pid", &watcher.pid().to_string()]);
+    let g = Gadget::start(&["--tracee-container", &writer.name, "--tracer-pid", &watcher.pid().to_string(), "--stats", "3600"]);
     for i in 0..3 {
         run("touch", &[dir.join(format!("host-{i}")).to_str().unwrap()]);
         std::thread::sleep(Duration::from_millis(300));
     }
-    let (records, _) = g.stop();
+    let (records, stderr) = g.stop();
+    let (everything, _) = everything.stop();
+    assert!(everything.iter().any(|r| r["name"] == "host-0" && r["tracee"]["container"].is_null()), "no record of the host's touch: {everything:#?}");
+    assert_eq!(filtered_in_user_space(&stderr), 0, "the container's cgroup was not applied in the kernel: {stderr:?}");
     assert!(records.iter().any(|r| r["name"] == "loop"), "none of the container's touches: {records:#?}");
     for r in &records {
         assert_eq!((r["tracee"]["cgroup_id"].as_u64(), side(r, "tracee")), (Some(id), named(&writer)), "{r}");

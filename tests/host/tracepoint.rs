@@ -514,17 +514,22 @@ fn inotify_records_have_the_full_path() {
 }
 
 /// `-F` on any field (issue 15): a regex on the tracee's comm and one on the
-/// path, a negation and a number, all at once, keep exactly what they say.
+/// path, a negation and a number (the tracee's uid, which leaves out a touch
+/// by nobody), all at once, keep exactly what they say.
 #[test]
 fn field_filters_keep_what_they_say() {
     let _alone = crate::alone(module_path!());
     require_root();
     let dir = tempdir("field-filters");
-    let g = gadget(&["--inotify-only", "-F", "tracee.comm~^tou", "-F", "path~/keep-[0-9]$", "-F", "i_mask!~IN_OPEN", "-F", "latency_ns>=0"], 4);
+    let g = gadget(&["--inotify-only", "-F", "tracee.comm~^tou", "-F", "path~/keep-[0-9]$", "-F", "i_mask!~IN_OPEN", "-F", "tracee.uid<=0"], 4);
     let w = inotifywait(&dir);
     for name in ["keep-1", "drop-1", "keep-2"] {
         run("touch", &[dir.join(name).to_str().unwrap()]);
     }
+    // Kept by every condition but the number: nobody's touch.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let as_nobody = run("setpriv", &["--reuid", "65534", "--regid", "65534", "--clear-groups", "touch", dir.join("keep-4").to_str().unwrap()]);
+    assert!(as_nobody.status.success(), "{as_nobody:?}");
     std::fs::write(dir.join("keep-3"), b"written by the test, not by touch").unwrap();
     let recs = g.records();
     stop(w);
@@ -540,7 +545,8 @@ fn field_filters_keep_what_they_say() {
 
 /// Comm equalities, which the kernel applies (issue 15): only the records whose
 /// tracer and tracee have exactly those comms, with another watcher and another
-/// writer on the same directory.
+/// writer on the same directory; their records, which each equality alone would
+/// leave out, happen (an unfiltered trace shows them) but never reach user space.
 #[test]
 fn comm_equalities_keep_exactly_those_comms() {
     let _alone = crate::alone(module_path!());
@@ -549,17 +555,28 @@ fn comm_equalities_keep_exactly_those_comms() {
     let ready = dir.join("ready");
     let other = Bg(spawn("python3", &["-c", TWO_INSTANCES, dir.to_str().unwrap(), dir.to_str().unwrap(), ready.to_str().unwrap()]));
     crate::common::wait_ready(&ready, "the python watcher");
-    let g = gadget(&["--inotify-only", "-F", "tracer.comm==inotifywait", "-F", "tracee.comm==touch"], 4);
+    let all = crate::common::Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
+    let g = crate::common::Gadget::start(&[
+        "--backend", "tracepoint", "--inotify-only", "--stats", "3600", "-F", "tracer.comm==inotifywait", "-F", "tracee.comm==touch",
+    ]);
     let w = inotifywait(&dir);
     run("touch", &[dir.join("by-touch").to_str().unwrap()]);
     std::fs::write(dir.join("by-the-test"), b"").unwrap();
-    let recs = g.records();
+    std::thread::sleep(Duration::from_millis(800));
+    let (recs, stderr) = g.stop();
+    let (everything, _) = all.stop();
     stop(w);
     stop(other);
     assert!(recs.iter().any(|r| s(&r["name"]) == "by-touch"), "{recs:#?}");
     for r in &recs {
         assert_eq!((s(&r["tracer"]["comm"]), s(&r["tracee"]["comm"])), ("inotifywait", "touch"), "{r}");
     }
+    let seen = |tracer: &str, tracee_is_touch: bool, name: &str| {
+        everything.iter().any(|r| s(&r["tracer"]["comm"]) == tracer && (s(&r["tracee"]["comm"]) == "touch") == tracee_is_touch && s(&r["name"]) == name)
+    };
+    assert!(seen("python3", true, "by-touch"), "the python watcher's record of touch: {everything:#?}");
+    assert!(seen("inotifywait", false, "by-the-test"), "inotifywait's record of the test's write: {everything:#?}");
+    assert_eq!(crate::common::filtered_in_user_space(&stderr), 0, "the kernel let through what the comms exclude: {stderr:?}");
 }
 
 /// A watched directory moved under `inotifywait -r` (issue 15): records of
