@@ -238,15 +238,59 @@ fn fatrace_appears_with_its_init_flags() {
         let p = m["path"].as_str().unwrap();
         assert!(p.starts_with("(filesystem ") || p.starts_with("(mount ") || p.starts_with('/'), "{m}");
     }
-    let o = list(&["--pid", &pid]);
-    assert!(o.stdout.contains(&masks_name(flags)), "{}", o.stdout);
+    // The names are the kernel's own flags (fdinfo, above) decoded here,
+    // from fanotify_init(2)'s table, not by the code under test.
+    let want = init_flag_names(flags);
+    assert_eq!(i["fa_flags_names"], want.as_str(), "fdinfo flags:{flags:x}");
+    assert_eq!(fa_flags_cell(&list(&["--pid", &pid]).stdout, fa.pid(), fd), want);
     drop(fa);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// What the columns show for fanotify init flags.
-fn masks_name(flags: u64) -> String {
-    fsnotify_gadget::masks::fanotify_init_flags(flags as u32)
+/// fanotify_init(2)'s `flags` by name, as its man page and linux/fanotify.h
+/// give them. `FAN_CLASS_NOTIF` is 0: the class is the two bits 0x0c.
+const FANOTIFY_INIT_FLAGS: [(u64, &str); 15] = [
+    (0x0000_0001, "FAN_CLOEXEC"),
+    (0x0000_0002, "FAN_NONBLOCK"),
+    (0x0000_0004, "FAN_CLASS_CONTENT"),
+    (0x0000_0008, "FAN_CLASS_PRE_CONTENT"),
+    (0x0000_0010, "FAN_UNLIMITED_QUEUE"),
+    (0x0000_0020, "FAN_UNLIMITED_MARKS"),
+    (0x0000_0040, "FAN_ENABLE_AUDIT"),
+    (0x0000_0080, "FAN_REPORT_PIDFD"),
+    (0x0000_0100, "FAN_REPORT_TID"),
+    (0x0000_0200, "FAN_REPORT_FID"),
+    (0x0000_0400, "FAN_REPORT_DIR_FID"),
+    (0x0000_0800, "FAN_REPORT_NAME"),
+    (0x0000_1000, "FAN_REPORT_TARGET_FID"),
+    (0x0000_2000, "FAN_REPORT_FD_ERROR"),
+    (0x0000_4000, "FAN_REPORT_MNT"),
+];
+
+/// What `list` shows for a group's init flags: `FAN_CLASS_NOTIF` when the
+/// class bits are 0, then every set flag in bit order, `|`-separated.
+fn init_flag_names(flags: u64) -> String {
+    let mut names: Vec<&str> = FANOTIFY_INIT_FLAGS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect();
+    if flags & 0x0c == 0 {
+        names.insert(0, "FAN_CLASS_NOTIF");
+    }
+    let known = FANOTIFY_INIT_FLAGS.iter().fold(0, |all, (bit, _)| all | bit);
+    assert_eq!(flags & !known, 0, "a flag fanotify_init(2) does not list: {flags:#x}");
+    names.join("|")
+}
+
+/// The FA_FLAGS cell of the instance row of `pid`'s `fd` in `list`'s columns.
+fn fa_flags_cell(table: &str, pid: u32, fd: u32) -> String {
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let col = header.iter().position(|h| *h == "FA_FLAGS").unwrap_or_else(|| panic!("no FA_FLAGS column:\n{table}"));
+    // Every cell before FA_FLAGS is one word (comm, user and the container
+    // columns of these processes have no space).
+    let row = lines
+        .map(|l| l.split_whitespace().collect::<Vec<&str>>())
+        .find(|c| c.len() > col && c[0] == pid.to_string() && c[3] == fd.to_string())
+        .unwrap_or_else(|| panic!("no row of {pid} fd {fd}:\n{table}"));
+    row[col].to_string()
 }
 
 fn inotify_fd(cloexec: bool) -> OwnedFd {
@@ -432,15 +476,37 @@ fn fanotify_inode_and_mount_marks_are_named() {
         let r = unsafe { libc::fanotify_mark(fa.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr()) };
         assert_eq!(r, 0, "fanotify_mark: {}", std::io::Error::last_os_error());
     }
+    // A second group, of other flags: content class, no marks.
+    let (content_flags, content_f_flags) = (libc::FAN_CLASS_CONTENT | libc::FAN_NONBLOCK | libc::FAN_UNLIMITED_QUEUE | libc::FAN_REPORT_TID, libc::O_RDWR as u32);
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::fanotify_init(content_flags, content_f_flags) };
+    assert!(fd >= 0, "fanotify_init: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd we own.
+    let content = unsafe { OwnedFd::from_raw_fd(fd) };
     let me = std::process::id().to_string();
     let all = list_json(&["--pid", &me, "--watches"]);
+    let table = list(&["--pid", &me]).stdout;
     let inst: Vec<&Value> = rows(&all, "instance").into_iter().filter(|r| r["fd"] == fa.as_raw_fd()).collect();
     assert_eq!(inst.len(), 1, "{all:#?}");
     assert_eq!(inst[0]["kind"], "fanotify");
     assert_eq!(inst[0]["watches"], 2);
-    let (flags, f_flags) = fdinfo_fa_flags(std::process::id(), fa.as_raw_fd() as u32);
-    assert_eq!(inst[0]["fa_flags"], flags);
-    assert_eq!(inst[0]["fa_f_flags"], f_flags);
+    // The flags this test passed, as the kernel's fdinfo shows them and by
+    // their names in fanotify_init(2).
+    // (The kernel adds O_LARGEFILE, 0x8000, to the event flags of a 64-bit caller.)
+    assert_eq!(fdinfo_fa_flags(std::process::id(), fa.as_raw_fd() as u32), (0x1, 0x8000), "FAN_CLOEXEC; O_RDONLY|O_LARGEFILE");
+    assert_eq!((&inst[0]["fa_flags"], &inst[0]["fa_f_flags"]), (&Value::from(0x1), &Value::from(0x8000)));
+    assert_eq!(inst[0]["fa_flags_names"], "FAN_CLASS_NOTIF|FAN_CLOEXEC");
+    assert_eq!(fa_flags_cell(&table, std::process::id(), fa.as_raw_fd() as u32), "FAN_CLASS_NOTIF|FAN_CLOEXEC");
+    let other: Vec<&Value> = rows(&all, "instance").into_iter().filter(|r| r["fd"] == content.as_raw_fd()).collect();
+    assert_eq!(other.len(), 1, "{all:#?}");
+    assert_eq!(fdinfo_fa_flags(std::process::id(), content.as_raw_fd() as u32), (0x116, 0x8002), "O_RDWR|O_LARGEFILE");
+    assert_eq!((&other[0]["fa_flags"], &other[0]["fa_f_flags"]), (&Value::from(0x116), &Value::from(0x8002)));
+    assert_eq!(other[0]["fa_flags_names"], "FAN_NONBLOCK|FAN_CLASS_CONTENT|FAN_UNLIMITED_QUEUE|FAN_REPORT_TID");
+    assert_eq!(
+        fa_flags_cell(&table, std::process::id(), content.as_raw_fd() as u32),
+        "FAN_NONBLOCK|FAN_CLASS_CONTENT|FAN_UNLIMITED_QUEUE|FAN_REPORT_TID"
+    );
+    drop(content);
     let marks: Vec<&Value> = rows(&all, "watch").into_iter().filter(|r| r["fd"] == fa.as_raw_fd()).collect();
     let paths: Vec<&str> = marks.iter().map(|m| m["path"].as_str().unwrap()).collect();
     assert!(paths.contains(&s(&dir)), "the inode mark resolves to its directory: {paths:?}");
