@@ -549,14 +549,14 @@ fn watch_in_another_mount_namespace_resolves_through_the_holder() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Held as nobody: one inotify instance with one watch in the process, and
-/// five with 100 watches each sent over a unix socket (SCM_RIGHTS) and closed
-/// by the sender, never received: in flight, in no process's fd table.
+/// Held as user argv[2]: one inotify instance with one watch in the process,
+/// and five with 100 watches each sent over a unix socket (SCM_RIGHTS) and
+/// closed by the sender, never received: in flight, in no process's fd table.
 const IN_FLIGHT: &str = r#"
 import ctypes, os, socket, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-d = sys.argv[1]
-os.setgid(65534); os.setuid(65534)
+d, uid = sys.argv[1], int(sys.argv[2])
+os.setgid(uid); os.setuid(uid)
 shown = libc.inotify_init()
 assert libc.inotify_add_watch(shown, d.encode(), 0x100) >= 1
 a, b = socket.socketpair()
@@ -573,16 +573,24 @@ time.sleep(60)
 /// `list` counts what the fds in /proc show; the kernel also counts instances
 /// no fd table holds. The summary gives the kernel's own counts beside them
 /// and says how many more it has (issue 18, item 7).
+///
+/// The counts are the whole machine's for one user, so that user is one
+/// only this test uses (not nobody, whom other tests, of this binary or of
+/// another run beside it, hold inotify fds as), and the test runs alone.
 #[test]
 fn kernel_counts_show_instances_in_flight() {
+    let _alone = crate::alone(module_path!());
     let _g = lock();
     require_root();
+    let uid = 3_000_000_000 + std::process::id();
+    let named = Command::new("getent").args(["passwd", &uid.to_string()]).output().expect("getent (libc-bin)");
+    assert!(!named.status.success(), "uid {uid} is an account's: {named:?}");
     let dir = std::env::temp_dir().join(format!("fsg-inflight-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for j in 0..100 {
         std::fs::create_dir_all(dir.join(j.to_string())).unwrap();
     }
-    let mut child = Command::new("python3").arg("-c").arg(IN_FLIGHT).arg(&dir).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new("python3").arg("-c").arg(IN_FLIGHT).arg(&dir).arg(uid.to_string()).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -593,13 +601,15 @@ fn kernel_counts_show_instances_in_flight() {
     let _ = std::fs::remove_dir_all(&dir);
 
     let summary = rows.iter().find(|r| r["row"] == "summary").expect("a summary row");
-    let nobody = summary["users"].as_array().unwrap().iter().find(|u| u["uid"] == 65534).expect("nobody in the summary");
-    assert_eq!((nobody["inotify_instances"].as_u64(), nobody["inotify_watches"].as_u64()), (Some(1), Some(1)), "{nobody}");
-    let kernel = &nobody["kernel"];
-    assert_eq!((kernel["inotify_instances"].as_u64(), kernel["inotify_watches"].as_u64()), (Some(6), Some(501)), "{nobody}");
-    assert_eq!((nobody["unseen_inotify_instances"].as_u64(), nobody["unseen_inotify_watches"].as_u64()), (Some(5), Some(500)));
+    let user = summary["users"].as_array().unwrap().iter().find(|u| u["uid"] == uid).expect("the user in the summary");
+    // No name: the uid stands for it.
+    assert_eq!(user["user"], uid.to_string(), "{user}");
+    assert_eq!((user["inotify_instances"].as_u64(), user["inotify_watches"].as_u64()), (Some(1), Some(1)), "{user}");
+    let kernel = &user["kernel"];
+    assert_eq!((kernel["inotify_instances"].as_u64(), kernel["inotify_watches"].as_u64()), (Some(6), Some(501)), "{user}");
+    assert_eq!((user["unseen_inotify_instances"].as_u64(), user["unseen_inotify_watches"].as_u64()), (Some(5), Some(500)));
     assert!(
-        text.lines().any(|l| l.starts_with("note: the kernel counts 6 inotify instances and 501 watches for nobody")
+        text.lines().any(|l| l.starts_with(&format!("note: the kernel counts 6 inotify instances and 501 watches for {uid}:"))
             && l.contains("5 and 500 more")),
         "{text}"
     );
