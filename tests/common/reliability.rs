@@ -287,8 +287,15 @@ pub fn burst(backend: &str, size: BurstSize, pace: Pace) {
             assert!(lost > 0, "the ring buffer cannot hold {n} events while the tool is stopped");
         }
         Pace::Slow => {
+            // The slow reader reads its queue (SLOW_QUEUE) and what it frees in a
+            // few seconds: under half the records that surely overflow the ring
+            // buffer, so they fit in it even if the tool read none of them.
+            // Nothing may be lost, and every IN_Q_OVERFLOW the reader read is a record.
+            assert!(read < RING_OVERFLOW_EVENTS / 2, "the slow reader read {read} events");
+            assert_eq!(lost, 0, "the slow reader's {read} events fit in the ring buffer");
             assert!(overflows >= 1, "the slow reader's queue never overflowed ({read} events read)");
-            assert!(lost > 0 || out.contains("IN_Q_OVERFLOW"), "the overflow is a record: {}", &out[..out.len().min(300)]);
+            let overflow_records = out.lines().filter(|l| l.contains("IN_Q_OVERFLOW")).count() as u64;
+            assert_eq!(overflow_records, overflows, "each overflow the reader read is a record: {}", &out[..out.len().min(300)]);
         }
     }
     // An allocation whose free record was lost (tracepoint backend) stays
@@ -519,6 +526,8 @@ pub fn soak(backend: &str, secs: u64) {
     wait_for_notify_fd(w.pid(), "inotify");
     let answerer = perm_helper(&dir, "denied");
     let mut g = Gadget::start(&["--backend", backend, "--fields", "type", "--stats", "1"]);
+    // Tables are sampled from the stats lines: from the first one on.
+    g.wait_stderr("stats:", Duration::from_secs(30));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
         let (dir, stop) = (dir.clone(), stop.clone());
@@ -544,15 +553,11 @@ pub fn soak(backend: &str, secs: u64) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
         sleep(Duration::from_secs(1));
-        let tables: u64 = g
-            .stderr_now()
-            .iter()
-            .rev()
-            .find(|l| l.contains("stats:"))
-            .map(|l| parse_stats(l).values().filter_map(|v| v.split_once('/')).map(|(u, _)| u.parse::<u64>().unwrap()).sum())
-            .unwrap_or(0);
+        let stats = g.stderr_now().iter().rev().find(|l| l.contains("stats:")).expect("the stats line waited for above");
+        let tables: u64 = parse_stats(stats).values().filter_map(|v| v.split_once('/')).map(|(u, _)| u.parse::<u64>().unwrap()).sum();
         samples.push((rss_kib(g.pid()), tables));
     }
+    assert!(samples.len() >= 2, "{} samples in {secs} s: a soak needs two halves", samples.len());
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let rounds = worker.join().unwrap();
     sleep(Duration::from_secs(2));
