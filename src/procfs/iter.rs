@@ -21,7 +21,8 @@ use libbpf_rs::{Iter, OpenObject};
 
 /// C's `enum fsg_kind` (src/bpf/notify_kind.h), as the skeleton generates it.
 pub use skel::types::fsg_kind;
-use skel::types::{fsg_task_file, fsg_user_counts};
+// Public so tests and fuzz targets can build the records the iterators write.
+pub use skel::types::{fsg_task_file, fsg_user_counts};
 use skel::TaskFilesSkelBuilder;
 
 use super::NotifyKind;
@@ -85,7 +86,14 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     open.progs.task_user_counts.set_autoload(false);
     let skel = open.load().map_err(|e| anyhow!("loading the task_file iterator: {e}{}", crate::backend::libbpf_tail()))?;
     let bytes = run_iter(skel.progs.task_notify_files.attach(), "task_file")?;
+    Ok(task_files(&bytes, targeted))
+}
 
+/// The task_file iterator's output, `struct fsg_task_file` records back to
+/// back (a cut-off last one is dropped): (tgid, fd) -> what it saw, the first
+/// record of each. `targeted`: the iterator knew the read functions, so a
+/// record of another kind is not a notify file.
+pub fn task_files(bytes: &[u8], targeted: bool) -> HashMap<(u32, u32), IterFile> {
     let mut out = HashMap::new();
     for chunk in bytes.chunks_exact(size_of::<fsg_task_file>()) {
         let r: fsg_task_file = crate::boundary::read_prefix(chunk);
@@ -96,7 +104,7 @@ pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
         };
         out.entry((r.tgid, r.fd)).or_insert(IterFile { group: r.group, kind });
     }
-    Ok(out)
+    out
 }
 
 /// The kernel's own per-user counts (`struct ucounts`), summed over the user
@@ -113,9 +121,10 @@ pub struct KernelCounts {
 pub fn sum_user_counts(records: &[fsg_user_counts]) -> HashMap<u32, KernelCounts> {
     let mut seen = std::collections::HashSet::new();
     let mut out: HashMap<u32, KernelCounts> = HashMap::new();
+    // The counts are the kernel's, read as bytes: a sum of absurd ones stops at u64::MAX.
     let add = |slot: &mut Option<u64>, v: i64| {
         if v >= 0 {
-            *slot = Some(slot.unwrap_or(0) + v as u64);
+            *slot = Some(slot.unwrap_or(0).saturating_add(v as u64));
         }
     };
     for r in records {
@@ -139,9 +148,14 @@ pub fn user_counts() -> Result<HashMap<u32, KernelCounts>> {
     open.progs.task_notify_files.set_autoload(false);
     let skel = open.load().map_err(|e| anyhow!("loading the task iterator: {e}{}", crate::backend::libbpf_tail()))?;
     let bytes = run_iter(skel.progs.task_user_counts.attach(), "task")?;
-    let records: Vec<fsg_user_counts> =
-        bytes.chunks_exact(size_of::<fsg_user_counts>()).map(crate::boundary::read_prefix).collect();
-    Ok(sum_user_counts(&records))
+    Ok(user_counts_of(&bytes))
+}
+
+/// The task iterator's output, `struct fsg_user_counts` records back to back
+/// (a cut-off last one is dropped), summed per uid.
+pub fn user_counts_of(bytes: &[u8]) -> HashMap<u32, KernelCounts> {
+    let records: Vec<fsg_user_counts> = bytes.chunks_exact(size_of::<fsg_user_counts>()).map(crate::boundary::read_prefix).collect();
+    sum_user_counts(&records)
 }
 
 #[cfg(test)]
@@ -165,6 +179,8 @@ mod tests {
             KernelCounts { inotify_instances: Some(5), inotify_watches: Some(50), fanotify_groups: Some(0), fanotify_marks: None }
         );
         assert_eq!(sums[&0].inotify_instances, Some(1));
+        let huge = sum_user_counts(&[rec(1, 7, i64::MAX), rec(2, 7, i64::MAX), rec(3, 7, i64::MAX)]);
+        assert_eq!(huge[&7].inotify_instances, Some(u64::MAX), "a sum never wraps");
     }
 
     use super::*;
