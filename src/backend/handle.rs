@@ -61,10 +61,7 @@ impl Mounts {
 /// Decodes one record; a FID event's file handle becomes its path.
 pub fn decode_record(raw: &[u8], clock: Clock, mounts: &mut Mounts) -> Result<Record, decode::DecodeError> {
     let mut r = decode::decode(raw, clock)?;
-    let flags = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, flags)).map_or(0, u32::from_ne_bytes);
-    if flags & fsg_flags::FSG_F_HANDLE.0 != 0 {
-        let len = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, name_len)).map_or(0, u32::from_ne_bytes) as usize;
-        let name = raw.get(decode::HEADER_LEN..).map_or(&[][..], |n| &n[..len.min(n.len())]);
+    if let Some(name) = handle_bytes(raw) {
         r.name_truncated = false;
         match HandleName::parse(name).and_then(|h| mounts.path_of(h.fsid, h.handle_type, h.handle).map(|dir| h.join(dir))) {
             Some(path) => r.name = path,
@@ -77,21 +74,38 @@ pub fn decode_record(raw: &[u8], clock: Clock, mounts: &mut Mounts) -> Result<Re
     Ok(r)
 }
 
+/// The name[] bytes of a record flagged `FSG_F_HANDLE` (what
+/// [`HandleName::parse`] reads): the `name_len` bytes the header claims, cut to
+/// what the record holds and to the size of name[], as [`decode::decode`] cuts
+/// a name. None for a record without a handle.
+pub fn handle_bytes(raw: &[u8]) -> Option<&[u8]> {
+    let flags = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, flags)).map_or(0, u32::from_ne_bytes);
+    if flags & fsg_flags::FSG_F_HANDLE.0 == 0 {
+        return None;
+    }
+    let len = decode::raw_field::<4>(raw, std::mem::offset_of!(decode::fsg_event, name_len)).map_or(0, u32::from_ne_bytes) as usize;
+    let name = raw.get(decode::HEADER_LEN..raw.len().min(std::mem::size_of::<decode::fsg_event>())).unwrap_or_default();
+    Some(&name[..len.min(name.len())])
+}
+
 /// `name_unknown` of a file handle that no longer opens.
 pub const HANDLE_UNRESOLVED: &str = "file handle did not open: the file is gone, or its filesystem is not mounted where the tool runs";
 
-/// What a `FSG_F_HANDLE` record's name[] holds (kernel_event.h).
+/// What a `FSG_F_HANDLE` record's name[] holds (kernel_event.h): the
+/// filesystem id, the handle's type and bytes (`struct file_handle`'s), then
+/// the entry's name.
 #[derive(Debug, PartialEq)]
-struct HandleName<'a> {
-    fsid: u64,
-    handle_type: i32,
-    handle: &'a [u8],
+pub struct HandleName<'a> {
+    pub fsid: u64,
+    pub handle_type: i32,
+    pub handle: &'a [u8],
     /// The entry in the handle's directory (FID_NAME events), or empty.
-    entry: &'a [u8],
+    pub entry: &'a [u8],
 }
 
 impl<'a> HandleName<'a> {
-    fn parse(b: &'a [u8]) -> Option<Self> {
+    /// Reads name[]; None when it is shorter than its header or than the handle length it claims.
+    pub fn parse(b: &'a [u8]) -> Option<Self> {
         let header = b.get(..16)?;
         let fsid = u64::from_ne_bytes(header[..8].try_into().ok()?);
         let handle_type = i32::from_ne_bytes(header[8..12].try_into().ok()?);
@@ -101,7 +115,7 @@ impl<'a> HandleName<'a> {
     }
 
     /// The path: the handle's, with the entry appended when there is one.
-    fn join(&self, mut path: Vec<u8>) -> Vec<u8> {
+    pub fn join(&self, mut path: Vec<u8>) -> Vec<u8> {
         if !self.entry.is_empty() {
             if !path.ends_with(b"/") {
                 path.push(b'/');
@@ -141,6 +155,27 @@ mod tests {
         let h = HandleName::parse(&b).unwrap();
         assert!(h.entry.is_empty());
         assert_eq!(h.join(b"/srv/file".to_vec()), b"/srv/file");
+    }
+
+    #[test]
+    fn handle_bytes_are_the_claimed_part_of_name() {
+        use super::{decode, fsg_flags, handle_bytes};
+        let mut ev = decode::fsg_event { r#type: decode::fsg_type::FSG_TYPE_FANOTIFY.0, ..Default::default() };
+        assert_eq!(std::mem::size_of::<decode::fsg_event>() - decode::HEADER_LEN, ev.name.len(), "name[] ends the record");
+        let b = handle_record(&[9; 8], b"f");
+        decode::set_c(&mut ev.name, &b);
+        ev.name_len = b.len() as u32;
+        assert_eq!(handle_bytes(&decode::encode(&ev)), None, "not flagged: no handle");
+        ev.flags = fsg_flags::FSG_F_HANDLE.0;
+        let mut raw = decode::encode(&ev);
+        assert_eq!(handle_bytes(&raw), Some(&b[..]));
+        raw.truncate(raw.len() - 1);
+        assert_eq!(handle_bytes(&raw), Some(&b[..b.len() - 1]), "cut to what the record holds");
+        // A record longer than fsg_event, claiming more than name[]: only name[] is read.
+        ev.name_len = u32::MAX;
+        let mut raw = crate::boundary::as_bytes(&ev).to_vec();
+        raw.extend_from_slice(b"past the end");
+        assert_eq!(handle_bytes(&raw).map(<[u8]>::len), Some(ev.name.len()));
     }
 
     #[test]

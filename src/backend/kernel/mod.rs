@@ -2,7 +2,7 @@
 //! both families of programs; only the chosen family is loaded.
 
 pub mod decode;
-mod perm_paths;
+pub mod perm_paths;
 
 #[allow(clippy::all, non_camel_case_types, dead_code)]
 pub(crate) mod skel {

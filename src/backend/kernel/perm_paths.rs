@@ -17,14 +17,26 @@ pub const PATH_NOT_SEEN: &str = "the path went with the delivered event's record
 /// Deliveries not answered yet. A permission event blocks the process that
 /// caused it until its answer, so few are ever waiting; an answer lost to a
 /// full ring buffer leaves its delivery behind, hence the bound.
-const MAX_WAITING: usize = 65_536;
+pub const MAX_WAITING: usize = 65_536;
 
-#[derive(Default)]
 pub struct PermPaths {
     waiting: HashMap<u64, (Vec<u8>, bool)>,
+    max_waiting: usize,
+}
+
+impl Default for PermPaths {
+    fn default() -> PermPaths {
+        PermPaths::with_max_waiting(MAX_WAITING)
+    }
 }
 
 impl PermPaths {
+    /// Keeps at most `max` deliveries waiting (the tool keeps [`MAX_WAITING`];
+    /// a smaller bound lets a test or fuzz target reach it).
+    pub fn with_max_waiting(max: usize) -> PermPaths {
+        PermPaths { waiting: HashMap::new(), max_waiting: max }
+    }
+
     /// Keeps a delivered permission event's path, or gives an answer the
     /// path of its delivery; `raw` is the record `r` was decoded from.
     pub fn join(&mut self, raw: &[u8], r: &mut Record) {
@@ -32,7 +44,7 @@ impl PermPaths {
         let Some(event) = raw_field::<8>(raw, offset_of!(fsg_event, event_ptr)).map(u64::from_ne_bytes) else { return };
         match r.event_type {
             EventType::Fanotify if flags & fsg_flags::FSG_F_PERM.0 != 0 && r.tracer.is_some() => {
-                if self.waiting.len() >= MAX_WAITING {
+                if self.waiting.len() >= self.max_waiting {
                     self.waiting.clear();
                 }
                 self.waiting.insert(event, (r.name.clone(), r.name_truncated));
@@ -55,8 +67,7 @@ impl PermPaths {
     }
 
     /// Deliveries kept, waiting for their answers.
-    #[cfg(test)]
-    fn waiting(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.waiting.len()
     }
 }
