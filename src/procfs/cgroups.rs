@@ -186,9 +186,24 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Whether a mountinfo text has a cgroup2 mount of the hierarchy's root, read
+    /// field by field (`ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - FSTYPE ...`).
+    fn mounts_cgroup2_root(mountinfo: &str) -> bool {
+        mountinfo.lines().any(|l| {
+            let Some((fields, fs)) = l.split_once(" - ") else { return false };
+            fs.split(' ').next() == Some("cgroup2") && fields.split(' ').nth(3) == Some("/")
+        })
+    }
+
+    /// On a host with cgroup2 mounted, the kernel names this process's own
+    /// cgroup by its id. A host on cgroup v1 alone has none, and then (only
+    /// then) the tool finds no tree to look ids up in.
     #[test]
     fn the_kernel_gives_a_cgroups_path_by_its_id() {
-        let Some(root) = node_cgroup2() else { return eprintln!("no cgroup2 mounted: nothing to look up") };
+        let mounted = mounts_cgroup2_root(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+        let found = node_cgroup2();
+        assert_eq!(found.is_some(), mounted, "cgroup2 found at {found:?}; mounted per /proc/self/mountinfo: {mounted}");
+        let Some(root) = found else { return };
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         let rel = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_string();
         let id = std::fs::metadata(root.join(rel.trim_start_matches('/'))).unwrap().ino();
