@@ -7,14 +7,19 @@
 //!
 //! - `host`: the tracepoint backend (the one that runs where kprobes and fentry do not):
 //!   its cost on a fsnotify workload and on file activity that queues no fsnotify event,
-//!   its BPF programs' run time, saturation, start-up and memory; then `userspace`.
+//!   its BPF programs' run time, saturation, start-up and memory; `top`'s latency
+//!   quantiles against daemons of known delay and its interval summaries per second
+//!   (top.rs); the delay from a watcher's read to the record on stdout (delay.rs); then
+//!   `userspace`.
 //! - `vm`: inside the test VM (xtask), the fentry and kprobe backends: kernel-side cost,
 //!   BPF program run time, saturation, start-up and memory.
 //! - `userspace`: decode, enrichment, metrics and output throughput (userspace.rs), and
 //!   what a scrape of 10,000 label sets takes (scrape.rs).
 
+mod delay;
 mod procs;
 mod scrape;
+mod top;
 mod userspace;
 
 use std::io::Write;
@@ -84,15 +89,25 @@ struct Size {
     userspace_rounds: usize,
     /// Scrapes of the metrics endpoint with 10,000 label sets.
     scrapes: usize,
+    /// `top` against permission daemons of known delay.
+    top: top::TopSize,
+    /// Events timed from their read to their record on stdout.
+    delay_events: usize,
 }
 
 impl Size {
     fn new(smoke: bool, vm: bool) -> Size {
+        // 110 answers of the 50 ms daemon in a full run: its p99 (rank 109) is not its slowest.
+        let top = match smoke {
+            true => top::TopSize { rounds: 1, opens: [20, 10], min_intervals: 3 },
+            false => top::TopSize { rounds: 3, opens: [110, 60], min_intervals: 8 },
+        };
+        let delay_events = if smoke { 10 } else { 60 };
         match (smoke, vm) {
-            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 400_000, userspace_rounds: 5, scrapes: 5 },
-            (true, true) => Size { rounds: 2, ops: 300, stat_passes: 2, startups: 1, step_secs: 0.3, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
-            (false, false) => Size { rounds: 11, ops: 20_000, stat_passes: 200, startups: 7, step_secs: 1.0, userspace_records: 1_000_000, userspace_rounds: 7, scrapes: 20 },
-            (false, true) => Size { rounds: 7, ops: 3000, stat_passes: 10, startups: 3, step_secs: 1.0, userspace_records: 0, userspace_rounds: 0, scrapes: 0 },
+            (true, false) => Size { rounds: 3, ops: 2000, stat_passes: 20, startups: 2, step_secs: 0.2, userspace_records: 400_000, userspace_rounds: 5, scrapes: 5, top, delay_events },
+            (true, true) => Size { rounds: 2, ops: 300, stat_passes: 2, startups: 1, step_secs: 0.3, userspace_records: 0, userspace_rounds: 0, scrapes: 0, top, delay_events },
+            (false, false) => Size { rounds: 11, ops: 20_000, stat_passes: 200, startups: 7, step_secs: 1.0, userspace_records: 1_000_000, userspace_rounds: 7, scrapes: 20, top, delay_events },
+            (false, true) => Size { rounds: 7, ops: 3000, stat_passes: 10, startups: 3, step_secs: 1.0, userspace_records: 0, userspace_rounds: 0, scrapes: 0, top, delay_events },
         }
     }
 }
@@ -247,6 +262,8 @@ fn host(size: &Size, work: &Path) -> Result<()> {
     bpf_stats(tp, &[("inotify", fsnotify_args(size)), ("stat", stat_args)], work)?;
     saturation(tp, size.step_secs, work)?;
     startup(tp, size.startups)?;
+    top::run(&size.top, work)?;
+    delay::run(size.delay_events, work)?;
     userspace_part(size)
 }
 

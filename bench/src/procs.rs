@@ -238,6 +238,137 @@ impl Gadget {
     }
 }
 
+/// A running fsnotify-gadget (any subcommand) whose stdout lines come with the
+/// moment (CLOCK_MONOTONIC, as [`Instant`]) this process read each.
+pub struct TimedLines {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl TimedLines {
+    /// Starts `fsnotify-gadget ARGS` and waits until it traces.
+    pub fn start(args: &[&str]) -> Result<TimedLines> {
+        let mut child = Command::new(sibling("fsnotify-gadget")?)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting fsnotify-gadget")?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if tx.send((Instant::now(), line.trim_end().to_string())).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let kept = stderr.clone();
+        let err = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("tracing with the") {
+                    let _ = ready_tx.send(());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        if ready_rx.recv_timeout(READY_TIMEOUT).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("fsnotify-gadget {} did not start tracing: {}", args.join(" "), stderr.lock().unwrap().join(" | "));
+        }
+        Ok(TimedLines { child, lines, stderr })
+    }
+
+    /// The next stdout line and when it came, waiting `timeout` at most.
+    pub fn next(&self, timeout: Duration) -> Option<(Instant, String)> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Stops it with SIGINT; the stdout lines not taken yet (it must exit with status 0).
+    pub fn stop(mut self) -> Result<Vec<(Instant, String)>> {
+        // SAFETY: kill with a pid we started and still own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("fsnotify-gadget failed ({status}): {}", self.stderr.lock().unwrap().join(" | "));
+        }
+        // The reader thread ends at the pipe's end, dropping its sender.
+        Ok(self.lines.iter().collect())
+    }
+}
+
+impl Drop for TimedLines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// fsg-fanotify-perm marking `dir`, answering every open after `delay_ms`, under
+/// SCHED_FIFO (a busy machine's wake-up delays are then not taken for its own),
+/// returned once its mark is in place.
+pub struct PermDaemon {
+    child: Child,
+}
+
+impl PermDaemon {
+    pub fn start(dir: &Path, delay_ms: u64) -> Result<PermDaemon> {
+        let ready = dir.with_extension("ready");
+        let _ = std::fs::remove_file(&ready);
+        let child = Command::new(sibling("fsg-fanotify-perm")?)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--deny", "/", "--delay-ms", &delay_ms.to_string(), "--ready"])
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting fsg-fanotify-perm")?;
+        let daemon = PermDaemon { child };
+        set_fifo(daemon.pid())?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            if Instant::now() > deadline {
+                bail!("fsg-fanotify-perm never marked {}", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(daemon)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PermDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Real-time priority for the permission daemons and the threads whose opens they answer.
+pub const RT_PRIORITY: i32 = 10;
+
+/// SCHED_FIFO at [`RT_PRIORITY`] for `pid` (0: the calling thread).
+pub fn set_fifo(pid: u32) -> Result<()> {
+    let param = libc::sched_param { sched_priority: RT_PRIORITY };
+    // SAFETY: param is a valid sched_param; the pid is ours or 0.
+    if unsafe { libc::sched_setscheduler(pid as libc::pid_t, libc::SCHED_FIFO, &param) } != 0 {
+        bail!("SCHED_FIFO for {pid}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -500,6 +500,62 @@ fn memory_part(report: &mut Report, place: &str, records: &[Value]) {
     }
 }
 
+/// `top`'s answer latency quantiles for the whole run against each permission daemon's
+/// true delay (the median over runs, and its ratio to the delay: at most 10% above it),
+/// and its interval summaries per second of `--interval 1` (at least 7 in 8 s).
+fn top_part(report: &mut Report, records: &[Value]) {
+    report.line("== 7. top: latency quantiles against daemons of known delay, summaries per second ==");
+    for delay in [50.0, 100.0] {
+        let runs: Vec<&Value> = of_type(records, "top_latency").filter(|r| num(r, "delay_ms") == delay).collect();
+        let ms = |key: &str| -> Vec<f64> { runs.iter().map(|r| num(r, key) / 1e6).collect() };
+        let (Some(p50), Some(p99), Some(max)) = (summarize(&ms("p50_ns")), summarize(&ms("p99_ns")), summarize(&ms("max_ns"))) else {
+            report.missing(format!("top: the {delay} ms daemon's quantiles"));
+            continue;
+        };
+        let against = |q: Summary| {
+            let ratio = q.median / delay;
+            format!("{} = {ratio:.3}x the delay {}", q.show(2, " ms"), verdict(Target::AtMost(1.1), ratio))
+        };
+        report.line(format!(
+            "  daemon answering after {delay:.0} ms ({} answers a run): p50 {}; p99 {}; max {:.2} ms",
+            num(runs[0], "requests"),
+            against(p50),
+            against(p99),
+            max.max
+        ));
+    }
+    let runs: Vec<&Value> = of_type(records, "top_intervals").collect();
+    let per_s: Vec<f64> = runs.iter().map(|r| num(r, "intervals") / num(r, "seconds")).collect();
+    match summarize(&per_s) {
+        Some(s) => report.line(format!(
+            "  top --interval 1: {} interval summaries per second ({} in {:.2} s in the first run) {}",
+            s.show(3, ""),
+            num(runs[0], "intervals"),
+            num(runs[0], "seconds"),
+            verdict(Target::AtLeast(0.875), s.median)
+        )),
+        None => report.missing("top: interval summaries per second"),
+    }
+}
+
+/// From a watcher's read(2) returning an event to its record on the tool's stdout, against
+/// the README's "at most about 100 ms" (judged on the slowest).
+fn delay_part(report: &mut Report, place: &str, records: &[Value]) {
+    let delays: Vec<&Value> = of_type(records, "print_delay").collect();
+    let ms: Vec<f64> = delays.iter().map(|r| num(r, "ms")).collect();
+    match summarize(&ms) {
+        Some(s) => report.line(format!(
+            "  {place} {:<10} median {:.3} ms, slowest {:.3} ms of {} events {}",
+            text(delays[0], "backend"),
+            s.median,
+            s.max,
+            s.n,
+            verdict(Target::AtMost(100.0), s.max)
+        )),
+        None => report.missing(format!("read-to-print delay ({place})")),
+    }
+}
+
 /// Every figure: the VM's kernels first, then the host. Without `vm` (`--no-vm`) the VM's
 /// figures are not expected.
 pub fn report(host: &[Value], guests: &[(String, Vec<Value>)], vm: bool) -> Report {
@@ -527,6 +583,9 @@ pub fn report(host: &[Value], guests: &[(String, Vec<Value>)], vm: bool) -> Repo
     for (label, records) in guests {
         memory_part(&mut report, &format!("VM {label}"), records);
     }
+    top_part(&mut report, host);
+    report.line("== 8. From a watcher's read(2) to the record on stdout (README: at most about 100 ms) ==");
+    delay_part(&mut report, "host", host);
     report
 }
 
@@ -718,6 +777,37 @@ mod tests {
         assert!(report.missing.iter().any(|m| m.contains("VM")));
         assert!(report.missing.iter().any(|m| m.contains("throughput")));
         assert!(report.missing.iter().any(|m| m.contains("scrape")));
+        for what in ["the 50 ms daemon's quantiles", "the 100 ms daemon's quantiles", "interval summaries per second", "read-to-print delay (host)"] {
+            assert!(report.missing.iter().any(|m| m.contains(what)), "{what} not said missing: {:?}", report.missing);
+        }
+    }
+
+    #[test]
+    fn top_quantiles_against_the_delays_and_the_read_to_print_delay() {
+        let latency = |delay: u64, round: u64, p50_ms: f64, p99_ms: f64| {
+            serde_json::json!({"t": "top_latency", "round": round, "delay_ms": delay, "requests": 110,
+                "p50_ns": p50_ms * 1e6, "p99_ns": p99_ms * 1e6, "max_ns": (p99_ms + 1.0) * 1e6})
+        };
+        let mut records = vec![
+            latency(50, 0, 50.2, 50.9),
+            latency(50, 1, 50.4, 56.0),
+            latency(50, 2, 50.3, 51.0),
+            latency(100, 0, 100.4, 112.0),
+            serde_json::json!({"t": "top_intervals", "round": 0, "interval_s": 1.0, "intervals": 8, "seconds": 8.0}),
+            serde_json::json!({"t": "top_intervals", "round": 1, "interval_s": 1.0, "intervals": 8, "seconds": 10.0}),
+        ];
+        for ms in [0.5, 40.0, 99.0] {
+            records.push(serde_json::json!({"t": "print_delay", "backend": "tracepoint", "ms": ms}));
+        }
+        let mut report = Report::default();
+        top_part(&mut report, &records);
+        delay_part(&mut report, "host", &records);
+        let text = report.lines.join("\n");
+        assert!(text.contains("after 50 ms (110 answers a run): p50 50.30 ms (range 50.20-50.40, n=3) = 1.006x the delay [target <= 1.1: met]; p99 51.00 ms (range 50.90-56.00, n=3) = 1.020x the delay [target <= 1.1: met]; max 57.00 ms"), "{text}");
+        assert!(text.contains("after 100 ms (110 answers a run): p50 100.40 ms (range 100.40-100.40, n=1) = 1.004x the delay [target <= 1.1: met]; p99 112.00 ms (range 112.00-112.00, n=1) = 1.120x the delay [target <= 1.1: MISSED]"), "{text}");
+        assert!(text.contains("top --interval 1: 0.900 (range 0.800-1.000, n=2) interval summaries per second (8 in 8.00 s in the first run) [target >= 0.875: met]"), "{text}");
+        assert!(text.contains("host tracepoint median 40.000 ms, slowest 99.000 ms of 3 events [target <= 100: met]"), "{text}");
+        assert!(report.missing.is_empty(), "{:?}", report.missing);
     }
 
     #[test]
