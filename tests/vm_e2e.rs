@@ -596,6 +596,16 @@ fn own_activity_left_out(backend: &str) {
 }
 each_backend!(own_activity_left_out: own_activity_left_out_fentry => "fentry", own_activity_left_out_kprobe => "kprobe", own_activity_left_out_tracepoint => "tracepoint");
 
+fn forged_group_dup2(backend: &str) {
+    common::forgery::forged_group(backend, "dup2");
+}
+each_backend!(forged_group_dup2: forged_group_dup2_fentry => "fentry", forged_group_dup2_kprobe => "kprobe", forged_group_dup2_tracepoint => "tracepoint");
+
+fn forged_group_uring(backend: &str) {
+    common::forgery::forged_group(backend, "uring");
+}
+each_backend!(forged_group_uring: forged_group_uring_fentry => "fentry", forged_group_uring_kprobe => "kprobe", forged_group_uring_tracepoint => "tracepoint");
+
 use common::cgroups::cgroup_ids_on_both_sides;
 each_backend!(cgroup_ids_on_both_sides: cgroup_ids_fentry => "fentry", cgroup_ids_kprobe => "kprobe", cgroup_ids_tracepoint => "tracepoint");
 

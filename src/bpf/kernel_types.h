@@ -197,13 +197,29 @@ struct fsnotify_event {
 	struct list_head list;
 };
 
+/*
+ * A wait queue and its entries. A task blocked in, or running, a read of a
+ * notify file is an entry of its group's notification_waitq; a tracee waiting
+ * for a permission answer is one of its group's access_waitq. Either way the
+ * entry's private is the task.
+ */
+struct wait_queue_head {
+	struct list_head head;
+};
+struct wait_queue_entry {
+	void *private;
+	struct list_head entry;
+};
+
 struct fanotify_group_private_data {
+	struct wait_queue_head access_waitq;
 	int flags;
 	int f_flags;
 };
 
 struct fsnotify_group {
 	const struct fsnotify_ops *ops;
+	struct wait_queue_head notification_waitq;
 	struct fsnotify_event *overflow_event;
 	bool shutdown;
 	unsigned int q_len;

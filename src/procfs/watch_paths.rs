@@ -72,6 +72,10 @@ pub struct WatchPaths {
     paths: HashMap<Key, Entry>,
     resolver: Resolver,
     batch: u64,
+    /// (pid, fd) -> group of every notify fd, as the task_file iterator saw them in the
+    /// batch `groups_batch`: read at most once a batch, and only when a path is resolved.
+    groups: HashMap<(u32, u32), u64>,
+    groups_batch: Option<u64>,
 }
 
 /// (inode, device) of what `path` names now.
@@ -151,13 +155,9 @@ impl WatchPaths {
     pub fn prime(&mut self) {
         let fds: Vec<_> = super::scan_notify_fds(None).into_iter().filter(|f| f.kind == NotifyKind::Inotify).collect();
         let groups = super::iter::notify_files().unwrap_or_default();
-        let mut per_pid: HashMap<u32, usize> = HashMap::new();
-        for f in &fds {
-            *per_pid.entry(f.pid).or_default() += 1;
-        }
         let (now, wall) = (Instant::now(), wall_now());
         for f in &fds {
-            let group = groups.get(&(f.pid, f.fd)).map(|g| g.group);
+            let Some(group) = groups.get(&(f.pid, f.fd)).map(|g| g.group) else { continue };
             for m in &f.info.marks {
                 let Some(wd) = m.wd else { continue };
                 if self.paths.len() >= MAX_ENTRIES / 2 {
@@ -167,13 +167,7 @@ impl WatchPaths {
                 let path: Option<Arc<[u8]>> = path.starts_with(b"/").then(|| Arc::from(path));
                 let entry =
                     Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch, verified: wall, before: None };
-                if let Some(g) = group {
-                    self.paths.insert((f.pid, g, wd), entry.clone());
-                }
-                // Records with no group (some tracepoint reads) can use it when the wd is unambiguous.
-                if per_pid[&f.pid] == 1 {
-                    self.paths.insert((f.pid, 0, wd), entry);
-                }
+                self.paths.insert((f.pid, group, wd), entry);
             }
         }
     }
@@ -224,23 +218,32 @@ impl WatchPaths {
         }
     }
 
-    /// The watch's path from the tracer's fdinfo; None when it is not there,
-    /// is ambiguous, or does not resolve to a path.
+    /// The watch's path from the tracer's fdinfo; None when it is not there, the
+    /// record's group is unknown, or it does not resolve to a path.
+    ///
+    /// Only the fd whose group is the record's serves, even when the tracer has one
+    /// instance with that wd: the tracer may have closed the group it read from and
+    /// opened another (its wd 1 on another directory) before the record got here.
+    /// A record with no group (the backend could not tell which queue it came from)
+    /// gets no path: any instance of the tracer's would be a guess it can steer.
     fn resolve(&mut self, (pid, group, wd): Key) -> Option<(Vec<u8>, Option<(u64, (u32, u32))>)> {
+        if group == 0 {
+            return None;
+        }
         let fds: Vec<_> = super::scan_notify_fds(Some(pid))
             .into_iter()
             .filter(|f| f.kind == NotifyKind::Inotify && f.info.marks.iter().any(|m| m.wd == Some(wd)))
             .collect();
-        let fd = match fds.len() {
-            0 => return None,
-            1 => &fds[0],
-            // Several instances have this wd: only the group address tells them apart.
-            _ if group != 0 => {
-                let groups = super::iter::notify_files().ok()?;
-                fds.iter().find(|f| groups.get(&(pid, f.fd)).is_some_and(|g| g.group == group))?
-            }
-            _ => return None,
-        };
+        if fds.is_empty() {
+            return None;
+        }
+        // After the fdinfo, so that an fd swapped in between does not match.
+        if self.groups_batch != Some(self.batch) {
+            let files = super::iter::notify_files().ok()?;
+            self.groups = files.into_iter().map(|(key, f)| (key, f.group)).collect();
+            self.groups_batch = Some(self.batch);
+        }
+        let fd = fds.iter().find(|f| self.groups.get(&(pid, f.fd)) == Some(&group))?;
         let object: &Object = &fd.info.marks.iter().find(|m| m.wd == Some(wd))?.object;
         let path = self.resolver.describe(pid, object);
         // Markers such as `(deleted)` are not paths.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod cgroups;
+pub mod forgery;
 // The VM tests use every burst size and pace; the host tests (tracepoint
 // backend) not those only the fentry and kprobe backends are held to.
 #[allow(dead_code)]

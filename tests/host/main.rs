@@ -7,6 +7,8 @@
 //! - [`list`]: `fsnotify-gadget list`;
 //! - [`hostile`]: hostile names and vanishing processes (tests/vm_e2e.rs runs
 //!   the same with the fentry and kprobe backends);
+//! - [`forgery`]: a reader that names another of its groups in its registers or
+//!   fd table while it reads, which no record may take for the group read;
 //! - [`input`]: bad flags and missing privileges;
 //! - [`terminal`]: the columns in an 80-column pseudo-terminal, and the
 //!   start-up messages;
@@ -27,6 +29,7 @@ mod common;
 
 mod containers;
 mod fleet;
+mod forgery;
 mod hostile;
 mod input;
 mod list;

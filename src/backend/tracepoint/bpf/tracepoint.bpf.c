@@ -12,9 +12,20 @@
  * inotify_read or fanotify_read). The tracepoint fires before the object is
  * released, so the event is read from the object itself there, joined with
  * its tracee and sent as one struct fsg_event, the record the fentry/kprobe
- * backends send (src/backend/kernel/bpf/kernel_event.h). The reading fd is
- * the syscall's first argument (bpf_task_pt_regs), and its file's
- * private_data is the group.
+ * backends send (src/backend/kernel/bpf/kernel_event.h).
+ *
+ * Which group the event was taken from is not in the object. The reader
+ * chooses its registers and its fd table: the syscall's first argument may
+ * name another group's fd (an ia32 read's ebx while rdi names one, a
+ * registered-ring io_uring_enter), and another thread may dup2 another group
+ * over the fd while the read is blocked. So the fd the registers name only
+ * proposes a group, and the kernel's own state decides: inotify_read and
+ * fanotify_read keep the reading task on the group's notification_waitq for
+ * the whole read, so the group whose queue holds the task that frees the
+ * event is the one it was taken from; a tracee waiting for its answer is on
+ * the group's access_waitq. A proposal those queues do not confirm is
+ * dropped, and the record goes out with no group, which user space shows as
+ * unknown (no path is guessed for it) and counts.
  *
  * A permission event is not freed by the read: it lives until it is
  * answered, and is then freed by its tracee (or, when the tracee was killed
@@ -34,14 +45,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* x86-64 and ia32 syscall numbers of the reads that copy events out. */
-#define NR_read 0
-#define NR_pread64 17
-#define NR_readv 19
-#define NR_preadv 295
-#define NR_preadv2 327
-#define NR32_read 3
-#define NR32_readv 145
 /* io_uring's reads (uapi IORING_OP_*). */
 #define IORING_OP_READV 1
 #define IORING_OP_READ_FIXED 4
@@ -119,6 +122,9 @@ struct {
 
 /* Components plus mount crossings a path walk takes at most. */
 #define PATH_STEPS_MAX 1024
+/* Entries one wait-queue check looks at, at most: a group's readers and
+ * pollers. Past that the group is not confirmed, and is left unknown. */
+#define WAITERS_MAX 256
 
 /* A kernel pointer of type T whose fields K() and KBF() read. */
 #define KP(T, p) (probe_read ? (T *)(__u64)(p) : bpf_core_cast((void *)(__u64)(p), T))
@@ -169,10 +175,6 @@ static __always_inline __u32 group_prio(__u64 g)
 	return K(group, priority);
 }
 
-/*
- * The group of the notify file that the current syscall's fd names, 0 if it
- * names none. The fd is the first argument (rdi; ebx for an ia32 task).
- */
 /* Which notify group a file is, 0 if it is none; *kind says which kind. */
 static __always_inline __u64 file_group(__u64 f, __u32 *kind)
 {
@@ -202,11 +204,65 @@ static __always_inline __u64 file_group(__u64 f, __u32 *kind)
 	return 0;
 }
 
+/* One wait-queue walk: from the head's first entry until the head again. */
+struct waiter_walk {
+	__u64 head; /* the queue's list head */
+	__u64 pos;  /* the current entry's list node */
+	__u64 task;
+	bool found;
+};
+
+static long waiter_step(__u64 index, struct waiter_walk *w)
+{
+	struct wait_queue_entry *we;
+	struct list_head *node;
+
+	if (!w->pos || w->pos == w->head)
+		return 1;
+	we = KP(struct wait_queue_entry, w->pos - bpf_core_field_offset(struct wait_queue_entry, entry));
+	if ((__u64)K(we, private) == w->task) {
+		w->found = true;
+		return 1;
+	}
+	node = KP(struct list_head, w->pos);
+	w->pos = (__u64)K(node, next);
+	return 0;
+}
+
+/* Whether task is an entry of the wait queue whose head is at wq. */
+static __always_inline bool waits_on(__u64 wq, __u64 task)
+{
+	struct wait_queue_head *h = KP(struct wait_queue_head, wq);
+	struct waiter_walk w = {};
+
+	w.head = wq + bpf_core_field_offset(struct wait_queue_head, head);
+	w.pos = (__u64)K(h, head.next);
+	w.task = task;
+	bpf_loop(WAITERS_MAX, waiter_step, &w, 0);
+	return w.found;
+}
+
+/* Which queue confirms a proposed group. */
+enum confirm {
+	ON_READ_QUEUE,   /* the task reads the group: its notification_waitq */
+	ON_ANSWER_QUEUE, /* the task waits for the group's answer: fanotify's access_waitq */
+};
+
+static __always_inline bool confirmed(__u64 group, __u32 kind, enum confirm by, __u64 task)
+{
+	if (by == ON_READ_QUEUE)
+		return waits_on(group + bpf_core_field_offset(struct fsnotify_group, notification_waitq), task);
+	return kind == FSG_KIND_FANOTIFY &&
+	       waits_on(group + bpf_core_field_offset(struct fsnotify_group, fanotify_data.access_waitq), task);
+}
+
 /*
- * The group of the notify file that the current syscall's fd names, 0 if it
- * names none. The fd is the first argument (rdi; ebx for an ia32 task).
+ * The group of the notify file that task's current syscall names by its first
+ * argument (rdi, or ebx for an ia32 syscall), once `by` confirms it for
+ * waiter; 0 when none is confirmed. The registers only propose (see the top of
+ * this file).
  */
-static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind)
+static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind, enum confirm by, __u64 waiter)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	struct fdtable *fdt = task->files->fdt;
@@ -217,6 +273,7 @@ static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
 		__u64 fd = fds[i], f = 0, group;
+		__u32 k = 0;
 
 		if (fd >= max)
 			continue;
@@ -229,36 +286,22 @@ static __always_inline __u64 task_fd_group(struct task_struct *task, __u32 *kind
 
 			f = (__u64)fs->fd_array[0];
 		}
-		group = file_group(f, kind);
-		if (group)
+		group = file_group(f, &k);
+		if (group && confirmed(group, k, by, waiter)) {
+			*kind = k;
 			return group;
+		}
 	}
 	return 0;
 }
 
-static __always_inline __u64 fd_group(__u32 *kind)
-{
-	return task_fd_group(bpf_get_current_task_btf(), kind);
-}
-
-/* Whether the current task is in a read-family syscall (native or ia32). */
-static __always_inline bool in_read_syscall(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	long nr = regs->orig_ax;
-
-	return nr == NR_read || nr == NR_pread64 || nr == NR_readv || nr == NR_preadv ||
-	       nr == NR_preadv2 || nr == NR32_read || nr == NR32_readv;
-}
-
 /*
- * The group the current task is reading, 0 if none; *reading says whether it
- * is reading a notify file at all. A syscall names the file by its first
- * argument; an io-wq worker (io_uring punts a read of a notify fd to one) runs
- * a request that holds the file itself.
+ * The group the current task is reading, confirmed by its read queue; 0 if
+ * none is. A syscall proposes the file by its first argument; an io-wq worker
+ * (io_uring punts a read of a notify fd to one) runs a request that holds the
+ * file itself.
  */
-static __always_inline __u64 reading_group(__u32 *kind, bool *reading)
+static __always_inline __u64 reading_group(__u32 *kind)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 group;
@@ -270,7 +313,6 @@ static __always_inline __u64 reading_group(__u32 *kind, bool *reading)
 		struct io_kiocb *req;
 		__u8 op;
 
-		*reading = false;
 		if (!work)
 			return 0;
 		req = KP(struct io_kiocb, work - bpf_core_field_offset(struct io_kiocb, work));
@@ -278,11 +320,9 @@ static __always_inline __u64 reading_group(__u32 *kind, bool *reading)
 		if (op != IORING_OP_READ && op != IORING_OP_READV && op != IORING_OP_READ_FIXED)
 			return 0;
 		group = file_group((__u64)K(req, file), kind);
-		*reading = group != 0;
-		return group;
+		return group && confirmed(group, *kind, ON_READ_QUEUE, (__u64)task) ? group : 0;
 	}
-	*reading = in_read_syscall();
-	return fd_group(kind);
+	return task_fd_group(task, kind, ON_READ_QUEUE, (__u64)task);
 }
 
 /* The kind of the alloc range call_site is in, 0 if none. Maps untouched. */
@@ -530,7 +570,6 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 	struct fsg_proc tracer = {};
 	bool have_tracer = false;
 	__u64 group = 0;
-	__u32 kind = 0;
 	struct fsg_event *e;
 
 	if (a->flags & (FSG_F_TRACER | FSGT_A_READER)) {
@@ -538,12 +577,11 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 		group = a->group;
 		have_tracer = true;
 	} else if (a->tracee.tid != tid) {
-		/* Freed by the tracer: a cancelled request it answered or closed. */
+		/* Freed by the tracer: a cancelled request it answered or closed.
+		 * Its tracee is gone, so no queue can confirm the group the
+		 * tracer's registers propose: it stays unknown. */
 		fill_proc(&tracer);
 		have_tracer = true;
-		group = fd_group(&kind);
-		if (kind != FSG_KIND_FANOTIFY)
-			group = 0;
 	}
 	if (tracer_pid && (!have_tracer || tracer.pid != tracer_pid))
 		return;
@@ -582,7 +620,6 @@ static __always_inline void perm_done(struct alloc *a, __u64 ptr, __u32 tid)
 static __always_inline int on_free(__u64 site, __u64 ptr)
 {
 	__u32 class, tid, kind = 0, fd_kind = 0;
-	bool reading = false;
 	struct alloc *a;
 	struct fsg_event *e;
 	__u64 group;
@@ -605,11 +642,11 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	 * overflow, or flushed with its group. Not delivered. */
 	if (class == FSGT_FREE_HANDLER)
 		goto out;
-	group = reading_group(&fd_kind, &reading);
-	if (class == FSGT_FREE_OTHER && !reading)
+	group = reading_group(&fd_kind);
+	/* A shared free path is a read only when a read queue of this kind of
+	 * group holds the task; otherwise a flush. */
+	if (class == FSGT_FREE_OTHER && (!group || fd_kind != kind))
 		goto out;
-	if (class == FSGT_FREE_OTHER && fd_kind != kind)
-		goto out; /* a flush, not a read of this kind of file */
 	if (fd_kind != kind)
 		group = 0; /* read some other way: the group is unknown */
 	if (tracer_pid && (bpf_get_current_pid_tgid() >> 32) != tracer_pid)
@@ -687,9 +724,10 @@ int BPF_PROG(tp_waking, struct task_struct *p)
 		if (KBF(pe, state) != FAN_EVENT_ANSWERED)
 			return 0;
 		fill_proc(&a->tracer);
-		group = fd_group(&kind);
-		if (kind == FSG_KIND_FANOTIFY && group)
-			a->group = group;
+		/* The answering tracer's write proposes the group; the queue its
+		 * tracee waits on confirms it. */
+		group = task_fd_group(bpf_get_current_task_btf(), &kind, ON_ANSWER_QUEUE, (__u64)p);
+		a->group = kind == FSG_KIND_FANOTIFY ? group : 0;
 		a->flags |= FSG_F_TRACER;
 		return 0;
 	}
@@ -711,7 +749,7 @@ int BPF_PROG(tp_waking, struct task_struct *p)
 	if (KBF(pe, state) != FAN_EVENT_INIT)
 		return 0;
 	fill_proc_of(&a->tracer, p);
-	group = task_fd_group(p, &kind);
+	group = task_fd_group(p, &kind, ON_READ_QUEUE, (__u64)p);
 	a->group = kind == FSG_KIND_FANOTIFY ? group : 0;
 	a->flags |= FSGT_A_READER;
 	return 0;

@@ -1,0 +1,70 @@
+//! An unprivileged reader that steers what a tracer of its reads names as their group
+//! (helpers/src/bin/fsg-forger.rs): it makes a real group watching one directory and a decoy
+//! watching another, then reads the real group's event while the syscall's registers or its
+//! fd table name the decoy. Root creates `shadow` in the watched directory. Whatever the
+//! backend, the record of that read says the real group and the watched path, or that the
+//! group is unknown with no path: never the decoy's group or a path under the decoy.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use super::*;
+
+/// `mode`: `dup2` (the decoy dup2()ed over the fd a blocked read is on) or `uring` (an inline
+/// io_uring read submitted through a registered-ring index that is the decoy's fd number).
+pub fn forged_group(backend: &str, mode: &str) {
+    let dir = test_dir(&format!("forge-{mode}"));
+    let (watched, decoy) = (dir.join("watched"), dir.join("decoy"));
+    for d in [&watched, &decoy] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let mut forger = Command::new(helper("fsg-forger"))
+        .args([mode, watched.to_str().unwrap(), decoy.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("fsg-forger");
+    let pid = forger.id();
+    let mut lines = BufReader::new(forger.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let fds: Vec<u32> = next().strip_prefix("fds ").expect("fsg-forger's fds").split(' ').map(|n| n.parse().unwrap()).collect();
+    let listed = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &pid.to_string()]).output().unwrap();
+    let group_of = |fd: u32| -> String {
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["row"] == "instance" && v["fd"] == fd)
+            .and_then(|v| v["fsnotify_group"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("list shows no group for fd {fd}: {listed:?}"))
+    };
+    let (real, fake) = (group_of(fds[0]), group_of(fds[1]));
+    writeln!(forger.stdin.as_mut().unwrap(), "go").unwrap();
+    assert_eq!(next(), "armed");
+    std::fs::write(watched.join("shadow"), b"").unwrap();
+    let read = next();
+    assert!(read.starts_with("read ") && read.ends_with(" shadow"), "fsg-forger: {read:?}");
+    let status = forger.wait().unwrap();
+    assert!(status.success(), "fsg-forger: {status}");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let (records, stderr) = g.stop();
+
+    let mine: Vec<&Value> = records.iter().filter(|r| s(r, "tracer.pid") == pid && r["name"] == "shadow").collect();
+    assert!(!mine.is_empty(), "the read of shadow was not printed: {records:#?} {stderr:?}");
+    let real_path = watched.join("shadow");
+    for r in &mine {
+        assert_ne!(r["fsnotify_group"], fake.as_str(), "the decoy's group: {r}");
+        let path = r["path"].as_str().unwrap_or("");
+        assert!(!path.starts_with(decoy.to_str().unwrap()), "a path under the decoy: {r}");
+        if backend == "tracepoint" {
+            // The registers and the fd table name the decoy, which no queue confirms.
+            assert!(r["fsnotify_group"].is_null() && r["path"].is_null(), "{r}");
+            if mode == "uring" {
+                assert_eq!(s(r, "tracer.tid"), pid, "the read ran inline, in the reader's io_uring_enter: {r}");
+            }
+        } else {
+            // fentry and kprobe take the group from the queue the event left.
+            assert_eq!((r["fsnotify_group"].as_str(), path), (Some(real.as_str()), real_path.to_str().unwrap()), "{r}");
+        }
+    }
+}
