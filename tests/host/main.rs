@@ -27,6 +27,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod claims;
 mod containers;
 mod fleet;
 mod forgery;
