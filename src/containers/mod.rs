@@ -143,12 +143,27 @@ pub fn parse_root(s: &str) -> Result<(String, PathBuf), String> {
     Ok((kind.to_string(), PathBuf::from(dir.trim())))
 }
 
+/// A runtime's state file, read as the untrusted input it is: whoever can write a runtime
+/// root (or the HOST_ROOT mount) chooses what sits at the path. It is opened without
+/// following a last symlink and without blocking (a FIFO does not wait for a writer), and
+/// read only when the opened file is a regular one of 1 byte to [`MAX_FILE`]: not a FIFO,
+/// a device such as /dev/zero, or a /proc file such as /proc/kmsg (size 0), which would
+/// block, never end or consume what they serve. None for anything else.
 fn read_capped(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.file_type().is_file() || meta.len() == 0 || meta.len() > MAX_FILE {
         return None;
     }
-    std::fs::read_to_string(path).ok()
+    let mut text = String::new();
+    file.take(MAX_FILE).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// The subdirectories of `dir`, at most [`MAX_ENTRIES`].
@@ -506,6 +521,27 @@ mod tests {
         assert!(parse_root("lxc=/x").unwrap_err().contains("unknown runtime kind 'lxc'"));
         assert!(parse_root("/run/runc").unwrap_err().contains("KIND=DIR"));
         assert!(parse_root("runc=").unwrap_err().contains("no directory"));
+    }
+
+    #[test]
+    fn state_files_that_block_never_end_or_consume_are_not_read() {
+        let dir = tree("hostile-state");
+        let regular = dir.join("state.json");
+        write(&regular, r#"{"id":"x"}"#);
+        assert_eq!(read_capped(&regular).as_deref(), Some(r#"{"id":"x"}"#));
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let (send, done) = std::sync::mpsc::channel();
+        let each = [fifo, dir.join("empty"), dir.join("zero"), dir.join("kmsg"), dir.join("dir")];
+        write(&each[1], "");
+        std::os::unix::fs::symlink("/dev/zero", &each[2]).unwrap();
+        std::os::unix::fs::symlink("/proc/kmsg", &each[3]).unwrap();
+        std::fs::create_dir(&each[4]).unwrap();
+        let paths = each.clone();
+        std::thread::spawn(move || send.send(paths.iter().map(|p| read_capped(p)).collect::<Vec<_>>()));
+        // A blocking open or an endless read would hold the answer past this.
+        let read = done.recv_timeout(Duration::from_secs(10)).expect("read_capped blocked");
+        assert!(read.iter().all(Option::is_none), "{each:?}: {read:?}");
     }
 
     #[test]

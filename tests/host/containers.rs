@@ -557,3 +557,40 @@ fn a_tracee_container_running_at_start_is_filtered_in_the_kernel_by_its_cgroup()
         assert_eq!((r["tracee"]["cgroup_id"].as_u64(), side(r, "tracee")), (Some(id), named(&writer)), "{r}");
     }
 }
+
+/// Runtime state is whatever whoever can write a runtime root put there: a state.json that
+/// is a FIFO, one linked to /dev/zero and one linked to /proc/kmsg sit in the runc root the
+/// tool is given. A container's records still print (naming it scans that root), and SIGINT
+/// still stops the tool: before, the FIFO's open held the trace with no record printed,
+/// deaf to SIGINT and SIGTERM.
+#[test]
+fn hostile_runtime_state_neither_hangs_nor_feeds_the_trace() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let dir = test_dir("hostile-state");
+    let root = test_dir("hostile-state-root");
+    for entry in ["fifo", "zero", "kmsg"] {
+        std::fs::create_dir(root.join(entry)).unwrap();
+    }
+    let fifo = std::ffi::CString::new(root.join("fifo/state.json").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", root.join("zero/state.json")).unwrap();
+    std::os::unix::fs::symlink("/proc/kmsg", root.join("kmsg/state.json")).unwrap();
+    let watcher = host_watcher(&dir);
+    let writer = Ctr::run("hostile-state", &dir, &["sh", "-c", "while true; do touch /w/loop; sleep 0.2; done"]);
+    let g = Gadget::start(&["--tracer-pid", &watcher.pid().to_string(), "--runtime-root", &format!("runc={}", root.display())]);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = g.pid();
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(g.stop()));
+    let Ok((records, _)) = stopped.recv_timeout(Duration::from_secs(30)) else {
+        // SAFETY: the tool's pid, still ours.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("fsnotify-gadget did not stop 30 s after SIGINT");
+    };
+    let loops: Vec<&Value> = records.iter().filter(|r| r["name"] == "loop").collect();
+    assert!(loops.len() >= 2, "the container's touches were not printed: {records:#?}");
+    // From inside the container: naming their tracee is what reads the runtime root.
+    assert!(loops.iter().all(|r| s(r, "tracee.cgroup").as_str().is_some_and(|c| c.contains(&writer.id))), "{loops:#?}");
+}
