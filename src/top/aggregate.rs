@@ -769,7 +769,7 @@ mod tests {
         let s = a.end_interval(1.0, SortKey::Rate, 10);
         assert_eq!((s.lost.total, s.lost.ringbuf, s.lost.untracked, s.lost.undecodable), (5, 2, 1, 2));
         let t = a.total(2.0, SortKey::Rate, 10);
-        assert_eq!((t.lost.total, t.lost.ringbuf), (7, 6));
+        assert_eq!((t.lost.total, t.lost.ringbuf), (9, 6));
     }
 
     #[test]
