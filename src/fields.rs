@@ -158,6 +158,8 @@ static EVENT_FIELDS: &[Field] = &[
         get: |r| opt_u(r.prio) },
     Field { name: "fsnotify_group", help: "address of the event's struct fsnotify_group (what --tracer-group takes)", width: 18,
         get: |r| r.fsnotify_group.map_or(Value::Null, Value::Hex) },
+    Field { name: "group_unknown", help: "true when the event was read but the backend could not tell from which group's queue (the tracepoint backend, when the read's registers and fd table name a group whose queue does not hold the reader, as an inline io_uring read or a forged one does): fsnotify_group is null, and so is an inotify record's path", width: 5,
+        get: |r| Value::Static(if r.group_unknown() { "true" } else { "false" }) },
     Field { name: "latency_ns", help: "queueing to dequeue (fa_resp: to the answer): ns in JSON, 150ms in columns", width: 7,
         get: |r| r.latency_ns.map_or(Value::Null, Value::Latency) },
     Field { name: "i_wd", help: "inotify watch descriptor", width: 4,

@@ -243,6 +243,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// Whether the event was read (it has a tracer) but the backend could not tell from
+    /// which group's queue: `fsnotify_group` is null, and no path is guessed for it.
+    pub fn group_unknown(&self) -> bool {
+        self.tracer.is_some() && self.fsnotify_group.is_none()
+    }
+
     /// An empty record of the given type, for backends to fill.
     pub fn new(event_type: EventType, timestamp_ns: u64) -> Record {
         Record {

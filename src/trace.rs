@@ -255,11 +255,13 @@ pub struct Printing<W: Write> {
     writer: Writer,
     output: Output<W>,
     metrics: Option<crate::metrics::Recorder>,
+    /// Records read from a queue the backend could not tell (`group_unknown`).
+    group_unknown: u64,
 }
 
 impl<W: Write> Printing<W> {
     pub fn new(writer: Writer, out: W, metrics: Option<crate::metrics::Recorder>) -> Self {
-        Printing { writer, output: Output::new(out), metrics }
+        Printing { writer, output: Output::new(out), metrics, group_unknown: 0 }
     }
 
     /// Writes what comes before the records (the columns' header).
@@ -271,9 +273,13 @@ impl<W: Write> Printing<W> {
     /// (with `tracer`'s loss counts and tables when there is one). Errors as
     /// [`Output::write_batch`].
     pub fn take(&mut self, batch: &mut Vec<Record>, tracer: Option<&dyn Tracer>) -> io::Result<()> {
+        let unknown = &mut self.group_unknown;
         let result = match &mut self.metrics {
-            Some(m) => self.output.write_batch(batch, &mut self.writer, |r| m.observe(r)),
-            None => self.output.write_batch(batch, &mut self.writer, |_| ()),
+            Some(m) => self.output.write_batch(batch, &mut self.writer, |r| {
+                *unknown += u64::from(r.group_unknown());
+                m.observe(r)
+            }),
+            None => self.output.write_batch(batch, &mut self.writer, |r| *unknown += u64::from(r.group_unknown())),
         };
         if let Some(m) = &mut self.metrics {
             m.flush(tracer);
@@ -521,7 +527,11 @@ impl Consumer for Printer<'_> {
             None => String::new(),
         };
         let sep = if lost.total() == 0 { "," } else { ";" };
-        eprintln!("fsnotify-gadget: {printed} records{unwritten}{sep} {}", lost_summary(&lost));
+        let unknown = match self.printing.group_unknown {
+            0 => String::new(),
+            n => format!("; {n} read from a queue the backend could not tell (group_unknown, no path)"),
+        };
+        eprintln!("fsnotify-gadget: {printed} records{unwritten}{sep} {}{unknown}", lost_summary(&lost));
         match self.printing.output.failed.take() {
             Some((e, _)) => Err(anyhow::Error::new(e).context("writing the records to standard output")),
             None => Ok(()),

@@ -223,6 +223,7 @@ fn value<'a>(name: &str, r: &'a Record) -> V<'a> {
         }),
         "prio" => opt(r.prio),
         "fsnotify_group" => r.fsnotify_group.map_or(V::Null, V::Addr),
+        "group_unknown" => V::Bool(r.tracer.is_some() && r.fsnotify_group.is_none()),
         "latency_ns" => r.latency_ns.map_or(V::Null, V::Latency),
         "i_wd" => r.i_wd.map_or(V::Null, |w| V::Int(w.into())),
         "i_mask" => r.i_mask.map_or(V::Null, inotify),
@@ -302,7 +303,7 @@ fn width(name: &str) -> usize {
         "fa_mask" => 26,
         "fa_response" => 11,
         "name" | "name_unknown" | "path" => 0,
-        "name_truncated" | "path_stale" => 5,
+        "name_truncated" | "path_stale" | "group_unknown" => 5,
         other => panic!("the oracle has no width for {other:?}"),
     }
 }

@@ -58,13 +58,17 @@ pub fn forged_group(backend: &str, mode: &str) {
         assert!(!path.starts_with(decoy.to_str().unwrap()), "a path under the decoy: {r}");
         if backend == "tracepoint" {
             // The registers and the fd table name the decoy, which no queue confirms.
-            assert!(r["fsnotify_group"].is_null() && r["path"].is_null(), "{r}");
+            assert!(r["fsnotify_group"].is_null() && r["path"].is_null() && r["group_unknown"] == true, "{r}");
             if mode == "uring" {
                 assert_eq!(s(r, "tracer.tid"), pid, "the read ran inline, in the reader's io_uring_enter: {r}");
             }
         } else {
             // fentry and kprobe take the group from the queue the event left.
             assert_eq!((r["fsnotify_group"].as_str(), path), (Some(real.as_str()), real_path.to_str().unwrap()), "{r}");
+            assert_eq!(r["group_unknown"], false, "{r}");
         }
     }
+    // The exit line counts what it could not tell.
+    let exit = stderr.iter().rev().find(|l| l.contains(" records")).expect("an exit line");
+    assert_eq!(exit.contains("read from a queue the backend could not tell"), backend == "tracepoint", "{exit}");
 }
