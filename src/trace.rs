@@ -475,7 +475,7 @@ fn container_push_down(source: &Source, names: &mut Names, filters: &mut Filters
 /// losses, prints the stats lines.
 struct Printer<'a> {
     args: &'a Options,
-    printing: Printing<io::StdoutLock<'static>>,
+    printing: Printing<RawStdout>,
     reported: Lost,
     next_stats: Option<Instant>,
 }
@@ -544,6 +544,50 @@ impl Consumer for Printer<'_> {
     }
 }
 
+/// Standard output as its file descriptor. std's stdout keeps a line buffer, whose bytes its
+/// write() reports as taken before any reached the kernel: on a full disk the last of them
+/// were counted as written and then lost. Here every byte counted is one write(2) took.
+struct RawStdout(std::mem::ManuallyDrop<std::fs::File>);
+
+impl RawStdout {
+    /// Standard output, or why the records could go nowhere: closed (std reopens a closed
+    /// fd 1 on /dev/null, read and write, before main; a shell's `>/dev/null` opens it
+    /// write-only), or open for reading only. Either way the trace would print nothing
+    /// and say it printed everything.
+    fn check() -> Result<RawStdout> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::unix::fs::FileTypeExt;
+        // SAFETY: fd 1 is open (std made sure of it); ManuallyDrop never closes it.
+        let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+        let mode = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+            .map(|flags| flags & libc::O_ACCMODE)
+            .map_err(|e| anyhow::anyhow!("standard output: {e}"))?;
+        if mode == libc::O_RDONLY {
+            anyhow::bail!("standard output is open for reading only: give the records a file, a pipe or the terminal");
+        }
+        let dev_null = file.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.file_type().is_char_device() && m.rdev() == libc::makedev(1, 3)
+        });
+        if dev_null && mode == libc::O_RDWR {
+            anyhow::bail!(
+                "standard output was closed: give the records a file, a pipe or the terminal (to discard them, >/dev/null)"
+            );
+        }
+        Ok(RawStdout(file))
+    }
+}
+
+impl Write for RawStdout {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(b)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The exit line's losses: `none lost`, or how many and why, then the events
 /// dequeued that no tracer received.
 pub fn lost_summary(lost: &Lost) -> String {
@@ -558,10 +602,11 @@ pub fn lost_summary(lost: &Lost) -> String {
 /// Traces until stopped. An output error ends the run with that error (a
 /// closed pipe, `| head`, is for the caller to take as a normal end).
 pub fn run(args: &Options) -> Result<()> {
+    let out = RawStdout::check()?;
     let style = Style { width: args.width, timestamp: args.timestamp, time: TimeText::local() };
     let mut printer = Printer {
         args,
-        printing: Printing::new(Writer::with_style(args.format, args.fields.clone(), style), io::stdout().lock(), None),
+        printing: Printing::new(Writer::with_style(args.format, args.fields.clone(), style), out, None),
         reported: Lost::default(),
         next_stats: args.stats.map(|every| Instant::now() + every),
     };

@@ -10,6 +10,7 @@
 //! - [`forgery`]: a reader that names another of its groups in its registers or
 //!   fd table while it reads, which no record may take for the group read;
 //! - [`input`]: bad flags and missing privileges;
+//! - [`stdout`]: a standard output that cannot take the records, and a full disk;
 //! - [`terminal`]: the columns in an 80-column pseudo-terminal, and the
 //!   start-up messages;
 //! - [`reliability`]: faults, a stalled burst and a short soak
@@ -35,6 +36,7 @@ mod hostile;
 mod input;
 mod list;
 mod reliability;
+mod stdout;
 mod terminal;
 mod top;
 mod tracepoint;
