@@ -14,7 +14,8 @@
 //!   IORING_ENTER_REGISTERED_RING)`: the read (of a non-blocking fd, with an event queued)
 //!   completes inline, in a syscall whose first argument names the decoy's fd.
 //!
-//! Both end by printing `read N NAME` (the bytes read, the name of the first event).
+//! Both then print `read N NAME` (the bytes read, the name of the first event) and keep
+//! their groups open until stdin ends.
 //! Started as root, it first becomes nobody (65534), as an attacker on the machine would be.
 
 use std::ffi::CString;
@@ -224,4 +225,5 @@ fn main() {
         _ => usage(),
     };
     say(&format!("read {} {}", read.len(), first_name(&read)));
+    let _ = std::io::stdin().lock().read_line(&mut line);
 }
