@@ -105,13 +105,13 @@ impl Gauges {
 
     /// Sets every gauge from `inv`; label sets no longer present are gone.
     pub fn set(&self, inv: &Inventory) {
-        let user = |u: &crate::list::UserUse| vec![u.uid.map_or_else(String::new, |x| x.to_string()), u.user.clone()];
+        let user = |u: &crate::list::UserUse| vec![u.uid.map_or_else(String::new, |x| x.to_string()), super::label_value(u.user.as_bytes())];
         self.inotify_instances.replace(inv.users.iter().map(|u| (user(u), u.inotify_instances as i64)));
         self.inotify_watches.replace(inv.users.iter().map(|u| (user(u), u.inotify_watches as i64)));
         self.fanotify_groups.replace(inv.users.iter().map(|u| (user(u), u.fanotify_groups as i64)));
         self.fanotify_marks.replace(inv.users.iter().map(|u| (user(u), u.fanotify_marks as i64)));
         self.top.replace(inv.top.iter().map(|t| {
-            let labels = vec![t.pid.to_string(), t.fd.to_string(), String::from_utf8_lossy(&t.comm).into_owned(), t.kind.name().to_string()];
+            let labels = vec![t.pid.to_string(), t.fd.to_string(), super::label_value(&t.comm), t.kind.name().to_string()];
             (labels, t.watches as i64)
         }));
         self.max_user_instances.set(inv.max_user_instances.map_or(-1, |v| v as i64));

@@ -433,8 +433,8 @@ impl Interned {
     /// A container not seen yet (or not since the table was emptied).
     #[cold]
     fn add(&mut self, c: &Arc<Container>) -> (u32, u32) {
-        let name = if self.names { self.id(c.label().to_string()) } else { 0 };
-        let pod = if self.pods { self.id(pod_label(c)) } else { 0 };
+        let name = if self.names { self.id(label_value(c.label().as_bytes())) } else { 0 };
+        let pod = if self.pods { self.id(label_value(pod_label(c).as_bytes())) } else { 0 };
         if self.by_ptr.len() >= INTERNED_CONTAINERS {
             // Most entries are then of containers whose values a rescan of the
             // runtimes replaced: the ids stay, only the way from an address to
@@ -475,10 +475,21 @@ fn pod_label(c: &Container) -> String {
     }
 }
 
-/// A comm as a label value: the bytes, U+FFFD for what is not UTF-8 (the client
-/// escapes `\`, `"` and newlines).
+/// A comm as a label value (see [`label_value`]).
 fn comm_label(c: &Comm) -> String {
-    String::from_utf8_lossy(c.as_bytes()).into_owned()
+    label_value(c.as_bytes())
+}
+
+/// Untrusted bytes (a comm, a container's name or pod, a user name) as a label value,
+/// escaped as the columns output escapes names ([`crate::output::escape_terminal`]):
+/// controls, format characters such as U+202E, other invisible characters and bytes
+/// that are not UTF-8 become `\xNN`, `\r`, `\u{NNNN}`, and a backslash `\\`, so none
+/// reaches a dashboard or a terminal raw, and the escaping loses nothing. Printable
+/// text is kept as it is. (The text format then escapes `\`, `"` and newlines.)
+fn label_value(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    crate::output::escape_terminal(bytes, &mut s);
+    s
 }
 
 fn kind_str(kind: u8) -> &'static str {
@@ -936,6 +947,37 @@ mod tests {
             assert!(text.contains(&format!("{want}\n")), "no {want} in {text}");
         }
         assert_eq!(text.lines().filter(|l| l.starts_with("fsnotify_gadget_events_total{")).count(), 3, "{text}");
+    }
+
+    /// Comms, container names and pods reach the exposition as the columns show
+    /// them: no ESC, BEL, CR, U+202E or byte that is not UTF-8 raw, and two comms
+    /// that differ in bytes that are not UTF-8 stay two series.
+    #[test]
+    fn hostile_label_values_are_escaped_as_the_columns_escape_names() {
+        let labels = [Label::TracerComm, Label::TraceeComm, Label::TracerContainer, Label::TraceePod];
+        let m = Arc::new(Metrics::new(&labels, "test").unwrap());
+        let mut rec = Recorder::new(m.clone(), 100);
+        let k8s = crate::containers::K8s { namespace: Some("ns\x07".into()), pod: Some("p\u{202e}od".into()), container: None, pod_uid: None };
+        let ctr = Arc::new(Container { id: "d".repeat(64), name: Some("web\x1b]0;x\x07\r".into()), k8s: Some(k8s), ..Default::default() });
+        for tracee in [&b"t\xff\\"[..], &b"t\xfe\\"[..]] {
+            let mut r = in_containers(Some(&ctr), Some(&ctr));
+            r.tracer.as_mut().unwrap().comm = Comm::new(b"w\x1b[2J\x07\r\xe2\x80\xae");
+            r.tracee.as_mut().unwrap().comm = Comm::new(tracee);
+            rec.observe(&r);
+        }
+        rec.flush(None);
+        let text = m.encode();
+        // The text format doubles each backslash of the escaped values.
+        for t in [r"t\\xff\\\\", r"t\\xfe\\\\"] {
+            let want = format!(
+                r#"fsnotify_gadget_events_total{{tracee_comm="{t}",tracee_pod="ns\\x07/p\\u{{202e}}od",tracer_comm="w\\x1b[2J\\x07\\r\\u{{202e}}",tracer_container="web\\x1b]0;x\\x07\\r",type="inotify"}} 1"#
+            );
+            assert!(text.contains(&format!("{want}\n")), "no {want} in {text}");
+        }
+        assert!(text.contains(r#"fsnotify_gadget_delivery_latency_seconds_count{tracer_comm="w\\x1b[2J\\x07\\r\\u{202e}",type="inotify"} 2"#), "{text}");
+        for raw in ['\x1b', '\x07', '\r', '\u{202e}', '\u{fffd}'] {
+            assert!(!text.contains(raw), "{raw:?} in {text}");
+        }
     }
 
     #[test]
