@@ -143,7 +143,7 @@ fn renamed(bin: &Path, dir: &Path, name: &str) -> PathBuf {
     p
 }
 
-fn which(program: &str) -> PathBuf {
+pub(crate) fn which(program: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join(program))

@@ -30,6 +30,7 @@ mod common;
 
 mod claims;
 mod containers;
+mod endpoint;
 mod fleet;
 mod forgery;
 mod hostile;
