@@ -414,6 +414,9 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         more = tracer.poll(wait, &mut batch)?;
+        for (group, at) in tracer.take_groups_gone() {
+            paths.group_gone(group, at);
+        }
         // Soon after the read, while the tracer and its watches are still there.
         paths.new_batch();
         names.new_batch();
@@ -428,6 +431,9 @@ pub fn drive(source: &Source, consumer: &mut dyn Consumer) -> Result<()> {
         }
     }
     tracer.finish(&mut batch);
+    for (group, at) in tracer.take_groups_gone() {
+        paths.group_gone(group, at);
+    }
     batch.iter_mut().for_each(|r| {
         paths.fill(r);
         enrich(&mut names, r);

@@ -606,6 +606,11 @@ fn forged_group_uring(backend: &str) {
 }
 each_backend!(forged_group_uring: forged_group_uring_fentry => "fentry", forged_group_uring_kprobe => "kprobe", forged_group_uring_tracepoint => "tracepoint");
 
+fn forged_group_reuse(backend: &str) {
+    common::forgery::reused_group_address(backend);
+}
+each_backend!(forged_group_reuse: forged_group_reuse_fentry => "fentry", forged_group_reuse_kprobe => "kprobe", forged_group_reuse_tracepoint => "tracepoint");
+
 use common::cgroups::cgroup_ids_on_both_sides;
 each_backend!(cgroup_ids_on_both_sides: cgroup_ids_fentry => "fentry", cgroup_ids_kprobe => "kprobe", cgroup_ids_tracepoint => "tracepoint");
 

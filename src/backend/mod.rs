@@ -195,6 +195,10 @@ pub trait Tracer {
     /// address of their `fsnotify_group` (0: a group the backend could not
     /// tell); taken from the kernel's table, which this empties.
     fn take_lost_by_group(&self) -> Vec<(u64, u64)>;
+    /// Groups torn down since the last call: (address, wall-clock ns when), taken from the
+    /// kernel's table, which this empties. What is cached by a group's address is stale for
+    /// records read after that moment: the address may be a new group's.
+    fn take_groups_gone(&self) -> Vec<(u64, u64)>;
 }
 
 /// Takes and deletes every entry of a `lost_by_group` map (src/bpf/common.bpf.h).

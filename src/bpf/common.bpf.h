@@ -103,6 +103,27 @@ static __always_inline void fsg_count_lost_for(__u64 group)
 		__sync_fetch_and_add(n, 1);
 }
 
+/*
+ * Groups torn down, by address, with when (CLOCK_BOOTTIME ns): user space
+ * keys what it caches about a group by its address, which a new group may
+ * get once the old one is freed; it takes and deletes each entry as it reads
+ * it. Past the map's size the oldest go (user space then trusts nothing it
+ * cached from before).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u64);
+} groups_gone SEC(".maps");
+
+static __always_inline void fsg_group_gone(__u64 group)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	bpf_map_update_elem(&groups_gone, &group, &now, BPF_ANY);
+}
+
 /* A comm (FSG_COMM_LEN bytes, 8-aligned in struct fsg_proc) from a task's. */
 #define copy_comm(dst, src)                                      \
 	do {                                                     \

@@ -50,6 +50,8 @@ struct Entry {
     checked: u64,
     /// Wall-clock ns when the path was last known to name the watched object.
     verified: u64,
+    /// Wall-clock ns when it was looked up in the fdinfo of a group at the key's address.
+    resolved: u64,
     /// When the path was found to have changed: the one before, the last time it was known
     /// right, and when the new one was found. An event queued between those two times may be
     /// of either place.
@@ -76,7 +78,12 @@ pub struct WatchPaths {
     /// batch `groups_batch`: read at most once a batch, and only when a path is resolved.
     groups: HashMap<(u32, u32), u64>,
     groups_batch: Option<u64>,
+    /// Groups torn down: address -> wall-clock ns when (the backends see each teardown).
+    gone: HashMap<u64, u64>,
 }
+
+/// Teardowns remembered at most; past it every cached path is looked up again.
+const MAX_GONE: usize = 4096;
 
 /// (inode, device) of what `path` names now.
 fn inode_of(path: &[u8]) -> Option<(u64, (u32, u32))> {
@@ -123,6 +130,17 @@ impl WatchPaths {
         self.batch += 1;
     }
 
+    /// The group at `group` was torn down at `at` (wall-clock ns): what was cached of its
+    /// watches serves only records read before then.
+    pub fn group_gone(&mut self, group: u64, at: u64) {
+        if self.gone.len() >= MAX_GONE {
+            self.gone.clear();
+            self.paths.clear();
+        }
+        let t = self.gone.entry(group).or_insert(at);
+        *t = (*t).max(at);
+    }
+
     /// Sets `path` (and `path_stale`) on an inotify record whose tracer and wd are known.
     pub fn fill(&mut self, r: &mut Record) {
         if r.event_type != EventType::Inotify || r.name_unknown.is_some() {
@@ -135,7 +153,7 @@ impl WatchPaths {
         let key = (tracer.pid, r.fsnotify_group.unwrap_or(0), wd);
         // When the tracee queued it (the record's time is when it was read).
         let queued = r.timestamp_ns.saturating_sub(r.latency_ns.unwrap_or(0));
-        let Some((dir, moved)) = self.watch_path(key, queued) else { return };
+        let Some((dir, moved)) = self.watch_path(key, queued, r.timestamp_ns) else { return };
         r.path = Some(join(&dir, &r.name));
         let mask = r.i_mask.unwrap_or(0);
         r.path_stale = moved || about_the_watch_itself(mask) || dir.ends_with(b" (deleted)");
@@ -166,7 +184,7 @@ impl WatchPaths {
                 let path = self.resolver.describe(f.pid, &m.object);
                 let path: Option<Arc<[u8]>> = path.starts_with(b"/").then(|| Arc::from(path));
                 let entry =
-                    Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch, verified: wall, before: None };
+                    Entry { at: now, path, inode: object_inode(&m.object), checked: self.batch, verified: wall, resolved: wall, before: None };
                 self.paths.insert((f.pid, group, wd), entry);
             }
         }
@@ -174,7 +192,12 @@ impl WatchPaths {
 
     /// The watch's path for an event queued at `queued` (wall-clock ns), and whether it
     /// may be stale: the watch was found to have moved, and the event may be of before.
-    fn watch_path(&mut self, key: Key, queued: u64) -> Option<(Arc<[u8]>, bool)> {
+    fn watch_path(&mut self, key: Key, queued: u64, read: u64) -> Option<(Arc<[u8]>, bool)> {
+        // Looked up in a group at this address that was torn down before this record was
+        // read: the address may now be another group's, with other watches on its wds.
+        if self.gone.get(&key.1).is_some_and(|&down| read > down && self.paths.get(&key).is_some_and(|e| e.resolved < down)) {
+            self.paths.remove(&key);
+        }
         let mut before = None;
         if let Some(e) = self.paths.get_mut(&key) {
             let fresh = e.at.elapsed() < if e.path.is_some() { FRESH } else { RETRY };
@@ -201,7 +224,7 @@ impl WatchPaths {
         let (path, inode) = self.resolve(key).map_or((None, None), |(p, i)| (Some(Arc::from(p)), i));
         let wall = wall_now();
         let before = before.filter(|b| path.as_ref() != Some(&b.path)).map(|b| Moved { found: wall, ..b });
-        let entry = Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch, verified: wall, before };
+        let entry = Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch, verified: wall, resolved: wall, before };
         let answer = path.map(|p| Self::as_of(&p, entry.before.as_ref(), queued));
         self.paths.insert(key, entry);
         answer

@@ -76,3 +76,71 @@ pub fn forged_group(backend: &str, mode: &str) {
     let exit = stderr.iter().rev().find(|l| l.contains(" records")).expect("an exit line");
     assert_eq!(exit.contains("read from a queue the backend could not tell"), backend == "tracepoint", "{exit}");
 }
+
+/// A reader whose group the tracer has cached the watches of (one watching the decoy) closes
+/// it and opens another watching the watched directory until the new one has the old one's
+/// address, then reads root's `shadow` from it: the record has the watched path or none,
+/// never the decoy's that was cached for that address.
+pub fn reused_group_address(backend: &str) {
+    let dir = test_dir("forge-reuse");
+    let (watched, decoy) = (dir.join("watched"), dir.join("decoy"));
+    for d in [&watched, &decoy] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let mut forger = Command::new(helper("fsg-forger"))
+        .args(["reuse", watched.to_str().unwrap(), decoy.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("fsg-forger");
+    let pid = forger.id();
+    let mut lines = BufReader::new(forger.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let groups_now = || -> Vec<(String, String)> {
+        let listed = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &pid.to_string()]).output().unwrap();
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["row"] == "instance")
+            .filter_map(|v| Some((v["fd"].to_string(), v["fsnotify_group"].as_str()?.to_string())))
+            .collect()
+    };
+    let old_fd = next().strip_prefix("old ").expect("fsg-forger's old fd").to_string();
+    let old = groups_now().into_iter().find(|(fd, _)| *fd == old_fd).expect("list shows the old group").1;
+    let mut say = |line: &str| writeln!(forger.stdin.as_mut().unwrap(), "{line}").unwrap();
+    say("read");
+    std::fs::write(decoy.join("warm"), b"").unwrap();
+    assert!(next().ends_with(" warm"));
+    // The tool takes the record (and looks its path up) before the group goes.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut reused = None;
+    for _ in 0..8 {
+        say("spray");
+        assert!(next().starts_with("new "));
+        reused = groups_now().into_iter().find(|(_, g)| *g == old).map(|(fd, _)| fd);
+        if reused.is_some() {
+            break;
+        }
+    }
+    let fd = reused.unwrap_or_else(|| panic!("the kernel gave none of 800 new groups the old one's address {old}"));
+    say(&format!("go {fd}"));
+    std::fs::write(watched.join("shadow"), b"").unwrap();
+    assert!(next().ends_with(" shadow"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let (records, _) = g.stop();
+    drop(forger.stdin.take());
+    let _ = forger.wait();
+
+    let by_name = |name: &str| -> Vec<&Value> { records.iter().filter(|r| s(r, "tracer.pid") == pid && r["name"] == name).collect() };
+    let warm = by_name("warm");
+    let decoy_warm = decoy.join("warm");
+    assert!(warm.iter().any(|r| r["path"] == decoy_warm.to_str().unwrap()), "the decoy's watch was not looked up: {warm:#?}");
+    let shadow = by_name("shadow");
+    assert!(!shadow.is_empty(), "{records:#?}");
+    let real = watched.join("shadow");
+    for r in shadow {
+        assert_eq!(r["fsnotify_group"], old.as_str(), "the new group has the old address: {r}");
+        assert!(r["path"].is_null() || r["path"] == real.to_str().unwrap(), "a path cached for the old group: {r}");
+    }
+}

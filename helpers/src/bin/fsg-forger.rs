@@ -16,6 +16,12 @@
 //!
 //! Both then print `read N NAME` (the bytes read, the name of the first event) and keep
 //! their groups open until stdin ends.
+//!
+//! `reuse WATCHED DECOY` instead tries to inherit what a tracer cached of another group: it
+//! watches DECOY with one group (`old FD`), reads one event of it after a line on stdin
+//! (`read N NAME`), then on each line `spray` closes its groups and opens [`SPRAY`] new ones
+//! watching WATCHED (`new FD...`), so that one likely gets the old one's address, until a
+//! line `go FD` names the one to read an event of. The test finds the addresses with `list`.
 //! Started as root, it first becomes nobody (65534), as an attacker on the machine would be.
 
 use std::ffi::CString;
@@ -29,7 +35,7 @@ fn die(what: &str) -> ! {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fsg-forger dup2|uring WATCHED DECOY");
+    eprintln!("usage: fsg-forger dup2|uring|reuse WATCHED DECOY");
     exit(2)
 }
 
@@ -206,10 +212,61 @@ fn become_nobody() {
     }
 }
 
+/// A blocking read of one batch of events from `fd`.
+fn read_events(fd: i32) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: reads into our own buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        die("read");
+    }
+    buf.truncate(n as usize);
+    buf
+}
+
+/// Groups a `spray` opens: under the 128 instances a user may hold by default.
+const SPRAY: usize = 100;
+
+fn reuse(watched: &str, decoy: &str) {
+    let mut line = String::new();
+    let mut next_line = || {
+        line.clear();
+        if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+            exit(1);
+        }
+        line.trim().to_string()
+    };
+    let old = group(decoy, 0);
+    say(&format!("old {old}"));
+    next_line();
+    let read = read_events(old);
+    say(&format!("read {} {}", read.len(), first_name(&read)));
+    let mut open = vec![old];
+    let fd = loop {
+        let said = next_line();
+        if let Some(fd) = said.strip_prefix("go ") {
+            break fd.parse::<i32>().unwrap_or_else(|_| usage());
+        }
+        for fd in open.drain(..) {
+            // SAFETY: our own fds.
+            unsafe { libc::close(fd) };
+        }
+        open = (0..SPRAY).map(|_| group(watched, 0)).collect();
+        say(&format!("new {}", open.iter().map(i32::to_string).collect::<Vec<_>>().join(" ")));
+    };
+    let read = read_events(fd);
+    say(&format!("read {} {}", read.len(), first_name(&read)));
+    next_line();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, watched, decoy] = &args[..] else { usage() };
     become_nobody();
+    if mode == "reuse" {
+        reuse(watched, decoy);
+        return;
+    }
     // io_uring reads a file that is not O_NONBLOCK in an io-wq worker: non-blocking, an
     // event already queued is read inline, in io_uring_enter.
     let nonblock = if mode == "uring" { libc::IN_NONBLOCK } else { 0 };

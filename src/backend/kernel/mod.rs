@@ -66,6 +66,8 @@ fn first_present(k: &Kallsyms, names: &[&'static str]) -> Result<&'static str> {
 // so inode numbers are only known where the new one exists.
 const INOTIFY_HANDLE: &[&str] = &["inotify_handle_inode_event"];
 const FANOTIFY_HANDLE: &[&str] = &["fanotify_handle_event"];
+/// Where a group is torn down, in every kernel this runs on.
+const GROUP_GONE: &str = "fsnotify_destroy_group";
 // Linux 5.16 renamed fsnotify_add_event.
 const INSERT: &[&str] = &["fsnotify_insert_event", "fsnotify_add_event"];
 const REMOVE: &[&str] = &["fsnotify_remove_first_event"];
@@ -117,6 +119,8 @@ pub struct KernelTracer {
     skel: KernelSkel<'static>,
     _links: Vec<Link>,
     ring: DecodedRing<Record>,
+    /// The records' clock, for the times of the groups torn down.
+    clock: Clock,
     /// What the caller should tell the user about how it runs.
     pub notes: Vec<String>,
 }
@@ -162,6 +166,7 @@ impl KernelTracer {
             &mut p.fentry_peek,
             &mut p.fentry_inotify_read,
             &mut p.fentry_fanotify_read,
+            &mut p.fentry_group_gone,
         ] {
             prog.set_autoload(fentry);
         }
@@ -173,6 +178,7 @@ impl KernelTracer {
             &mut p.kprobe_destroy,
             &mut p.kprobe_peek,
             &mut p.kprobe_read_start,
+            &mut p.kprobe_group_gone,
         ] {
             prog.set_autoload(!fentry);
         }
@@ -190,6 +196,7 @@ impl KernelTracer {
             p.fentry_peek.set_attach_target(0, Some(targets.peek.to_string()))?;
             p.fentry_inotify_read.set_attach_target(0, Some(targets.inotify_read.to_string()))?;
             p.fentry_fanotify_read.set_attach_target(0, Some(targets.fanotify_read.to_string()))?;
+            p.fentry_group_gone.set_attach_target(0, Some(GROUP_GONE.to_string()))?;
         }
         let skel = open.load().map_err(|e| load_error(family, e))?;
 
@@ -202,6 +209,7 @@ impl KernelTracer {
         let attach_err = |e: libbpf_rs::Error| attach_error(family, e);
         if fentry {
             for prog in [
+                &p.fentry_group_gone,
                 &p.fentry_destroy,
                 &p.fentry_peek,
                 &p.fentry_inotify_read,
@@ -224,6 +232,7 @@ impl KernelTracer {
                 },
             }
         } else {
+            links.push(p.kprobe_group_gone.attach_kprobe(false, GROUP_GONE).map_err(attach_err)?);
             links.push(p.kprobe_destroy.attach_kprobe(false, targets.destroy).map_err(attach_err)?);
             links.push(p.kprobe_peek.attach_kprobe(false, targets.peek).map_err(attach_err)?);
             links.push(p.kprobe_read_start.attach_kprobe(false, targets.inotify_read).map_err(attach_err)?);
@@ -245,7 +254,7 @@ impl KernelTracer {
             perm_paths.borrow_mut().join(raw, &mut r);
             Ok::<_, decode::DecodeError>(r)
         })?;
-        Ok(KernelTracer { family, skel, _links: links, ring, notes })
+        Ok(KernelTracer { family, skel, _links: links, ring, clock, notes })
     }
 }
 
@@ -335,6 +344,10 @@ impl Tracer for KernelTracer {
 
     fn take_lost_by_group(&self) -> Vec<(u64, u64)> {
         super::take_counts(&self.skel.maps.lost_by_group)
+    }
+
+    fn take_groups_gone(&self) -> Vec<(u64, u64)> {
+        super::take_counts(&self.skel.maps.groups_gone).into_iter().map(|(g, at)| (g, self.clock.to_epoch_ns(at))).collect()
     }
 
     fn tables(&self) -> Vec<TableUse> {

@@ -842,6 +842,21 @@ int BPF_KPROBE(kprobe_read_start)
 	return on_read_start();
 }
 
+/* A group torn down (its last fd closed): its address may soon be another's. */
+SEC("fentry/fsnotify_destroy_group")
+int BPF_PROG(fentry_group_gone, struct fsnotify_group *group)
+{
+	fsg_group_gone((__u64)group);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_group_gone, struct fsnotify_group *group)
+{
+	fsg_group_gone((__u64)group);
+	return 0;
+}
+
 SEC("kprobe")
 int BPF_KPROBE(kprobe_destroy, struct fsnotify_group *group, struct fsnotify_event *event)
 {

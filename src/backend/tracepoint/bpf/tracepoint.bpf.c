@@ -630,8 +630,14 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	if (!class || !ptr)
 		return 0;
 	a = bpf_map_lookup_elem(&allocs, &ptr);
-	if (!a)
+	if (!a) {
+		/* Freed where a group is torn down, and no event we track: the
+		 * group object itself (where the last put is inlined there), or an
+		 * event of it we never saw, whose address no group can have now. */
+		if (class == FSGT_FREE_GROUP)
+			fsg_group_gone(ptr);
 		return 0;
+	}
 	tid = (__u32)bpf_get_current_pid_tgid();
 	kind = a->kind;
 	if (kind == FSG_KIND_FANOTIFY && is_perm_type(fanotify_type(ptr))) {
@@ -640,7 +646,7 @@ static __always_inline int on_free(__u64 site, __u64 ptr)
 	}
 	/* A free outside the read: merged into a queued event, dropped on
 	 * overflow, or flushed with its group. Not delivered. */
-	if (class == FSGT_FREE_HANDLER)
+	if (class == FSGT_FREE_HANDLER || class == FSGT_FREE_GROUP)
 		goto out;
 	group = reading_group(&fd_kind);
 	/* A shared free path is a read only when a read queue of this kind of

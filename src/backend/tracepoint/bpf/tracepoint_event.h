@@ -16,6 +16,7 @@ enum fsgt_free_class {
 	FSGT_FREE_READ = 1,    /* the tracer's read copied it out (inotify_read, fanotify_read) */
 	FSGT_FREE_HANDLER = 2, /* the tracee's handler: merged, dropped on overflow, or answered */
 	FSGT_FREE_OTHER = 3,   /* a shared free path: a read only if the task reads a notify fd */
+	FSGT_FREE_GROUP = 4,   /* where a group is torn down and freed: the group itself, or its queue flushed */
 };
 
 #endif /* FSG_TRACEPOINT_EVENT_H */
