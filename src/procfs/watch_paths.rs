@@ -50,7 +50,10 @@ struct Entry {
     checked: u64,
     /// Wall-clock ns when the path was last known to name the watched object.
     verified: u64,
-    /// Wall-clock ns when it was looked up in the fdinfo of a group at the key's address.
+    /// Wall-clock ns at or before which the group it was looked up in, at the key's address,
+    /// was alive: the read time of the record that had it looked up (or, for those found at
+    /// the start, the time before the scan). A lookup takes time (the task_file iterator
+    /// loads a program): a time taken after it could follow the group's teardown.
     resolved: u64,
     /// When the path was found to have changed: the one before, the last time it was known
     /// right, and when the new one was found. An event queued between those two times may be
@@ -171,9 +174,9 @@ impl WatchPaths {
     /// read later, of an event from before a directory moved, then gets the path
     /// the watch had (up to half the cache; the rest are looked up as they come).
     pub fn prime(&mut self) {
+        let (now, wall) = (Instant::now(), wall_now());
         let fds: Vec<_> = super::scan_notify_fds(None).into_iter().filter(|f| f.kind == NotifyKind::Inotify).collect();
         let groups = super::iter::notify_files().unwrap_or_default();
-        let (now, wall) = (Instant::now(), wall_now());
         for f in &fds {
             let Some(group) = groups.get(&(f.pid, f.fd)).map(|g| g.group) else { continue };
             for m in &f.info.marks {
@@ -224,7 +227,7 @@ impl WatchPaths {
         let (path, inode) = self.resolve(key).map_or((None, None), |(p, i)| (Some(Arc::from(p)), i));
         let wall = wall_now();
         let before = before.filter(|b| path.as_ref() != Some(&b.path)).map(|b| Moved { found: wall, ..b });
-        let entry = Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch, verified: wall, resolved: wall, before };
+        let entry = Entry { at: Instant::now(), path: path.clone(), inode, checked: self.batch, verified: wall, resolved: read, before };
         let answer = path.map(|p| Self::as_of(&p, entry.before.as_ref(), queued));
         self.paths.insert(key, entry);
         answer
