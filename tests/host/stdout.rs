@@ -28,9 +28,9 @@ fn a_closed_or_read_only_stdout_is_an_error_at_start() {
     let (status, stderr) = with_stdout(&format!("1<{}", file.display()));
     assert!(!status.success(), "{stderr}");
     assert_eq!(stderr.trim(), "fsnotify-gadget: error: standard output is open for reading only: give the records a file, a pipe or the terminal");
-    // Discarding them on purpose is fine.
+    // Discarding them on purpose is fine (whatever the machine did meanwhile).
     let (status, stderr) = with_stdout(">/dev/null");
-    assert!(status.success() && stderr.contains("0 records, none lost"), "{stderr}");
+    assert!(status.success() && stderr.lines().last().is_some_and(|l| l.contains(" records, none lost")), "{stderr}");
 }
 
 /// A small tmpfs that fills while records arrive one at a time: each is shorter than std's
