@@ -1,6 +1,8 @@
 //! Shared bits of the test helper programs, and the data the end-to-end tests
 //! and the helpers must agree on.
 
+pub mod uring;
+
 /// File names chosen to break a tracer's output, each with the text the
 /// columns output must show for it (the escaping of src/output.rs):
 /// terminal escape sequences (SGR colour, an OSC 52 clipboard write, a C1

@@ -10,23 +10,35 @@ use std::process::{Command, Stdio};
 
 use super::*;
 
-/// `mode`: `dup2` (the decoy dup2()ed over the fd a blocked read is on) or `uring` (an inline
-/// io_uring read submitted through a registered-ring index that is the decoy's fd number).
-pub fn forged_group(backend: &str, mode: &str) {
+/// The watched directory and the decoy, new.
+fn dirs(mode: &str) -> (PathBuf, PathBuf) {
     let dir = test_dir(&format!("forge-{mode}"));
     let (watched, decoy) = (dir.join("watched"), dir.join("decoy"));
     for d in [&watched, &decoy] {
         std::fs::create_dir(d).unwrap();
     }
-    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    (watched, decoy)
+}
+
+/// fsg-forger in `mode`, with its stdout's lines.
+fn forger(mode: &str, watched: &Path, decoy: &Path) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut forger = Command::new(helper("fsg-forger"))
         .args([mode, watched.to_str().unwrap(), decoy.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("fsg-forger");
+    let lines = BufReader::new(forger.stdout.take().unwrap()).lines();
+    (forger, lines)
+}
+
+/// `mode`: `dup2` (the decoy dup2()ed over the fd a blocked read is on) or `uring` (an inline
+/// io_uring read submitted through a registered-ring index that is the decoy's fd number).
+pub fn forged_group(backend: &str, mode: &str) {
+    let (watched, decoy) = dirs(mode);
+    let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
+    let (mut forger, mut lines) = forger(mode, &watched, &decoy);
     let pid = forger.id();
-    let mut lines = BufReader::new(forger.stdout.take().unwrap()).lines();
     let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
     let fds: Vec<u32> = next().strip_prefix("fds ").expect("fsg-forger's fds").split(' ').map(|n| n.parse().unwrap()).collect();
     let listed = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &pid.to_string()]).output().unwrap();
@@ -82,20 +94,10 @@ pub fn forged_group(backend: &str, mode: &str) {
 /// address, then reads root's `shadow` from it: the record has the watched path or none,
 /// never the decoy's that was cached for that address.
 pub fn reused_group_address(backend: &str) {
-    let dir = test_dir("forge-reuse");
-    let (watched, decoy) = (dir.join("watched"), dir.join("decoy"));
-    for d in [&watched, &decoy] {
-        std::fs::create_dir(d).unwrap();
-    }
+    let (watched, decoy) = dirs("reuse");
     let g = Gadget::start(&["--backend", backend, "--inotify-only"]);
-    let mut forger = Command::new(helper("fsg-forger"))
-        .args(["reuse", watched.to_str().unwrap(), decoy.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("fsg-forger");
+    let (mut forger, mut lines) = forger("reuse", &watched, &decoy);
     let pid = forger.id();
-    let mut lines = BufReader::new(forger.stdout.take().unwrap()).lines();
     let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
     let groups_now = || -> Vec<(String, String)> {
         let listed = Command::new(gadget_bin()).args(["list", "-o", "json", "--pid", &pid.to_string()]).output().unwrap();

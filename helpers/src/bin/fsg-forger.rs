@@ -104,55 +104,21 @@ fn dup2_race(real: i32, decoy: i32) -> Vec<u8> {
     reader.join().unwrap()
 }
 
-/// io_uring_params, as the kernel lays it out (120 bytes).
-#[repr(C)]
-#[derive(Default)]
-struct Params {
-    sq_entries: u32,
-    cq_entries: u32,
-    flags: u32,
-    sq_thread_cpu: u32,
-    sq_thread_idle: u32,
-    features: u32,
-    wq_fd: u32,
-    resv: [u32; 3],
-    sq_off: [u32; 10],
-    cq_off: [u32; 10],
-}
-
 /// The registered-ring index the read is submitted through; the decoy is dup2()ed to this fd.
 const RING_INDEX: i32 = 9;
 
-fn map(ring: i32, len: usize, offset: i64) -> *mut u8 {
-    // SAFETY: maps the ring's own regions, at the offsets io_uring_setup(2) documents.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_POPULATE, ring, offset) };
-    if p == libc::MAP_FAILED {
-        die("mmap");
-    }
-    p.cast()
-}
-
 fn uring_read(real: i32, decoy: i32) -> Vec<u8> {
-    let mut p = Params::default();
-    // SAFETY: io_uring_setup fills the params we own.
-    let ring = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, &mut p as *mut Params) } as i32;
-    if ring < 0 {
-        die("io_uring_setup");
-    }
-    // io_uring_rsrc_update { offset, resv, data }: register the ring at RING_INDEX.
-    let mut update: [u64; 2] = [RING_INDEX as u64, ring as u64];
-    // SAFETY: IORING_REGISTER_RING_FDS (20) reads one io_uring_rsrc_update.
-    if unsafe { libc::syscall(libc::SYS_io_uring_register, ring, 20u32, update.as_mut_ptr(), 1u32) } != 1 {
-        die("io_uring_register(RING_FDS)");
-    }
+    use fsg_test_helpers::uring::{Ring, IORING_ENTER_REGISTERED_RING};
+    let fail = |e: std::io::Error| -> ! {
+        eprintln!("fsg-forger: {e}");
+        exit(1)
+    };
+    let ring = Ring::new().unwrap_or_else(|e| fail(e));
+    ring.register_at(RING_INDEX as u32).unwrap_or_else(|e| fail(e));
     // SAFETY: our fds; RING_INDEX now names the decoy in the fd table.
     if unsafe { libc::dup2(decoy, RING_INDEX) } != RING_INDEX {
         die("dup2");
     }
-    let (sq, cq) = (p.sq_off, p.cq_off);
-    let sq_ring = map(ring, sq[6] as usize + p.sq_entries as usize * 4, 0);
-    let cq_ring = map(ring, cq[5] as usize + p.cq_entries as usize * 16, 0x8000000);
-    let sqes = map(ring, p.sq_entries as usize * 64, 0x10000000);
     say("armed");
     // Inline completion needs the event queued before the submission.
     let mut pfd = libc::pollfd { fd: real, events: libc::POLLIN, revents: 0 };
@@ -161,40 +127,8 @@ fn uring_read(real: i32, decoy: i32) -> Vec<u8> {
         die("poll");
     }
     let mut buf = vec![0u8; 4096];
-    // SAFETY: the rings are mapped above with the sizes the kernel gave; the sqe is 64 bytes.
-    unsafe {
-        let sqe = sqes;
-        std::ptr::write_bytes(sqe, 0, 64);
-        *sqe = 22; // IORING_OP_READ
-        *(sqe.add(4) as *mut i32) = real;
-        *(sqe.add(16) as *mut u64) = buf.as_mut_ptr() as u64;
-        *(sqe.add(24) as *mut u32) = buf.len() as u32;
-        *(sqe.add(32) as *mut u64) = 7; // user_data
-        let tail = sq_ring.add(sq[1] as usize) as *mut u32;
-        let mask = *(sq_ring.add(sq[2] as usize) as *const u32);
-        let t = std::ptr::read_volatile(tail);
-        *(sq_ring.add(sq[6] as usize) as *mut u32).add((t & mask) as usize) = 0;
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        std::ptr::write_volatile(tail, t + 1);
-    }
-    // IORING_ENTER_GETEVENTS | IORING_ENTER_REGISTERED_RING
-    // SAFETY: submits the one sqe written above and waits for its completion.
-    let n = unsafe { libc::syscall(libc::SYS_io_uring_enter, RING_INDEX, 1u32, 1u32, 1u32 | 16, std::ptr::null::<u8>(), 0usize) };
-    if n != 1 {
-        die("io_uring_enter");
-    }
-    // SAFETY: the cq ring is mapped; the head indexes a completed cqe { user_data, res, flags }.
-    let res = unsafe {
-        let head = *(cq_ring.add(cq[0] as usize) as *const u32);
-        let mask = *(cq_ring.add(cq[2] as usize) as *const u32);
-        let cqe = cq_ring.add(cq[5] as usize + 16 * (head & mask) as usize);
-        (*(cqe as *const u64), *(cqe.add(8) as *const i32))
-    };
-    if res.0 != 7 || res.1 <= 0 {
-        eprintln!("fsg-forger: the read completed with {res:?}");
-        exit(1);
-    }
-    buf.truncate(res.1 as usize);
+    let n = ring.read(real, &mut buf, RING_INDEX, IORING_ENTER_REGISTERED_RING).unwrap_or_else(|e| fail(e));
+    buf.truncate(n);
     buf
 }
 
