@@ -75,19 +75,21 @@ pub const LIMITS: Limits = Limits {
     answer_timeout: Duration::from_secs(30),
 };
 
-/// Binds `addr` now (so a taken port is reported at once) and answers on a new thread.
-pub fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(), String> {
+/// Binds `addr` now (so a taken port is reported at once) and answers on a new thread;
+/// the address bound (port 0 asks the kernel for a free one, which this names).
+pub fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr, String> {
     spawn_with(addr, metrics, LIMITS)
 }
 
-fn spawn_with(addr: SocketAddr, metrics: Arc<Metrics>, limits: Limits) -> Result<(), String> {
+fn spawn_with(addr: SocketAddr, metrics: Arc<Metrics>, limits: Limits) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr).map_err(|e| e.to_string())?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("fsg-metrics-http".into())
         .spawn(move || Server { listener, metrics, limits, conns: Vec::new(), paused_until: None, told: Told::default() }.run())
         .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(bound)
 }
 
 /// What a whole request asked for.

@@ -816,11 +816,14 @@ pub fn start_for_trace(addr: SocketAddr, options: &Options, backend: &str) -> Op
     };
     // The first scan before the first scrape: a limit of 0 would fire every alert.
     inventory::refresh(&metrics.inventory);
-    if let Err(e) = http::spawn(addr, metrics.clone()) {
-        eprintln!("fsnotify-gadget: warning: metrics: cannot listen on {addr}: {e}; tracing goes on without /metrics");
-        return None;
-    }
-    eprintln!("fsnotify-gadget: metrics on http://{addr}/metrics");
+    let bound = match http::spawn(addr, metrics.clone()) {
+        Ok(bound) => bound,
+        Err(e) => {
+            eprintln!("fsnotify-gadget: warning: metrics: cannot listen on {addr}: {e}; tracing goes on without /metrics");
+            return None;
+        }
+    };
+    eprintln!("fsnotify-gadget: metrics on http://{bound}/metrics");
     inventory::spawn(metrics.clone(), options.inventory_every);
     let r = Recorder::new(metrics, options.max_series);
     r.init_lost();
@@ -842,8 +845,8 @@ pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
     // The first scan before the first scrape: a limit of 0 would fire every alert.
     inventory::refresh(&metrics.inventory);
     let mut next = Instant::now() + args.options.inventory_every;
-    http::spawn(args.addr, metrics.clone()).map_err(|e| anyhow::anyhow!("metrics: cannot listen on {}: {e}", args.addr))?;
-    eprintln!("fsnotify-gadget: serving the inventory on http://{}/metrics; Ctrl-C stops", args.addr);
+    let bound = http::spawn(args.addr, metrics.clone()).map_err(|e| anyhow::anyhow!("metrics: cannot listen on {}: {e}", args.addr))?;
+    eprintln!("fsnotify-gadget: serving the inventory on http://{bound}/metrics; Ctrl-C stops");
     http::install_stop_handlers();
     let deadline = args.timeout.map(|t| Instant::now() + t);
     while !http::stopped() && deadline.is_none_or(|d| Instant::now() < d) {

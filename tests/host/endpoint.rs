@@ -293,3 +293,28 @@ fn hostile_comms_reach_metrics_escaped_as_the_columns_show_them() {
     drop(watcher);
     no_panic(&stderr);
 }
+
+/// `--metrics 127.0.0.1:0` lets the kernel choose the port: the start-up line names the
+/// one bound, and /metrics answers there.
+#[test]
+fn port_0_announces_the_port_bound() {
+    let _alone = crate::alone(module_path!());
+    require_root();
+    let mut g = Gadget::start(&["--backend", "tracepoint", "--metrics", "127.0.0.1:0"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port: u16 = loop {
+        let said = g.stderr_now().join("\n");
+        if let Some(line) = said.lines().find(|l| l.starts_with("fsnotify-gadget: metrics on ")) {
+            break line
+                .strip_prefix("fsnotify-gadget: metrics on http://127.0.0.1:")
+                .and_then(|rest| rest.strip_suffix("/metrics"))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("the metrics line names no port: {line}"));
+        }
+        assert!(Instant::now() < deadline, "no metrics line: {said}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(port, 0, "the kernel chose the port");
+    scrape(port);
+    g.stop();
+}
