@@ -137,8 +137,8 @@ pub struct TopArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
-    /// Show a summary every SECONDS.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, default_value = "1", help_heading = "Output")]
+    /// Show a summary every SECONDS (at least 0.1: the loop wakes every 100 ms at most).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval, default_value = "1", help_heading = "Output")]
     pub interval: Duration,
 
     /// Order of the rows: rate (events or requests per second, the default),
@@ -516,6 +516,18 @@ pub fn parse_pid(s: &str) -> Result<u32, String> {
     }
 }
 
+/// top's shortest interval: the trace loop takes the kernel's records every 100 ms at most,
+/// so shorter intervals would print blocks of nothing, tens of thousands a second.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_timeout(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!("'{s}' is shorter than top's shortest interval, 0.1 s"));
+    }
+    Ok(d)
+}
+
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
@@ -758,9 +770,12 @@ mod tests {
         let o = args.options();
         assert_eq!((o.interval, o.sort, o.max_rows, o.format, o.source.timeout), (Duration::from_secs(1), crate::top::SortKey::Rate, 20, None, None));
         assert!(o.source.filters.inotify && o.source.filters.fanotify);
-        for bad in [&["--max-rows", "0"][..], &["--interval", "0"], &["--sort", "fast"], &["-o", "columns"], &["--fields", "name"]] {
+        for bad in [&["--max-rows", "0"][..], &["--interval", "0"], &["--interval", "1e-9"], &["--interval", "0.09"], &["--sort", "fast"], &["-o", "columns"], &["--fields", "name"]] {
             assert!(Cli::try_parse_from([&["fsnotify-gadget", "top"][..], bad].concat()).is_err(), "{bad:?}");
         }
+        assert!(error_of(&["top", "--interval", "1e-9"]).contains("'1e-9' is shorter than top's shortest interval, 0.1 s"));
+        let Some(Command::Top(args)) = Cli::try_parse_from(["fsnotify-gadget", "top", "--interval", "0.1"]).unwrap().command else { panic!("not top") };
+        assert_eq!(args.options().interval, Duration::from_millis(100));
     }
 
     fn error_of(args: &[&str]) -> String {
