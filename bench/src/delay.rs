@@ -62,8 +62,8 @@ fn reader(fd: i32, stop: Arc<AtomicBool>, tx: mpsc::Sender<(String, Instant)>) -
     })
 }
 
-pub fn run(events: usize, work: &Path) -> Result<()> {
-    crate::progress(&format!("read-to-print delay: {events} inotify events, one each {} ms", PACE.as_millis()));
+pub fn run(backend: &str, events: usize, work: &Path) -> Result<()> {
+    crate::progress(&format!("read-to-print delay ({backend}): {events} inotify events, one each {} ms", PACE.as_millis()));
     let dir = work.join("delay");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -79,7 +79,7 @@ pub fn run(events: usize, work: &Path) -> Result<()> {
     }
     let me = std::process::id().to_string();
     let result = (|| {
-        let gadget = TimedLines::start(&["--backend", "tracepoint", "-o", "json", "--inotify-only", "--tracer-pid", &me])?;
+        let gadget = TimedLines::start(&["--backend", backend, "-o", "json", "--inotify-only", "--tracer-pid", &me])?;
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, reads) = mpsc::channel();
         let watcher = reader(fd, stop.clone(), tx);
@@ -108,7 +108,7 @@ pub fn run(events: usize, work: &Path) -> Result<()> {
                 bail!("no read or no record of {name}");
             };
             let ms = printed.saturating_duration_since(*read).as_secs_f64() * 1e3;
-            emit(&serde_json::json!({"t": "print_delay", "backend": "tracepoint", "ms": ms}));
+            emit(&serde_json::json!({"t": "print_delay", "backend": backend, "ms": ms}));
         }
         Ok(())
     })();
