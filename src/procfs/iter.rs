@@ -67,13 +67,20 @@ fn run_iter(attached: libbpf_rs::Result<libbpf_rs::Link>, what: &str) -> Result<
     Ok(bytes)
 }
 
+/// inotify_read's and fanotify_read's addresses, from /proc/kallsyms (5 MB) read once: the
+/// trace runs the iterator whenever it looks a watch up, up to once a batch.
+fn read_fns_once() -> (u64, u64) {
+    static ADDRS: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *ADDRS.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").map(|t| read_fn_addrs(&t)).unwrap_or((0, 0)))
+}
+
 /// Runs the iterator once: (tgid, fd) -> what it saw.
 pub fn notify_files() -> Result<HashMap<(u32, u32), IterFile>> {
     crate::backend::quiet_libbpf();
     let (ino_read, fan_read) = match std::env::var_os("FSG_LIST_NO_KALLSYMS") {
         // For tests of the path taken where kallsyms hides addresses.
         Some(_) => (0, 0),
-        None => std::fs::read_to_string("/proc/kallsyms").map(|t| read_fn_addrs(&t)).unwrap_or((0, 0)),
+        None => read_fns_once(),
     };
     let targeted = ino_read != 0 || fan_read != 0;
 
