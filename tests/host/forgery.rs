@@ -37,15 +37,8 @@ fn an_ia32_read_whose_edi_names_a_decoy_is_not_named_for_it() {
     for d in ["watched", "decoy"] {
         std::fs::create_dir(dir.join(d)).unwrap();
     }
-    let (src, bin) = (dir.join("forger.c"), dir.join("forger.ia32"));
-    std::fs::write(&src, include_str!("ia32_forger.c")).unwrap();
-    let cc = Command::new("cc")
-        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .expect("cc (scripts/install-deps.sh installs gcc)");
-    assert!(cc.success(), "cc -m32 failed");
+    let bin = dir.join("forger.ia32");
+    crate::build_ia32(include_str!("ia32_forger.c"), &bin);
     let g = crate::common::Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
     let mut c = Command::new(&bin).current_dir(&dir).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(c.stdout.take().unwrap());

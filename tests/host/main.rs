@@ -45,6 +45,20 @@ mod tracepoint_reads;
 
 use std::sync::{Condvar, Mutex};
 
+/// Builds the freestanding 32-bit (ia32) program `source` into `bin` (the C next to it is
+/// written there first, as `bin` with the extension `c`), as the ia32 readers' tests need.
+pub fn build_ia32(source: &str, bin: &std::path::Path) {
+    let src = bin.with_extension("c");
+    std::fs::write(&src, source).unwrap();
+    let cc = std::process::Command::new("cc")
+        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
+        .arg(bin)
+        .arg(&src)
+        .status()
+        .expect("cc (scripts/install-deps.sh installs gcc)");
+    assert!(cc.success(), "cc -m32 failed");
+}
+
 /// Which module's tests run now, and how many of them.
 static RUNNING: Mutex<(Option<&'static str>, usize)> = Mutex::new((None, 0));
 static CHANGED: Condvar = Condvar::new();

@@ -546,16 +546,8 @@ fn ia32_reader_is_a_reader() {
     let _alone = crate::alone(module_path!());
     require_root();
     let dir = test_dir("tp13-ia32");
-    let src = dir.with_extension("c");
     let bin = dir.with_extension("ia32");
-    std::fs::write(&src, include_str!("ia32_reader.c")).unwrap();
-    let cc = Command::new("cc")
-        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .expect("cc (scripts/install-deps.sh installs gcc)");
-    assert!(cc.success(), "cc -m32 failed");
+    crate::build_ia32(include_str!("ia32_reader.c"), &bin);
     let g = Gadget::start(&["--backend", "tracepoint", "--inotify-only"]);
     let mut c = Command::new(&bin).current_dir(&dir).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
